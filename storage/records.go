@@ -1,0 +1,175 @@
+package storage
+
+import (
+	"slices"
+	"time"
+
+	"github.com/ory/fosite"
+)
+
+// Token endpoint authentication methods a client can register (RFC 7591 §2).
+const (
+	AuthMethodBasic = "client_secret_basic"
+	AuthMethodPost  = "client_secret_post"
+	AuthMethodNone  = "none"
+)
+
+// Client is a registered OAuth 2.0 client: the RFC 7591 metadata wxoidc
+// supports plus its own fields. *Client implements fosite.Client.
+type Client struct {
+	ID string
+	// SecretHash is the keyed hash of the client secret (never the secret);
+	// empty for public clients.
+	SecretHash []byte
+	Name       string
+
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	GrantTypes             []string
+	ResponseTypes          []string
+	Scopes                 []string
+	Audience               []string
+
+	// TokenEndpointAuthMethod is one of the AuthMethod constants; "none"
+	// makes the client public.
+	TokenEndpointAuthMethod string
+	// IDTokenSignedResponseAlg is the JWS alg of the client's ID tokens;
+	// empty means RS256, OpenID Connect's default.
+	IDTokenSignedResponseAlg string
+
+	// WeChatAppID is the WeChat Mini Program appid the client stands for
+	// (clients allowed the WeChat grant).
+	WeChatAppID string
+	// SkipConsent marks a first-party client that gets no consent screen.
+	SkipConsent bool
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+var _ fosite.Client = (*Client)(nil)
+
+// GetID implements fosite.Client.
+func (c *Client) GetID() string { return c.ID }
+
+// GetHashedSecret implements fosite.Client.
+func (c *Client) GetHashedSecret() []byte { return c.SecretHash }
+
+// GetRedirectURIs implements fosite.Client.
+func (c *Client) GetRedirectURIs() []string { return c.RedirectURIs }
+
+// GetGrantTypes implements fosite.Client. No registered grant types means
+// authorization_code, as RFC 7591 §2 says.
+func (c *Client) GetGrantTypes() fosite.Arguments {
+	if len(c.GrantTypes) == 0 {
+		return fosite.Arguments{"authorization_code"}
+	}
+	return c.GrantTypes
+}
+
+// GetResponseTypes implements fosite.Client. No registered response types
+// means code, as RFC 7591 §2 says.
+func (c *Client) GetResponseTypes() fosite.Arguments {
+	if len(c.ResponseTypes) == 0 {
+		return fosite.Arguments{"code"}
+	}
+	return c.ResponseTypes
+}
+
+// GetScopes implements fosite.Client.
+func (c *Client) GetScopes() fosite.Arguments { return c.Scopes }
+
+// GetAudience implements fosite.Client.
+func (c *Client) GetAudience() fosite.Arguments { return c.Audience }
+
+// IsPublic implements fosite.Client: a client that authenticates with
+// "none" is public.
+func (c *Client) IsPublic() bool { return c.TokenEndpointAuthMethod == AuthMethodNone }
+
+// Clone returns a deep copy of c.
+func (c Client) Clone() Client {
+	c.SecretHash = slices.Clone(c.SecretHash)
+	c.RedirectURIs = slices.Clone(c.RedirectURIs)
+	c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
+	c.GrantTypes = slices.Clone(c.GrantTypes)
+	c.ResponseTypes = slices.Clone(c.ResponseTypes)
+	c.Scopes = slices.Clone(c.Scopes)
+	c.Audience = slices.Clone(c.Audience)
+	return c
+}
+
+// User is a provider user. Subject is opaque and never changes.
+type User struct {
+	Subject string
+	// UnionID is the WeChat unionid linked to the user, if WeChat gave one.
+	UnionID string
+	// Name and Picture are what WeChat's web login returned (nickname,
+	// headimgurl); Mini Programs no longer provide them.
+	Name    string
+	Picture string
+	// PhoneNumber is in E.164 (+8613800138000), verified by WeChat; empty
+	// when unknown.
+	PhoneNumber string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Identity is a WeChat identity linked to a user: an openid is scoped to
+// one app, a unionid to one WeChat Open Platform account.
+type Identity struct {
+	AppID     string
+	OpenID    string
+	UnionID   string
+	Subject   string
+	CreatedAt time.Time
+}
+
+// LinkRequest asks UserStore.LinkIdentity for the user behind a WeChat
+// identity.
+type LinkRequest struct {
+	AppID   string
+	OpenID  string
+	UnionID string // may be empty
+	// NewSubject is the subject to give the user if one must be created.
+	NewSubject string
+	// Name and Picture, when non-empty, are stored on the user (created or
+	// found).
+	Name    string
+	Picture string
+	// Now is the creation and update time.
+	Now time.Time
+}
+
+// SigningKey is a stored signing key. Its lifecycle is owned by package
+// keys; storage only keeps it.
+type SigningKey struct {
+	KID       string
+	Algorithm string
+	// Private is the private JWK, encrypted by the caller.
+	Private []byte
+	// Public is the public JWK as JSON.
+	Public []byte
+	// CreatedAt is when the key was created and published in the JWKS.
+	CreatedAt time.Time
+	// ActivatesAt is when the key starts signing (after CreatedAt, so that
+	// relying parties have fetched it before they see a token it signed).
+	ActivatesAt time.Time
+}
+
+// SessionKey is a user's current WeChat session_key for one Mini Program,
+// encrypted by the caller.
+type SessionKey struct {
+	Subject    string
+	AppID      string
+	OpenID     string
+	Ciphertext []byte
+	UpdatedAt  time.Time
+}
+
+// ServerToken is a WeChat server access token of one app, shared by every
+// replica. Token is encrypted by the caller.
+type ServerToken struct {
+	AppID     string
+	Token     []byte
+	ExpiresAt time.Time
+}
