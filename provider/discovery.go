@@ -1,0 +1,96 @@
+package provider
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+// GrantTypeWeChat is the Mini Program's extension grant (SPEC §4).
+const GrantTypeWeChat = "urn:wxoidc:params:oauth:grant-type:wechat-jscode"
+
+// discoveryCacheAge is how long clients may cache discovery and the JWKS.
+// It is well under the keys' publish delay, so a relying party always sees
+// a new key before the first token it signs.
+const discoveryCacheAge = 300
+
+// discoveryDocument builds the OpenID Provider Metadata (OpenID Connect
+// Discovery 1.0 §3, RFC 8414 §2). It lists only what wxoidc honours.
+func (p *Provider) discoveryDocument() ([]byte, error) {
+	doc := struct {
+		Issuer                                     string   `json:"issuer"`
+		AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
+		TokenEndpoint                              string   `json:"token_endpoint"`
+		UserinfoEndpoint                           string   `json:"userinfo_endpoint"`
+		JWKSURI                                    string   `json:"jwks_uri"`
+		RevocationEndpoint                         string   `json:"revocation_endpoint"`
+		IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+		PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
+		RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
+		EndSessionEndpoint                         string   `json:"end_session_endpoint"`
+		ScopesSupported                            []string `json:"scopes_supported"`
+		ResponseTypesSupported                     []string `json:"response_types_supported"`
+		ResponseModesSupported                     []string `json:"response_modes_supported"`
+		GrantTypesSupported                        []string `json:"grant_types_supported"`
+		SubjectTypesSupported                      []string `json:"subject_types_supported"`
+		IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+		TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+		RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+		IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+		CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
+		ClaimsSupported                            []string `json:"claims_supported"`
+		ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+		RequestParameterSupported                  bool     `json:"request_parameter_supported"`
+		RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+		AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+		FrontchannelLogoutSupported                bool     `json:"frontchannel_logout_supported"`
+		BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
+		UILocalesSupported                         []string `json:"ui_locales_supported"`
+	}{
+		Issuer:                                    p.cfg.Issuer,
+		AuthorizationEndpoint:                     p.url(pathAuthorize),
+		TokenEndpoint:                             p.url(pathToken),
+		UserinfoEndpoint:                          p.url(pathUserinfo),
+		JWKSURI:                                   p.url(pathJWKS),
+		RevocationEndpoint:                        p.url(pathRevoke),
+		IntrospectionEndpoint:                     p.url(pathIntrospect),
+		PushedAuthorizationRequestEndpoint:        p.url(pathPAR),
+		EndSessionEndpoint:                        p.url(pathLogout),
+		ScopesSupported:                           KnownScopes,
+		ResponseTypesSupported:                    []string{"code"},
+		ResponseModesSupported:                    []string{"query", "form_post"},
+		GrantTypesSupported:                       []string{"authorization_code", "refresh_token", "client_credentials", GrantTypeWeChat},
+		SubjectTypesSupported:                     []string{"public"},
+		IDTokenSigningAlgValuesSupported:          supportedAlgs,
+		TokenEndpointAuthMethodsSupported:         []string{"client_secret_basic", "client_secret_post", "none"},
+		RevocationEndpointAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "none"},
+		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+		CodeChallengeMethodsSupported:             []string{"S256"},
+		ClaimsSupported: []string{
+			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "at_hash",
+			"name", "picture", "phone_number", "phone_number_verified", "wechat_openid", "wechat_unionid",
+		},
+		AuthorizationResponseIssParameterSupported: true,
+		UILocalesSupported:                         []string{"zh-CN", "en"},
+	}
+	return json.MarshalIndent(doc, "", "  ")
+}
+
+func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	writeCacheable(w, p.discovery)
+}
+
+func (p *Provider) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	writeCacheable(w, p.cfg.Keys.JWKS())
+}
+
+// writeCacheable writes prepared JSON that any client may cache and any
+// origin may read.
+func writeCacheable(w http.ResponseWriter, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(discoveryCacheAge))
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.Write(body)
+}

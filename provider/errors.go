@@ -1,0 +1,128 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/ory/fosite"
+)
+
+// Request limits. Every endpoint parses its parameters through parseForm
+// before fosite sees them.
+const (
+	maxFormBytes  = 64 << 10
+	maxParamBytes = 4096
+)
+
+// repeatable are the parameters RFC 8707 and fosite allow more than once.
+var repeatable = map[string]bool{"audience": true, "resource": true}
+
+// parseForm parses query and body with size limits, requires
+// application/x-www-form-urlencoded for POST bodies (RFC 6749 §3.2, RFC 7009
+// §2.1, RFC 7662 §2.1) and refuses repeated parameters (RFC 6749 §3.1).
+func parseForm(w http.ResponseWriter, r *http.Request) error {
+	if r.Method == http.MethodPost {
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || mt != "application/x-www-form-urlencoded" {
+			return fosite.ErrInvalidRequest.WithHint("The request body must be sent as application/x-www-form-urlencoded.")
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	}
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fosite.ErrInvalidRequest.WithHintf("The request body is larger than %d bytes.", maxFormBytes)
+		}
+		return fosite.ErrInvalidRequest.WithHint("The request parameters could not be parsed.")
+	}
+	for k, vs := range r.Form {
+		if len(k) > 128 {
+			return fosite.ErrInvalidRequest.WithHint("A request parameter name is too long.")
+		}
+		if len(vs) > 1 && !repeatable[k] {
+			return fosite.ErrInvalidRequest.WithHintf("The request parameter '%s' must not be included more than once.", k)
+		}
+		for _, v := range vs {
+			if len(v) > maxParamBytes {
+				return fosite.ErrInvalidRequest.WithHintf("The request parameter '%s' is longer than %d bytes.", k, maxParamBytes)
+			}
+		}
+	}
+	return nil
+}
+
+// standardError turns fosite's own error codes into the RFC 6749 codes a
+// client can act on; RFC codes pass through. Anything that is not an
+// RFC6749Error becomes server_error.
+func standardError(err error) *fosite.RFC6749Error {
+	var rfc *fosite.RFC6749Error
+	if !errors.As(err, &rfc) {
+		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	}
+	switch rfc.ErrorField {
+	case fosite.ErrScopeNotGranted.ErrorField:
+		return remap(rfc, fosite.ErrInvalidScope)
+	case fosite.ErrInvalidState.ErrorField:
+		return remap(rfc, fosite.ErrInvalidRequest)
+	case fosite.ErrJTIKnown.ErrorField, fosite.ErrRequestUnauthorized.ErrorField:
+		return remap(rfc, fosite.ErrInvalidClient)
+	case fosite.ErrInactiveToken.ErrorField, fosite.ErrTokenExpired.ErrorField,
+		fosite.ErrTokenSignatureMismatch.ErrorField, fosite.ErrInvalidTokenFormat.ErrorField,
+		fosite.ErrTokenClaim.ErrorField:
+		return remap(rfc, fosite.ErrInvalidGrant)
+	case fosite.ErrRequestURINotSupported.ErrorField, fosite.ErrRequestNotSupported.ErrorField,
+		fosite.ErrRegistrationNotSupported.ErrorField, fosite.ErrInvalidRequestURI.ErrorField,
+		fosite.ErrInvalidRequestObject.ErrorField, fosite.ErrLoginRequired.ErrorField,
+		fosite.ErrConsentRequired.ErrorField, fosite.ErrInteractionRequired.ErrorField:
+		return rfc // OpenID Connect Core §3.1.2.6 codes
+	}
+	if rfc.CodeField >= 500 && rfc.ErrorField != fosite.ErrTemporarilyUnavailable.ErrorField {
+		return remap(rfc, fosite.ErrServerError)
+	}
+	return rfc
+}
+
+// remap keeps err's hint and debug text under another error code.
+func remap(err, to *fosite.RFC6749Error) *fosite.RFC6749Error {
+	out := to.WithWrap(err).WithDebug(err.GetDescription())
+	if err.HintField != "" {
+		out = out.WithHint(err.HintField)
+	}
+	return out
+}
+
+// writeTokenError writes a token, revocation or PAR error as JSON. A client
+// that tried HTTP Basic authentication and failed is challenged with
+// WWW-Authenticate (RFC 6749 §5.2).
+func (p *Provider) writeTokenError(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	rfc := standardError(err)
+	p.logError(ctx, r, rfc)
+	if rfc.ErrorField == fosite.ErrInvalidClient.ErrorField {
+		if strings.HasPrefix(r.Header.Get("Authorization"), "Basic ") {
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Basic realm=%q`, p.cfg.Issuer))
+		}
+	}
+	p.oauth2.WriteAccessError(ctx, w, ar, rfc)
+}
+
+// logError logs server-side failures (with fosite's debug text, which never
+// reaches clients outside dev) and nothing else: client mistakes are the
+// client's to see in the response.
+func (p *Provider) logError(ctx context.Context, r *http.Request, rfc *fosite.RFC6749Error) {
+	if rfc.CodeField < 500 {
+		return
+	}
+	p.log.ErrorContext(ctx, "request failed",
+		"path", r.URL.Path, "error", rfc.ErrorField, "debug", rfc.DebugField, "cause", errorCause(rfc))
+}
+
+func errorCause(rfc *fosite.RFC6749Error) string {
+	if c := rfc.Unwrap(); c != nil {
+		return c.Error()
+	}
+	return ""
+}

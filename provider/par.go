@@ -1,0 +1,23 @@
+package provider
+
+import "net/http"
+
+// handlePAR serves pushed authorization requests (RFC 9126).
+func (p *Provider) handlePAR(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := parseForm(w, r); err != nil {
+		p.writeTokenError(ctx, w, r, nil, err)
+		return
+	}
+	ar, err := p.oauth2.NewPushedAuthorizeRequest(ctx, r)
+	if err != nil {
+		p.writeTokenError(ctx, w, r, nil, err)
+		return
+	}
+	resp, err := p.oauth2.NewPushedAuthorizeResponse(ctx, ar, newSession())
+	if err != nil {
+		p.writeTokenError(ctx, w, r, nil, err)
+		return
+	}
+	p.oauth2.WritePushedAuthorizeResponse(ctx, w, ar, resp)
+}

@@ -1,0 +1,194 @@
+package provider
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/wxoidc/wxoidc/storage"
+)
+
+// Access-token formats.
+const (
+	AccessTokenJWT    = "jwt"
+	AccessTokenOpaque = "opaque"
+)
+
+// Scopes wxoidc knows, and the claims each releases (SPEC §5).
+const (
+	ScopeOpenID        = "openid"
+	ScopeProfile       = "profile"
+	ScopePhone         = "phone"
+	ScopeWeChat        = "wechat"
+	ScopeOfflineAccess = "offline_access"
+)
+
+// KnownScopes lists every scope wxoidc understands, in discovery order.
+var KnownScopes = []string{ScopeOpenID, ScopeProfile, ScopePhone, ScopeWeChat, ScopeOfflineAccess}
+
+// Config configures a Provider. Zero durations take the documented
+// defaults.
+type Config struct {
+	// Issuer is the exact issuer identifier (no trailing slash), e.g.
+	// https://id.example.com. It must be https unless Dev is set.
+	Issuer string
+	// Secret is the system secret (at least 32 bytes). Token HMACs and the
+	// keyed hash of client secrets are derived from it.
+	Secret []byte
+	// Storage persists clients, codes, tokens and users.
+	Storage storage.Storage
+	// Keys signs and verifies tokens.
+	Keys KeySource
+	// Authenticator is the authorization endpoint's login step. Without one
+	// the endpoint answers every request with temporarily_unavailable and
+	// says that no login method is configured.
+	Authenticator Authenticator
+
+	// AccessTokenFormat is "jwt" (RFC 9068, the default) or "opaque".
+	AccessTokenFormat string
+	// AccessTokenAlg signs JWT access tokens: ES256 (default), RS256 or
+	// EdDSA.
+	AccessTokenAlg string
+
+	// AccessTokenLifespan defaults to 15 minutes.
+	AccessTokenLifespan time.Duration
+	// IDTokenLifespan defaults to 1 hour.
+	IDTokenLifespan time.Duration
+	// RefreshTokenLifespan defaults to 30 days.
+	RefreshTokenLifespan time.Duration
+	// AuthorizeCodeLifespan defaults to 1 minute (RFC 6749 §4.1.2 asks for
+	// at most 10).
+	AuthorizeCodeLifespan time.Duration
+
+	// Dev relaxes what only a laptop may relax: an http issuer, and
+	// fosite's debug text in error responses.
+	//
+	// Dev MUST NOT be set in production: error responses would then carry
+	// internal details such as storage errors.
+	Dev bool
+
+	// Logger receives one line per failure worth an operator's attention.
+	// nil discards.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.AccessTokenFormat == "" {
+		c.AccessTokenFormat = AccessTokenJWT
+	}
+	if c.AccessTokenAlg == "" {
+		c.AccessTokenAlg = "ES256"
+	}
+	if c.AccessTokenLifespan == 0 {
+		c.AccessTokenLifespan = 15 * time.Minute
+	}
+	if c.IDTokenLifespan == 0 {
+		c.IDTokenLifespan = time.Hour
+	}
+	if c.RefreshTokenLifespan == 0 {
+		c.RefreshTokenLifespan = 30 * 24 * time.Hour
+	}
+	if c.AuthorizeCodeLifespan == 0 {
+		c.AuthorizeCodeLifespan = time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports every problem with c.
+func (c Config) Validate() error {
+	var errs []error
+	u, err := url.Parse(c.Issuer)
+	switch {
+	case c.Issuer == "":
+		errs = append(errs, errors.New("issuer: required"))
+	case err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
+		errs = append(errs, fmt.Errorf("issuer: %q is not an absolute URL without query or fragment", c.Issuer))
+	case strings.HasSuffix(c.Issuer, "/"):
+		errs = append(errs, fmt.Errorf("issuer: %q must not end with a slash", c.Issuer))
+	case u.Scheme != "https" && !(c.Dev && u.Scheme == "http"):
+		errs = append(errs, fmt.Errorf("issuer: %q must use https (http is allowed only in dev)", c.Issuer))
+	}
+	if len(c.Secret) < 32 {
+		errs = append(errs, errors.New("secret: must be at least 32 bytes"))
+	}
+	if c.Storage == nil {
+		errs = append(errs, errors.New("storage: required"))
+	}
+	if c.Keys == nil {
+		errs = append(errs, errors.New("keys: required"))
+	}
+	switch c.AccessTokenFormat {
+	case "", AccessTokenJWT, AccessTokenOpaque:
+	default:
+		errs = append(errs, fmt.Errorf("access_token.format: %q is not jwt or opaque", c.AccessTokenFormat))
+	}
+	switch c.AccessTokenAlg {
+	case "", "RS256", "ES256", "EdDSA":
+	default:
+		errs = append(errs, fmt.Errorf("access_token.alg: %q is not RS256, ES256 or EdDSA", c.AccessTokenAlg))
+	}
+	for name, d := range map[string]time.Duration{
+		"access_token.lifespan":   c.AccessTokenLifespan,
+		"id_token.lifespan":       c.IDTokenLifespan,
+		"refresh_token.lifespan":  c.RefreshTokenLifespan,
+		"authorize_code.lifespan": c.AuthorizeCodeLifespan,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
+		}
+	}
+	if c.AuthorizeCodeLifespan > 10*time.Minute {
+		errs = append(errs, errors.New("authorize_code.lifespan: must be at most 10m (RFC 6749 §4.1.2)"))
+	}
+	return errors.Join(errs...)
+}
+
+// Provider is the OpenID Connect provider. Build it with New; serve
+// Handler.
+type Provider struct {
+	cfg    Config
+	oauth2 *fosite.Fosite
+	// fconf is the fosite configuration; read-only after New.
+	fconf     *fosite.Config
+	idSigner  *signer
+	discovery []byte // prepared discovery document
+	log       *slog.Logger
+}
+
+// New validates cfg and composes the provider.
+func New(cfg Config) (*Provider, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	p := &Provider{cfg: cfg, log: cfg.Logger}
+	p.compose()
+	doc, err := p.discoveryDocument()
+	if err != nil {
+		return nil, err
+	}
+	p.discovery = doc
+	return p, nil
+}
+
+// Endpoint paths, relative to the issuer (SPEC §3).
+const (
+	pathDiscovery  = "/.well-known/openid-configuration"
+	pathJWKS       = "/.well-known/jwks.json"
+	pathAuthorize  = "/oauth2/authorize"
+	pathPAR        = "/oauth2/par"
+	pathToken      = "/oauth2/token"
+	pathRevoke     = "/oauth2/revoke"
+	pathIntrospect = "/oauth2/introspect"
+	pathUserinfo   = "/userinfo"
+	pathLogout     = "/oauth2/logout"
+)
+
+func (p *Provider) url(path string) string { return p.cfg.Issuer + path }

@@ -1,0 +1,38 @@
+package provider
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/gorilla/mux"
+)
+
+// Handler returns the public HTTP surface (SPEC §3), mounted at the
+// issuer's path.
+func (p *Provider) Handler() http.Handler {
+	r := mux.NewRouter()
+	base := ""
+	if u, err := url.Parse(p.cfg.Issuer); err == nil {
+		base = u.Path
+	}
+	s := r
+	if base != "" {
+		s = r.PathPrefix(base).Subrouter()
+	}
+	s.HandleFunc(pathDiscovery, p.handleDiscovery).Methods(http.MethodGet, http.MethodHead)
+	s.HandleFunc(pathJWKS, p.handleJWKS).Methods(http.MethodGet, http.MethodHead)
+	s.HandleFunc(pathAuthorize, p.handleAuthorize).Methods(http.MethodGet, http.MethodPost)
+	s.HandleFunc(pathPAR, p.handlePAR).Methods(http.MethodPost)
+	s.HandleFunc(pathToken, p.handleToken).Methods(http.MethodPost)
+	s.HandleFunc(pathRevoke, p.handleRevoke).Methods(http.MethodPost)
+	s.HandleFunc(pathIntrospect, p.handleIntrospect).Methods(http.MethodPost)
+	s.HandleFunc(pathUserinfo, p.handleUserinfo).Methods(http.MethodGet, http.MethodPost)
+	s.HandleFunc(pathLogout, p.handleLogout).Methods(http.MethodGet, http.MethodPost)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "invalid_request", "error_description": "The HTTP method is not allowed on this endpoint."})
+	})
+	return r
+}

@@ -1,0 +1,88 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/ory/fosite"
+
+	"github.com/wxoidc/wxoidc/storage"
+)
+
+// grantTypes are the grant types the token endpoint accepts. fosite would
+// answer an unknown one with invalid_request; RFC 6749 §5.2 says
+// unsupported_grant_type.
+var grantTypes = map[string]bool{
+	"authorization_code": true,
+	"refresh_token":      true,
+	"client_credentials": true,
+	GrantTypeWeChat:      true,
+}
+
+func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := parseForm(w, r); err != nil {
+		p.writeTokenError(ctx, w, r, nil, err)
+		return
+	}
+	if gt := r.PostForm.Get("grant_type"); gt != "" && !grantTypes[gt] {
+		p.writeTokenError(ctx, w, r, nil, fosite.ErrUnsupportedGrantType.WithHintf("The grant type '%s' is not supported.", gt))
+		return
+	}
+	ar, err := p.oauth2.NewAccessRequest(ctx, r, newSession())
+	if err != nil {
+		if ar != nil && ar.GetGrantTypes().ExactOne("client_credentials") && ar.GetClient() != nil && ar.GetClient().IsPublic() {
+			err = fosite.ErrUnauthorizedClient.WithHint("Public clients may not use the client_credentials grant.")
+		}
+		p.writeTokenError(ctx, w, r, ar, err)
+		return
+	}
+	if err := p.prepareAccess(ctx, ar); err != nil {
+		p.writeTokenError(ctx, w, r, ar, err)
+		return
+	}
+	resp, err := p.oauth2.NewAccessResponse(ctx, ar)
+	if err != nil {
+		p.writeTokenError(ctx, w, r, ar, err)
+		return
+	}
+	p.oauth2.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// prepareAccess runs between fosite's validation and token issuance: it
+// grants what the grant type itself does not, and refreshes user claims so
+// a refreshed ID token tells the truth about the user today.
+func (p *Provider) prepareAccess(ctx context.Context, ar fosite.AccessRequester) error {
+	sess := ar.GetSession().(*Session)
+	client := ar.GetClient()
+	switch {
+	case ar.GetGrantTypes().ExactOne("client_credentials"):
+		// No resource owner: the client is the subject (RFC 9068 §2.2).
+		for _, s := range ar.GetRequestedScopes() {
+			if s == ScopeOpenID || s == ScopeOfflineAccess {
+				return fosite.ErrInvalidScope.WithHintf("The scope '%s' needs a user and cannot be granted to client_credentials.", s)
+			}
+			ar.GrantScope(s)
+		}
+		for _, a := range ar.GetRequestedAudience() {
+			ar.GrantAudience(a)
+		}
+		sess.Subject = client.GetID()
+		sess.ClientID = client.GetID()
+	case ar.GetGrantTypes().ExactOne("refresh_token"):
+		user, err := p.cfg.Storage.User(ctx, sess.Subject)
+		if errors.Is(err, storage.ErrNotFound) {
+			return fosite.ErrInvalidGrant.WithHint("The user of this refresh token no longer exists.")
+		}
+		if err != nil {
+			return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+		}
+		claims, err := p.userClaims(ctx, user, client, ar.GetGrantedScopes())
+		if err != nil {
+			return err
+		}
+		sess.setUserClaims(claims)
+	}
+	return nil
+}
