@@ -140,7 +140,7 @@ func (s *signer) GetSigningMethodLength(ctx context.Context) int {
 // verifyIDTokenHint verifies an ID token this provider issued, accepting
 // an expired one (OpenID Connect RP-Initiated Logout §2 allows that), and
 // returns its claims.
-func (s *signer) verifyIDTokenHint(ctx context.Context, token string) (jwt.MapClaims, error) {
+func (s *signer) verifyIDTokenHint(ctx context.Context, token string) (map[string]any, error) {
 	obj, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
 	if err != nil {
 		return nil, err
@@ -160,7 +160,7 @@ func (s *signer) verifyIDTokenHint(ctx context.Context, token string) (jwt.MapCl
 	if err != nil {
 		return nil, err
 	}
-	var claims jwt.MapClaims
+	var claims map[string]any
 	if err := json.Unmarshal(payload, &claims); err != nil {
 		return nil, err
 	}

@@ -16,6 +16,14 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		p.writeTokenError(ctx, w, r, nil, err)
 		return
 	}
+	if _, _, basic := r.BasicAuth(); !basic && r.PostForm.Get("client_id") == "" {
+		p.writeTokenError(ctx, w, r, nil, fosite.ErrInvalidClient.WithHint("Revocation requires client authentication."))
+		return
+	}
+	if r.PostForm.Get("token") == "" {
+		p.writeTokenError(ctx, w, r, nil, fosite.ErrInvalidRequest.WithHint("The 'token' parameter is missing."))
+		return
+	}
 	err := p.oauth2.NewRevocationRequest(ctx, r)
 	if err == nil {
 		p.oauth2.WriteRevocationResponse(ctx, w, nil)

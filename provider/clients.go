@@ -1,0 +1,197 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wxoidc/wxoidc/storage"
+)
+
+// ClientMetadata is a client document with the RFC 7591 §2 names, plus
+// wxoidc's wechat_appid and skip_consent. The admin API, the CLI and the
+// config file all speak it.
+type ClientMetadata struct {
+	ClientID                 string   `json:"client_id" yaml:"client_id"`
+	ClientSecret             string   `json:"client_secret,omitempty" yaml:"client_secret,omitempty"`
+	ClientName               string   `json:"client_name,omitempty" yaml:"client_name,omitempty"`
+	RedirectURIs             []string `json:"redirect_uris,omitempty" yaml:"redirect_uris,omitempty"`
+	PostLogoutRedirectURIs   []string `json:"post_logout_redirect_uris,omitempty" yaml:"post_logout_redirect_uris,omitempty"`
+	GrantTypes               []string `json:"grant_types,omitempty" yaml:"grant_types,omitempty"`
+	ResponseTypes            []string `json:"response_types,omitempty" yaml:"response_types,omitempty"`
+	Scope                    string   `json:"scope,omitempty" yaml:"scope,omitempty"`
+	Audience                 []string `json:"audience,omitempty" yaml:"audience,omitempty"`
+	TokenEndpointAuthMethod  string   `json:"token_endpoint_auth_method,omitempty" yaml:"token_endpoint_auth_method,omitempty"`
+	IDTokenSignedResponseAlg string   `json:"id_token_signed_response_alg,omitempty" yaml:"id_token_signed_response_alg,omitempty"`
+	WeChatAppID              string   `json:"wechat_appid,omitempty" yaml:"wechat_appid,omitempty"`
+	SkipConsent              bool     `json:"skip_consent,omitempty" yaml:"skip_consent,omitempty"`
+	ClientIDIssuedAt         int64    `json:"client_id_issued_at,omitempty" yaml:"-"`
+	ClientSecretExpiresAt    *int64   `json:"client_secret_expires_at,omitempty" yaml:"-"`
+}
+
+// Metadata returns the document of a stored client (never its secret).
+func Metadata(c storage.Client) ClientMetadata {
+	return ClientMetadata{
+		ClientID:                 c.ID,
+		ClientName:               c.Name,
+		RedirectURIs:             c.RedirectURIs,
+		PostLogoutRedirectURIs:   c.PostLogoutRedirectURIs,
+		GrantTypes:               c.GetGrantTypes(),
+		ResponseTypes:            c.GetResponseTypes(),
+		Scope:                    strings.Join(c.Scopes, " "),
+		Audience:                 c.Audience,
+		TokenEndpointAuthMethod:  c.TokenEndpointAuthMethod,
+		IDTokenSignedResponseAlg: idTokenAlg(&c),
+		WeChatAppID:              c.WeChatAppID,
+		SkipConsent:              c.SkipConsent,
+		ClientIDIssuedAt:         c.CreatedAt.Unix(),
+	}
+}
+
+// ClientError is an RFC 7591 §3.2.2 registration error.
+type ClientError struct {
+	Code        string `json:"error"` // invalid_redirect_uri or invalid_client_metadata
+	Description string `json:"error_description"`
+}
+
+func (e *ClientError) Error() string { return e.Code + ": " + e.Description }
+
+func metadataError(format string, args ...any) *ClientError {
+	return &ClientError{Code: "invalid_client_metadata", Description: fmt.Sprintf(format, args...)}
+}
+
+// Client validates m and returns the client to store, with defaults
+// applied: confidential (client_secret_basic) unless it says none, the
+// authorization_code grant and code response type, and RS256 ID tokens.
+// dev allows http redirect URIs on any host.
+func (m ClientMetadata) Client(dev bool, now time.Time) (storage.Client, error) {
+	c := storage.Client{
+		ID:                       m.ClientID,
+		Name:                     m.ClientName,
+		RedirectURIs:             m.RedirectURIs,
+		PostLogoutRedirectURIs:   m.PostLogoutRedirectURIs,
+		GrantTypes:               m.GrantTypes,
+		ResponseTypes:            m.ResponseTypes,
+		Scopes:                   strings.Fields(m.Scope),
+		Audience:                 m.Audience,
+		TokenEndpointAuthMethod:  m.TokenEndpointAuthMethod,
+		IDTokenSignedResponseAlg: m.IDTokenSignedResponseAlg,
+		WeChatAppID:              m.WeChatAppID,
+		SkipConsent:              m.SkipConsent,
+		CreatedAt:                now,
+		UpdatedAt:                now,
+	}
+	if c.TokenEndpointAuthMethod == "" {
+		c.TokenEndpointAuthMethod = storage.AuthMethodBasic
+	}
+	if len(c.GrantTypes) == 0 {
+		c.GrantTypes = []string{"authorization_code"}
+	}
+	if len(c.ResponseTypes) == 0 && slices.Contains(c.GrantTypes, "authorization_code") {
+		c.ResponseTypes = []string{"code"}
+	}
+	if c.IDTokenSignedResponseAlg == "" {
+		c.IDTokenSignedResponseAlg = "RS256"
+	}
+	return c, ValidateClient(c, dev)
+}
+
+// ValidateClient checks a client against what wxoidc supports and RFC 7591
+// requires.
+func ValidateClient(c storage.Client, dev bool) error {
+	if c.ID == "" || len(c.ID) > 128 || strings.ContainsAny(c.ID, " \t\r\n:") {
+		return metadataError("client_id must be 1 to 128 characters without spaces or colons")
+	}
+	switch c.TokenEndpointAuthMethod {
+	case storage.AuthMethodBasic, storage.AuthMethodPost, storage.AuthMethodNone:
+	default:
+		return metadataError("token_endpoint_auth_method %q is not client_secret_basic, client_secret_post or none", c.TokenEndpointAuthMethod)
+	}
+	for _, g := range c.GrantTypes {
+		if !grantTypes[g] {
+			return metadataError("grant_type %q is not supported", g)
+		}
+	}
+	if c.IsPublic() && slices.Contains(c.GrantTypes, "client_credentials") {
+		return metadataError("a public client (token_endpoint_auth_method none) cannot use client_credentials")
+	}
+	if slices.Contains(c.GrantTypes, GrantTypeWeChat) {
+		if !c.IsPublic() {
+			return metadataError("the WeChat grant is for public Mini Program clients (token_endpoint_auth_method none)")
+		}
+		if c.WeChatAppID == "" {
+			return metadataError("the WeChat grant needs wechat_appid")
+		}
+	}
+	for _, rt := range c.ResponseTypes {
+		if rt != "code" {
+			return metadataError("response_type %q is not supported (only code)", rt)
+		}
+	}
+	if slices.Contains(c.GrantTypes, "authorization_code") && len(c.RedirectURIs) == 0 {
+		return &ClientError{Code: "invalid_redirect_uri", Description: "the authorization_code grant needs at least one redirect_uri"}
+	}
+	for _, u := range c.RedirectURIs {
+		if err := checkRedirectURI(u, dev); err != nil {
+			return &ClientError{Code: "invalid_redirect_uri", Description: fmt.Sprintf("redirect_uri %q: %s", u, err)}
+		}
+	}
+	for _, u := range c.PostLogoutRedirectURIs {
+		if err := checkRedirectURI(u, dev); err != nil {
+			return &ClientError{Code: "invalid_redirect_uri", Description: fmt.Sprintf("post_logout_redirect_uri %q: %s", u, err)}
+		}
+	}
+	switch c.IDTokenSignedResponseAlg {
+	case "", "RS256", "ES256", "EdDSA":
+	default:
+		return metadataError("id_token_signed_response_alg %q is not RS256, ES256 or EdDSA", c.IDTokenSignedResponseAlg)
+	}
+	for _, s := range c.Scopes {
+		if strings.ContainsAny(s, "\"\\") || s == "" {
+			return metadataError("scope %q is not a valid scope token", s)
+		}
+	}
+	return nil
+}
+
+// checkRedirectURI applies RFC 6749 §3.1.2 and the security BCP: absolute,
+// no fragment, https — or http on a loopback host (RFC 8252 §7.3), or any
+// http in dev.
+func checkRedirectURI(raw string, dev bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return fmt.Errorf("must be an absolute URL")
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return fmt.Errorf("must not contain a fragment")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		h := u.Hostname()
+		if dev || h == "127.0.0.1" || h == "::1" || h == "localhost" {
+			return nil
+		}
+		return fmt.Errorf("must use https (http only for loopback hosts)")
+	}
+	return fmt.Errorf("scheme %q is not allowed", u.Scheme)
+}
+
+// NewClientSecret returns a fresh client secret with 256 bits of entropy.
+func NewClientSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// HashClientSecret returns what storage keeps of a client secret.
+func HashClientSecret(systemSecret []byte, secret string) []byte {
+	h, _ := NewSecretHasher(systemSecret).Hash(context.Background(), []byte(secret))
+	return h
+}

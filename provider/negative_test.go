@@ -1,0 +1,231 @@
+package provider_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+)
+
+// hostileCase is one malformed or hostile request and the exact answer it
+// must get.
+type hostileCase struct {
+	name   string
+	method string
+	path   string
+	query  url.Values
+	form   url.Values
+	body   string // raw body, instead of form
+	ctype  string // Content-Type, default form
+	user   string // HTTP Basic user; pass is the password
+	pass   string
+	bearer string
+	// want: HTTP status, and the error code in the JSON body — or, for an
+	// authorization error sent back to the client, in the redirect.
+	wantStatus int
+	wantError  string
+	wantHeader [2]string // a response header that must be present
+}
+
+func TestNegative_Table(t *testing.T) {
+	e := newEnv(t)
+	web := e.oauth2Config(webClient, webSecret, webRedirect, "openid", "offline_access")
+	spa := e.oauth2Config(spaClient, "", spaRedirect, "openid", "offline_access")
+
+	// Material for the cases: a used code, a live code, tokens.
+	verifier := oauth2.GenerateVerifier()
+	usedCode := e.authorize(web.AuthCodeURL("state-0123456789", oauth2.S256ChallengeOption(verifier))).Query().Get("code")
+	tok, err := web.Exchange(e.ctx, usedCode, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spaVerifier := oauth2.GenerateVerifier()
+	spaCode := func() string {
+		return e.authorize(spa.AuthCodeURL("state-0123456789", oauth2.S256ChallengeOption(spaVerifier))).Query().Get("code")
+	}
+	webCode := func() string {
+		return e.authorize(web.AuthCodeURL("state-0123456789")).Query().Get("code")
+	}
+	_, cc := e.postForm("/oauth2/token", "", "", url.Values{"grant_type": {"client_credentials"}, "client_id": {serviceClient}, "client_secret": {serviceSecret}})
+	ccToken, _ := cc["access_token"].(string)
+
+	authz := func(kv ...string) url.Values {
+		v := url.Values{"client_id": {webClient}, "response_type": {"code"}, "redirect_uri": {webRedirect},
+			"scope": {"openid"}, "state": {"state-0123456789"}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i+1] == "" {
+				v.Del(kv[i])
+			} else {
+				v.Set(kv[i], kv[i+1])
+			}
+		}
+		return v
+	}
+	spaAuthz := func(kv ...string) url.Values {
+		v := authz("client_id", spaClient, "redirect_uri", spaRedirect)
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i+1] == "" {
+				v.Del(kv[i])
+			} else {
+				v.Set(kv[i], kv[i+1])
+			}
+		}
+		return v
+	}
+	tokenForm := func(kv ...string) url.Values {
+		v := url.Values{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v
+	}
+	challenge := oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())
+	get := http.MethodGet
+	post := http.MethodPost
+
+	cases := []hostileCase{
+		// Authorization endpoint: errors that must not redirect.
+		{name: "authorize unknown client", method: get, path: "/oauth2/authorize", query: authz("client_id", "nobody"), wantStatus: 401, wantError: "invalid_client"},
+		{name: "authorize unregistered redirect_uri", method: get, path: "/oauth2/authorize", query: authz("redirect_uri", "https://evil.example/cb"), wantStatus: 400, wantError: "invalid_request"},
+		{name: "authorize redirect_uri prefix match", method: get, path: "/oauth2/authorize", query: authz("redirect_uri", webRedirect+"/../evil"), wantStatus: 400, wantError: "invalid_request"},
+		{name: "authorize redirect_uri with extra query", method: get, path: "/oauth2/authorize", query: authz("redirect_uri", webRedirect+"?x=1"), wantStatus: 400, wantError: "invalid_request"},
+		{name: "authorize oversized parameter", method: get, path: "/oauth2/authorize", query: authz("state", strings.Repeat("s", 5000)), wantStatus: 400, wantError: "invalid_request"},
+		{name: "authorize repeated parameter", method: get, path: "/oauth2/authorize", query: func() url.Values { v := authz(); v.Add("scope", "profile"); return v }(), wantStatus: 400, wantError: "invalid_request"},
+		// Authorization endpoint: errors sent back to the client.
+		{name: "authorize public client without PKCE", method: get, path: "/oauth2/authorize", query: spaAuthz(), wantStatus: 303, wantError: "invalid_request"},
+		{name: "authorize public client with plain PKCE", method: get, path: "/oauth2/authorize", query: spaAuthz("code_challenge", "abcdefghijabcdefghijabcdefghijabcdefghij1234", "code_challenge_method", "plain"), wantStatus: 303, wantError: "invalid_request"},
+		{name: "authorize implicit response_type", method: get, path: "/oauth2/authorize", query: authz("response_type", "token"), wantStatus: 303, wantError: "unsupported_response_type"},
+		{name: "authorize scope not allowed", method: get, path: "/oauth2/authorize", query: authz("scope", "openid admin"), wantStatus: 303, wantError: "invalid_scope"},
+		{name: "authorize missing state", method: get, path: "/oauth2/authorize", query: authz("state", ""), wantStatus: 303, wantError: "invalid_request"},
+		{name: "authorize short state", method: get, path: "/oauth2/authorize", query: authz("state", "abc"), wantStatus: 303, wantError: "invalid_request"},
+		{name: "authorize request object", method: get, path: "/oauth2/authorize", query: authz("request", "eyJhbGciOiJub25lIn0.e30."), wantStatus: 400, wantError: "request_not_supported"},
+		{name: "authorize unsupported code_challenge_method", method: get, path: "/oauth2/authorize", query: spaAuthz("code_challenge", challenge, "code_challenge_method", "S512"), wantStatus: 303, wantError: "invalid_request"},
+
+		// Token endpoint.
+		{name: "token unknown grant_type", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "password", "username", "a", "password", "b"), user: webClient, pass: webSecret, wantStatus: 400, wantError: "unsupported_grant_type"},
+		{name: "token missing grant_type", method: post, path: "/oauth2/token", form: tokenForm("code", "x"), user: webClient, pass: webSecret, wantStatus: 400, wantError: "invalid_request"},
+		{name: "token wrong client secret", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "authorization_code", "code", "x", "redirect_uri", webRedirect), user: webClient, pass: "wrong", wantStatus: 401, wantError: "invalid_client", wantHeader: [2]string{"WWW-Authenticate", "Basic"}},
+		{name: "token unknown client", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "client_credentials"), user: "nobody", pass: "x", wantStatus: 401, wantError: "invalid_client"},
+		{name: "token code replay", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "authorization_code", "code", usedCode, "redirect_uri", webRedirect, "code_verifier", verifier), user: webClient, pass: webSecret, wantStatus: 400, wantError: "invalid_grant"},
+		{name: "token code with another redirect_uri", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "authorization_code", "code", webCode(), "redirect_uri", "https://rp.example/other"), user: webClient, pass: webSecret, wantStatus: 400, wantError: "invalid_grant"},
+		{name: "token wrong PKCE verifier", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "authorization_code", "client_id", spaClient, "code", spaCode(), "redirect_uri", spaRedirect, "code_verifier", oauth2.GenerateVerifier()), wantStatus: 400, wantError: "invalid_grant"},
+		{name: "token missing PKCE verifier", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "authorization_code", "client_id", spaClient, "code", spaCode(), "redirect_uri", spaRedirect), wantStatus: 400, wantError: "invalid_grant"},
+		{name: "token code of another client", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "authorization_code", "code", spaCode(), "redirect_uri", spaRedirect, "code_verifier", spaVerifier), user: webClient, pass: webSecret, wantStatus: 400, wantError: "invalid_grant"},
+		{name: "token forged code", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "authorization_code", "code", "forged.code", "redirect_uri", webRedirect), user: webClient, pass: webSecret, wantStatus: 400, wantError: "invalid_grant"},
+		{name: "token forged refresh token", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "refresh_token", "refresh_token", "forged.token"), user: webClient, pass: webSecret, wantStatus: 400, wantError: "invalid_grant"},
+		{name: "token access token as refresh token", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "refresh_token", "refresh_token", tok.AccessToken), user: webClient, pass: webSecret, wantStatus: 400, wantError: "invalid_grant"},
+		{name: "token JSON body", method: post, path: "/oauth2/token", body: `{"grant_type":"client_credentials"}`, ctype: "application/json", user: serviceClient, pass: serviceSecret, wantStatus: 400, wantError: "invalid_request"},
+		{name: "token oversized body", method: post, path: "/oauth2/token", body: "grant_type=client_credentials&pad=" + strings.Repeat("x", 100<<10), user: serviceClient, pass: serviceSecret, wantStatus: 400, wantError: "invalid_request"},
+		{name: "token GET", method: get, path: "/oauth2/token", query: tokenForm("grant_type", "client_credentials"), wantStatus: 405, wantError: "invalid_request"},
+		{name: "token client_credentials by public client", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "client_credentials", "client_id", spaClient), wantStatus: 400, wantError: "unauthorized_client"},
+		{name: "token client_credentials scope not allowed", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "client_credentials", "client_id", serviceClient, "client_secret", serviceSecret, "scope", "orders.delete"), wantStatus: 400, wantError: "invalid_scope"},
+		{name: "token client_credentials with openid", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "client_credentials", "client_id", resourceClient, "client_secret", resourceSecret, "scope", "openid"), wantStatus: 400, wantError: "invalid_scope"},
+		{name: "token grant not allowed for client", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "client_credentials"), user: webClient, pass: webSecret, wantStatus: 400, wantError: "unauthorized_client"},
+		{name: "token repeated parameter", method: post, path: "/oauth2/token", body: "grant_type=client_credentials&grant_type=client_credentials", user: serviceClient, pass: serviceSecret, wantStatus: 400, wantError: "invalid_request"},
+
+		// Revocation (RFC 7009).
+		{name: "revoke without client authentication", method: post, path: "/oauth2/revoke", form: tokenForm("token", tok.RefreshToken), wantStatus: 401, wantError: "invalid_client"},
+		{name: "revoke wrong secret", method: post, path: "/oauth2/revoke", form: tokenForm("token", tok.RefreshToken), user: webClient, pass: "wrong", wantStatus: 401, wantError: "invalid_client", wantHeader: [2]string{"WWW-Authenticate", "Basic"}},
+		{name: "revoke unknown token is fine", method: post, path: "/oauth2/revoke", form: tokenForm("token", "unknown"), user: webClient, pass: webSecret, wantStatus: 200},
+		{name: "revoke missing token", method: post, path: "/oauth2/revoke", form: tokenForm("token_type_hint", "access_token"), user: webClient, pass: webSecret, wantStatus: 400, wantError: "invalid_request"},
+
+		// Introspection (RFC 7662).
+		{name: "introspect with a bearer token", method: post, path: "/oauth2/introspect", form: tokenForm("token", tok.AccessToken), bearer: tok.AccessToken, wantStatus: 401, wantError: "invalid_client"},
+		{name: "introspect by public client", method: post, path: "/oauth2/introspect", form: tokenForm("token", tok.AccessToken, "client_id", spaClient), wantStatus: 401, wantError: "invalid_client"},
+		{name: "introspect wrong secret", method: post, path: "/oauth2/introspect", form: tokenForm("token", tok.AccessToken), user: webClient, pass: "wrong", wantStatus: 401, wantError: "invalid_client"},
+		{name: "introspect missing token", method: post, path: "/oauth2/introspect", form: tokenForm("token_type_hint", "access_token"), user: webClient, pass: webSecret, wantStatus: 400, wantError: "invalid_request"},
+		{name: "introspect garbage token", method: post, path: "/oauth2/introspect", form: tokenForm("token", "garbage"), user: webClient, pass: webSecret, wantStatus: 200},
+
+		// UserInfo (RFC 6750).
+		{name: "userinfo without token", method: get, path: "/userinfo", wantStatus: 401, wantError: "invalid_token", wantHeader: [2]string{"WWW-Authenticate", "Bearer"}},
+		{name: "userinfo garbage token", method: get, path: "/userinfo", bearer: "garbage", wantStatus: 401, wantError: "invalid_token", wantHeader: [2]string{"WWW-Authenticate", `error="invalid_token"`}},
+		{name: "userinfo refresh token", method: get, path: "/userinfo", bearer: tok.RefreshToken, wantStatus: 401, wantError: "invalid_token"},
+		{name: "userinfo token without openid", method: get, path: "/userinfo", bearer: ccToken, wantStatus: 403, wantError: "insufficient_scope", wantHeader: [2]string{"WWW-Authenticate", `error="insufficient_scope"`}},
+
+		// PAR (RFC 9126).
+		{name: "par wrong secret", method: post, path: "/oauth2/par", form: authz(), user: webClient, pass: "wrong", wantStatus: 401, wantError: "invalid_client"},
+		{name: "par unregistered redirect_uri", method: post, path: "/oauth2/par", form: authz("redirect_uri", "https://evil.example/cb"), user: webClient, pass: webSecret, wantStatus: 400, wantError: "invalid_request"},
+
+		// Logout.
+		{name: "logout unregistered post_logout_redirect_uri", method: get, path: "/oauth2/logout", query: tokenForm("client_id", webClient, "post_logout_redirect_uri", "https://evil.example/"), wantStatus: 400},
+		{name: "logout forged id_token_hint", method: get, path: "/oauth2/logout", query: tokenForm("id_token_hint", "eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.", "post_logout_redirect_uri", webLogout), wantStatus: 400},
+	}
+	if len(cases) < 30 {
+		t.Fatalf("only %d cases", len(cases))
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			target := e.issuer + tc.path
+			if tc.query != nil {
+				target += "?" + tc.query.Encode()
+			}
+			var body io.Reader
+			switch {
+			case tc.body != "":
+				body = strings.NewReader(tc.body)
+			case tc.form != nil:
+				body = strings.NewReader(tc.form.Encode())
+			}
+			req, _ := http.NewRequest(tc.method, target, body)
+			if body != nil {
+				ct := tc.ctype
+				if ct == "" {
+					ct = "application/x-www-form-urlencoded"
+				}
+				req.Header.Set("Content-Type", ct)
+			}
+			if tc.user != "" {
+				req.SetBasicAuth(url.QueryEscape(tc.user), url.QueryEscape(tc.pass))
+			}
+			if tc.bearer != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.bearer)
+			}
+			resp, err := e.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status %d, want %d; body %s; location %s", resp.StatusCode, tc.wantStatus, raw, resp.Header.Get("Location"))
+			}
+			if h := tc.wantHeader; h[0] != "" && !strings.Contains(resp.Header.Get(h[0]), h[1]) {
+				t.Errorf("header %s = %q, want it to contain %q", h[0], resp.Header.Get(h[0]), h[1])
+			}
+			for _, leak := range []string{"goroutine", ".go:", "panic", "sql", "debug"} {
+				if strings.Contains(strings.ToLower(string(raw)), leak) {
+					t.Errorf("response leaks internals (%q): %s", leak, raw)
+				}
+			}
+			if tc.wantError == "" {
+				return
+			}
+			got := ""
+			if resp.StatusCode == http.StatusSeeOther {
+				loc, _ := url.Parse(resp.Header.Get("Location"))
+				got = loc.Query().Get("error")
+				if loc.Query().Get("iss") != e.issuer {
+					t.Errorf("error redirect lacks iss (RFC 9207): %s", loc)
+				}
+			} else {
+				var eb struct {
+					Error string `json:"error"`
+				}
+				if err := json.Unmarshal(raw, &eb); err != nil {
+					t.Fatalf("error body is not JSON: %s", raw)
+				}
+				got = eb.Error
+				if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+					t.Errorf("Content-Type %q, want application/json", ct)
+				}
+			}
+			if got != tc.wantError {
+				t.Fatalf("error %q, want %q; body %s", got, tc.wantError, raw)
+			}
+		})
+	}
+}

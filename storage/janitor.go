@@ -1,0 +1,44 @@
+package storage
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// janitorLease is the lease that lets one replica at a time clean up.
+const janitorLease = "janitor"
+
+// RunJanitor deletes expired records every interval until ctx ends. With
+// several replicas on one database, the janitor lease makes one of them do
+// the work each round. holder names this process.
+func RunJanitor(ctx context.Context, s Storage, interval time.Duration, holder string, log *slog.Logger) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ok, err := s.AcquireLease(ctx, janitorLease, holder, interval)
+		if err != nil {
+			log.WarnContext(ctx, "janitor lease", "error", err)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		n, err := s.DeleteExpired(ctx, time.Now())
+		if err != nil {
+			log.WarnContext(ctx, "janitor", "error", err)
+			continue
+		}
+		if n > 0 {
+			log.InfoContext(ctx, "janitor deleted expired records", "rows", n)
+		}
+	}
+}
