@@ -29,7 +29,6 @@ type snapshot struct {
 type entry struct {
 	kid         string
 	alg         string
-	createdAt   time.Time
 	activatesAt time.Time
 	// retiredAt is the successor's ActivatesAt; zero if there is no
 	// successor (yet).
@@ -75,7 +74,7 @@ func (m *Manager) buildSnapshot(recs []storage.SigningKey, loaded map[string]*lo
 		if !ok {
 			continue
 		}
-		e := &entry{kid: r.KID, alg: r.Algorithm, createdAt: r.CreatedAt, activatesAt: r.ActivatesAt, key: lk}
+		e := &entry{kid: r.KID, alg: r.Algorithm, activatesAt: r.ActivatesAt, key: lk}
 		s.order = append(s.order, e)
 		s.byKID[e.kid] = e
 		s.byAlg[e.alg] = append(s.byAlg[e.alg], e)
