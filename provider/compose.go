@@ -72,11 +72,11 @@ func (p *Provider) compose() {
 	p.idSigner = &signer{keys: c.Keys}
 	var core oauth2.CoreStrategy = hmacStrategy
 	if c.AccessTokenFormat == AccessTokenJWT {
-		core = &oauth2.DefaultJWTStrategy{
+		core = &jwtAccessStrategy{&oauth2.DefaultJWTStrategy{
 			Signer:          &signer{keys: c.Keys, alg: c.AccessTokenAlg},
 			HMACSHAStrategy: hmacStrategy,
 			Config:          fc,
-		}
+		}}
 	}
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               core,

@@ -88,9 +88,16 @@ func (p *Provider) handleJWKS(w http.ResponseWriter, r *http.Request) {
 // origin may read.
 func writeCacheable(w http.ResponseWriter, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(discoveryCacheAge))
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Type"] = jsonContentType
+	h["Cache-Control"] = cacheControl
+	h["Access-Control-Allow-Origin"] = anyOrigin
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.Write(body)
 }
+
+// Prepared header values (canonical keys, assigned without allocation).
+var (
+	jsonContentType = []string{"application/json"}
+	cacheControl    = []string{"public, max-age=" + strconv.Itoa(discoveryCacheAge)}
+	anyOrigin       = []string{"*"}
+)

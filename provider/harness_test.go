@@ -1,8 +1,6 @@
 package provider_test
 
 import (
-	"log/slog"
-	"os"
 	"context"
 	"net/http"
 	"net/http/httptest"
@@ -96,7 +94,16 @@ type env struct {
 
 type envOption func(*provider.Config)
 
-func newEnv(t testing.TB, opts ...envOption) *env {
+// newEnv starts a provider over TLS (https issuer, production settings).
+func newEnv(t testing.TB, opts ...envOption) *env { return startEnv(t, true, opts...) }
+
+// newPlainEnv starts a provider over plain HTTP (dev mode, for an http
+// issuer): benchmarks use it so they measure the provider, not TLS.
+func newPlainEnv(t testing.TB, opts ...envOption) *env {
+	return startEnv(t, false, append(opts, func(c *provider.Config) { c.Dev = true })...)
+}
+
+func startEnv(t testing.TB, useTLS bool, opts ...envOption) *env {
 	t.Helper()
 	ctx := context.Background()
 	store := memory.New()
@@ -118,7 +125,13 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	}
 
 	var h http.Handler
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) })
+	srv := httptest.NewUnstartedServer(handler)
+	if useTLS {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 
 	auth := &staticAuth{subject: testSubject, ended: make(chan struct{}, 1)}
@@ -128,7 +141,6 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		Storage:       store,
 		Keys:          km,
 		Authenticator: auth,
-		Logger:        slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	}
 	for _, o := range opts {
 		o(&cfg)

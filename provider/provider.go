@@ -159,6 +159,7 @@ type Provider struct {
 	fconf     *fosite.Config
 	idSigner  *signer
 	discovery []byte // prepared discovery document
+	basePath  string // the issuer's path, where the routes are mounted
 	log       *slog.Logger
 }
 
@@ -169,6 +170,9 @@ func New(cfg Config) (*Provider, error) {
 	}
 	cfg.setDefaults()
 	p := &Provider{cfg: cfg, log: cfg.Logger}
+	if u, err := url.Parse(cfg.Issuer); err == nil {
+		p.basePath = u.Path
+	}
 	p.compose()
 	doc, err := p.discoveryDocument()
 	if err != nil {

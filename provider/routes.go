@@ -2,7 +2,6 @@ package provider
 
 import (
 	"net/http"
-	"net/url"
 
 	"github.com/gorilla/mux"
 )
@@ -11,10 +10,7 @@ import (
 // issuer's path.
 func (p *Provider) Handler() http.Handler {
 	r := mux.NewRouter()
-	base := ""
-	if u, err := url.Parse(p.cfg.Issuer); err == nil {
-		base = u.Path
-	}
+	base := p.basePath
 	s := r
 	if base != "" {
 		s = r.PathPrefix(base).Subrouter()
@@ -34,5 +30,26 @@ func (p *Provider) Handler() http.Handler {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "invalid_request", "error_description": "The HTTP method is not allowed on this endpoint."})
 	})
-	return r
+	return fastPaths{p, r}
+}
+
+// fastPaths serves the two documents every relying party polls straight
+// from prepared bytes, ahead of the router.
+type fastPaths struct {
+	p    *Provider
+	next http.Handler
+}
+
+func (f fastPaths) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet {
+		switch r.URL.Path {
+		case f.p.basePath + pathDiscovery:
+			f.p.handleDiscovery(w, r)
+			return
+		case f.p.basePath + pathJWKS:
+			f.p.handleJWKS(w, r)
+			return
+		}
+	}
+	f.next.ServeHTTP(w, r)
 }
