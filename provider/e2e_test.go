@@ -200,7 +200,8 @@ func TestE2E_CodeFlowWithPKCE(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != webLogout+"?state=bye-123" {
-		b, _ := io.ReadAll(resp.Body); t.Fatalf("logout: %d %s %s", resp.StatusCode, resp.Header.Get("Location"), b)
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("logout: %d %s %s", resp.StatusCode, resp.Header.Get("Location"), b)
 	}
 	select {
 	case <-e.auth.ended:
