@@ -1,0 +1,375 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+
+	"github.com/wxoidc/wxoidc/storage"
+)
+
+// neverExpires is the expires_at of a refresh token whose session sets no
+// expiry: fosite treats such a token as valid forever.
+var neverExpires = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
+// defaultLifetime is how long any other artifact without an expiry in its
+// session is kept after its request time.
+const defaultLifetime = 30 * 24 * time.Hour
+
+// deleteBatch is how many rows one DeleteExpired statement removes.
+const deleteBatch = 1000
+
+// artifact is one table of fosite requests.
+type artifact struct {
+	table string // also the error context
+	tt    fosite.TokenType
+	// queries, built once by newArtifact
+	insert, get, del string
+}
+
+func newArtifact(table string, tt fosite.TokenType) *artifact {
+	return &artifact{
+		table:  table,
+		tt:     tt,
+		insert: "INSERT INTO " + table + " (signature, request_id, client_id, subject, requested_at, expires_at, request, active) VALUES (?, ?, ?, ?, ?, ?, ?, TRUE)",
+		get:    "SELECT active, expires_at, request FROM " + table + " WHERE signature = ?",
+		del:    "DELETE FROM " + table + " WHERE signature = ?",
+	}
+}
+
+var (
+	codes         = newArtifact("oauth2_code", fosite.AuthorizeCode)
+	accessTokens  = newArtifact("oauth2_access", fosite.AccessToken)
+	refreshTokens = newArtifact("oauth2_refresh", fosite.RefreshToken)
+	pkceRequests  = newArtifact("oauth2_pkce", fosite.AuthorizeCode)
+	oidcSessions  = newArtifact("oauth2_oidc", fosite.AuthorizeCode)
+	parRequests   = newArtifact("oauth2_par", fosite.PushedAuthorizeRequestContext)
+	artifacts     = []*artifact{codes, accessTokens, refreshTokens, pkceRequests, oidcSessions, parRequests}
+)
+
+const (
+	invalidateCode        = "UPDATE oauth2_code SET active = FALSE WHERE signature = ? AND active"
+	rotateRefresh         = "UPDATE oauth2_refresh SET active = FALSE WHERE signature = ? AND active"
+	revokeRefresh         = "UPDATE oauth2_refresh SET active = FALSE WHERE request_id = ? AND active"
+	deleteAccessByRequest = "DELETE FROM oauth2_access WHERE request_id = ?"
+)
+
+const insertRefresh = "INSERT INTO oauth2_refresh (signature, request_id, client_id, subject, requested_at, expires_at, request, active, access_signature) VALUES (?, ?, ?, ?, ?, ?, ?, TRUE, ?)"
+
+// expiry is the expires_at of rec in a table of token type tt; see the
+// package documentation.
+func (s *Store) expiry(rec storage.RequestRecord, tt fosite.TokenType) time.Time {
+	if e := rec.ExpiresAt(tt); !e.IsZero() {
+		return e
+	}
+	if tt == fosite.RefreshToken {
+		return neverExpires
+	}
+	base := rec.RequestedAt
+	if base.IsZero() {
+		base = s.now()
+	}
+	return base.Add(defaultLifetime)
+}
+
+func (s *Store) create(ctx context.Context, a *artifact, key string, r fosite.Requester, accessSignature string) error {
+	rec, err := storage.EncodeRequest(r)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("%s: encode %s: %w", s.d.Name, a.table, err)
+	}
+	args := []any{hash(key), rec.ID, rec.ClientID, rec.Subject, micros(rec.RequestedAt), micros(s.expiry(rec, a.tt)), string(data)}
+	query := a.insert
+	if a == refreshTokens {
+		query = insertRefresh
+		args = append(args, hash(accessSignature))
+	}
+	_, err = s.exec(ctx, query, args...)
+	return s.wrap("create "+a.table, err)
+}
+
+// load reads the stored record of key.
+func (s *Store) load(ctx context.Context, a *artifact, key string) (rec storage.RequestRecord, active bool, expiresAt time.Time, err error) {
+	var (
+		data []byte
+		exp  int64
+	)
+	if err := s.queryRow(ctx, a.get, []any{hash(key)}, &active, &exp, &data); err != nil {
+		return rec, false, time.Time{}, s.wrap("get "+a.table, err)
+	}
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return rec, false, time.Time{}, fmt.Errorf("%s: decode %s: %w", s.d.Name, a.table, err)
+	}
+	return rec, active, fromMicros(exp), nil
+}
+
+func (s *Store) get(ctx context.Context, a *artifact, key string, session fosite.Session) (*fosite.Request, bool, error) {
+	rec, active, _, err := s.load(ctx, a, key)
+	if err != nil {
+		return nil, false, err
+	}
+	req, err := rec.Decode(ctx, s, session)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: get %s: %w", s.d.Name, a.table, err)
+	}
+	return req, active, nil
+}
+
+func (s *Store) del(ctx context.Context, a *artifact, key string) error {
+	_, err := s.exec(ctx, a.del, hash(key))
+	return s.wrap("delete "+a.table, err)
+}
+
+// CreateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage.
+func (s *Store) CreateAuthorizeCodeSession(ctx context.Context, signature string, r fosite.Requester) error {
+	return s.create(ctx, codes, signature, r, "")
+}
+
+// GetAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage. An
+// invalidated code returns the request together with
+// fosite.ErrInvalidatedAuthorizeCode.
+func (s *Store) GetAuthorizeCodeSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	req, active, err := s.get(ctx, codes, signature, session)
+	if err != nil {
+		return nil, err
+	}
+	if !active {
+		return req, fosite.ErrInvalidatedAuthorizeCode
+	}
+	return req, nil
+}
+
+// InvalidateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage with
+// a conditional update: unless the code was active it returns
+// fosite.ErrInvalidatedAuthorizeCode, so only one exchange can succeed.
+func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature string) error {
+	n, err := s.execN(ctx, invalidateCode, hash(signature))
+	if err != nil {
+		return s.wrap("invalidate oauth2_code", err)
+	}
+	if n == 0 {
+		return fosite.ErrInvalidatedAuthorizeCode
+	}
+	return nil
+}
+
+// CreateAccessTokenSession implements oauth2.AccessTokenStorage.
+func (s *Store) CreateAccessTokenSession(ctx context.Context, signature string, r fosite.Requester) error {
+	return s.create(ctx, accessTokens, signature, r, "")
+}
+
+// GetAccessTokenSession implements oauth2.AccessTokenStorage.
+func (s *Store) GetAccessTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	req, _, err := s.get(ctx, accessTokens, signature, session)
+	if err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// DeleteAccessTokenSession implements oauth2.AccessTokenStorage; deleting a
+// missing token is not an error.
+func (s *Store) DeleteAccessTokenSession(ctx context.Context, signature string) error {
+	return s.del(ctx, accessTokens, signature)
+}
+
+// CreateRefreshTokenSession implements oauth2.RefreshTokenStorage.
+func (s *Store) CreateRefreshTokenSession(ctx context.Context, signature, accessSignature string, r fosite.Requester) error {
+	return s.create(ctx, refreshTokens, signature, r, accessSignature)
+}
+
+// GetRefreshTokenSession implements oauth2.RefreshTokenStorage. A rotated or
+// revoked token returns the request together with fosite.ErrInactiveToken.
+func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	req, active, err := s.get(ctx, refreshTokens, signature, session)
+	if err != nil {
+		return nil, err
+	}
+	if !active {
+		return req, fosite.ErrInactiveToken
+	}
+	return req, nil
+}
+
+// DeleteRefreshTokenSession implements oauth2.RefreshTokenStorage; deleting
+// a missing token is not an error.
+func (s *Store) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
+	return s.del(ctx, refreshTokens, signature)
+}
+
+// RotateRefreshToken implements oauth2.RefreshTokenStorage: it deactivates
+// the refresh token only if it is still active (otherwise
+// storage.ErrNotFound, which fosite answers with "please retry"), then
+// deletes the access tokens of requestID. Rows are touched in that order
+// (refresh row by key first), in the context's transaction or a new one.
+func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
+	return s.inTx(ctx, "rotate oauth2_refresh", false, func(ctx context.Context) error {
+		n, err := s.execN(ctx, rotateRefresh, hash(signature))
+		if err != nil {
+			return s.wrap("rotate oauth2_refresh", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("%s: rotate oauth2_refresh: no active token: %w", s.d.Name, storage.ErrNotFound)
+		}
+		_, err = s.exec(ctx, deleteAccessByRequest, requestID)
+		return s.wrap("rotate oauth2_refresh: delete oauth2_access", err)
+	})
+}
+
+// RevokeRefreshToken implements oauth2.TokenRevocationStorage: every active
+// refresh token of requestID becomes inactive.
+func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	_, err := s.exec(ctx, revokeRefresh, requestID)
+	return s.wrap("revoke oauth2_refresh", err)
+}
+
+// RevokeAccessToken implements oauth2.TokenRevocationStorage: every access
+// token of requestID is deleted.
+func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
+	_, err := s.exec(ctx, deleteAccessByRequest, requestID)
+	return s.wrap("revoke oauth2_access", err)
+}
+
+// CreatePKCERequestSession implements pkce.PKCERequestStorage.
+func (s *Store) CreatePKCERequestSession(ctx context.Context, signature string, r fosite.Requester) error {
+	return s.create(ctx, pkceRequests, signature, r, "")
+}
+
+// GetPKCERequestSession implements pkce.PKCERequestStorage.
+func (s *Store) GetPKCERequestSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	req, _, err := s.get(ctx, pkceRequests, signature, session)
+	if err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// DeletePKCERequestSession implements pkce.PKCERequestStorage.
+func (s *Store) DeletePKCERequestSession(ctx context.Context, signature string) error {
+	return s.del(ctx, pkceRequests, signature)
+}
+
+// CreateOpenIDConnectSession implements
+// openid.OpenIDConnectRequestStorage; the row is keyed by the SHA-256 of the
+// raw authorization code.
+func (s *Store) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
+	return s.create(ctx, oidcSessions, code, r, "")
+}
+
+// GetOpenIDConnectSession implements openid.OpenIDConnectRequestStorage;
+// the session is unmarshalled into requester's session.
+func (s *Store) GetOpenIDConnectSession(ctx context.Context, code string, requester fosite.Requester) (fosite.Requester, error) {
+	var session fosite.Session
+	if requester != nil {
+		session = requester.GetSession()
+	}
+	req, _, err := s.get(ctx, oidcSessions, code, session)
+	if err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// DeleteOpenIDConnectSession implements openid.OpenIDConnectRequestStorage.
+func (s *Store) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	return s.del(ctx, oidcSessions, code)
+}
+
+// CreatePARSession implements fosite.PARStorage.
+func (s *Store) CreatePARSession(ctx context.Context, requestURI string, r fosite.AuthorizeRequester) error {
+	return s.create(ctx, parRequests, requestURI, r, "")
+}
+
+// GetPARSession implements fosite.PARStorage. A request past its
+// fosite.PushedAuthorizeRequestContext expiry is not found. The session is
+// decoded into an *openid.DefaultSession (fosite replaces it when the
+// authorization completes).
+func (s *Store) GetPARSession(ctx context.Context, requestURI string) (fosite.AuthorizeRequester, error) {
+	rec, _, exp, err := s.load(ctx, parRequests, requestURI)
+	if err != nil {
+		return nil, err
+	}
+	if !exp.After(s.now()) {
+		return nil, fmt.Errorf("%s: get oauth2_par: expired: %w", s.d.Name, storage.ErrNotFound)
+	}
+	ar, err := rec.DecodeAuthorize(ctx, s, new(openid.DefaultSession))
+	if err != nil {
+		return nil, fmt.Errorf("%s: get oauth2_par: %w", s.d.Name, err)
+	}
+	return ar, nil
+}
+
+// DeletePARSession implements fosite.PARStorage.
+func (s *Store) DeletePARSession(ctx context.Context, requestURI string) error {
+	return s.del(ctx, parRequests, requestURI)
+}
+
+// ClientAssertionJWTValid implements fosite.ClientManager: it returns
+// fosite.ErrJTIKnown if jti is recorded and has not expired.
+func (s *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
+	var exp int64
+	err := s.queryRow(ctx, "SELECT expires_at FROM oauth2_jti WHERE jti = ?", []any{hash(jti)}, &exp)
+	if err != nil {
+		if err = s.wrap("get oauth2_jti", err); isNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	if exp > micros(s.now()) {
+		return fosite.ErrJTIKnown
+	}
+	return nil
+}
+
+// SetClientAssertionJWT implements fosite.ClientManager with one atomic
+// upsert: it records jti until exp, or returns fosite.ErrJTIKnown if it is
+// recorded and unexpired.
+func (s *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
+	n, err := s.execN(ctx, `INSERT INTO oauth2_jti (jti, expires_at) VALUES (?, ?)
+ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at WHERE oauth2_jti.expires_at <= ?`,
+		hash(jti), micros(exp), micros(s.now()))
+	if err != nil {
+		return s.wrap("set oauth2_jti", err)
+	}
+	if n == 0 {
+		return fosite.ErrJTIKnown
+	}
+	return nil
+}
+
+// DeleteExpired implements storage.Storage with batched deletes, one
+// autocommitted statement of at most deleteBatch rows at a time.
+func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {
+	type target struct{ table, key string }
+	targets := make([]target, 0, len(artifacts)+2)
+	for _, a := range artifacts {
+		targets = append(targets, target{a.table, "signature"})
+	}
+	targets = append(targets, target{"oauth2_jti", "jti"}, target{"leases", "name"})
+	var total int64
+	b := micros(before)
+	for _, t := range targets {
+		query := fmt.Sprintf("DELETE FROM %[1]s WHERE %[2]s IN (SELECT %[2]s FROM %[1]s WHERE expires_at < ? LIMIT %[3]d)", t.table, t.key, deleteBatch)
+		for {
+			n, err := s.execN(ctx, query, b)
+			if err != nil {
+				return total, s.wrap("delete expired "+t.table, err)
+			}
+			total += n
+			if n < deleteBatch {
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+func isNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }

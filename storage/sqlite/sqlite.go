@@ -1,0 +1,181 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"runtime"
+	"strings"
+
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/wxoidc/wxoidc/storage"
+	"github.com/wxoidc/wxoidc/storage/internal/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// MemoryPath is the path of a private in-memory database, for tests. It is
+// served by a single connection (reads queue behind writes) and vanishes on
+// Close.
+const MemoryPath = ":memory:"
+
+// busyTimeoutMS is how long a connection waits for a lock held by another
+// process (another wxoidc command on the same file) before SQLITE_BUSY.
+const busyTimeoutMS = 10000
+
+// Store is a [storage.Storage] on one SQLite database file. It also
+// implements fosite's storage.Transactional. It is safe for concurrent use
+// within one process; run a single provider process per database file
+// (other processes, such as `wxoidc clients`, may write to it briefly).
+type Store struct {
+	*sqlstore.Store
+}
+
+var _ storage.Storage = (*Store)(nil)
+
+// Open opens (creating it if needed) the SQLite database at path and
+// returns a Store on it. It does not migrate the schema; call
+// [Store.Migrate].
+//
+// Writes and transactions go through one connection (so writers queue in Go
+// instead of failing with SQLITE_BUSY) that begins transactions IMMEDIATE;
+// reads outside transactions use a separate pool of read-only connections,
+// which in WAL mode see every committed write without waiting for the
+// writer. The database is put in WAL mode with synchronous=NORMAL (durable
+// across process crashes; the last commits may be lost on power failure),
+// busy_timeout and foreign keys on.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty path")
+	}
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("sqlite: path %q: '?' and '#' are not supported", path)
+	}
+	var w, r *sql.DB
+	if path == MemoryPath {
+		db, err := sql.Open("sqlite", MemoryPath+"?_pragma=foreign_keys(1)")
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: open: %w", err)
+		}
+		// The database lives in this one connection: never let it go.
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+		w, r = db, nil
+	} else {
+		common := url.Values{}
+		common.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
+		common.Add("_pragma", "foreign_keys(1)")
+		common.Add("_pragma", "synchronous(NORMAL)")
+
+		wq := url.Values{"_pragma": append([]string{"journal_mode(WAL)"}, common["_pragma"]...), "_txlock": {"immediate"}}
+		db, err := sql.Open("sqlite", path+"?"+wq.Encode())
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: open: %w", err)
+		}
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+		// Create the file and switch it to WAL before readers connect.
+		if err := db.PingContext(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		w = db
+
+		rq := url.Values{"_pragma": append([]string{"query_only(1)"}, common["_pragma"]...)}
+		r, err = sql.Open("sqlite", path+"?"+rq.Encode())
+		if err != nil {
+			w.Close()
+			return nil, fmt.Errorf("sqlite: open: %w", err)
+		}
+		n := max(4, 2*runtime.GOMAXPROCS(0))
+		r.SetMaxOpenConns(n)
+		r.SetMaxIdleConns(n)
+		r.SetConnMaxLifetime(0)
+	}
+	s, err := sqlstore.New(sqlstore.Config{Dialect: dialect(), DB: w, ReadDB: r})
+	if err != nil {
+		w.Close()
+		if r != nil {
+			r.Close()
+		}
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	return &Store{Store: s}, nil
+}
+
+// Migrate applies the embedded migrations that the database lacks.
+func (s *Store) Migrate(ctx context.Context) error { return s.Store.Migrate(ctx) }
+
+// dialect is the sqlstore dialect of SQLite (modernc.org/sqlite), with the
+// embedded migrations.
+func dialect() sqlstore.Dialect {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory always exists
+	}
+	return sqlstore.Dialect{
+		Name:              "sqlite",
+		IsUniqueViolation: isUniqueViolation,
+		IsRetryable:       isRetryable,
+		Goose:             goose.DialectSQLite3,
+		Migrations:        sub,
+	}
+}
+
+func isUniqueViolation(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return true
+	}
+	return false
+}
+
+func isRetryable(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return true
+	}
+	return false
+}
+
+// ParseDSN returns the database path of a storage DSN (SPEC §7):
+//
+//	sqlite:///var/lib/wxoidc/wxoidc.db  → /var/lib/wxoidc/wxoidc.db (absolute)
+//	sqlite://data/wxoidc.db             → data/wxoidc.db (relative to the working directory)
+//	sqlite://:memory:                   → :memory: (tests only; see MemoryPath)
+//
+// The path is everything after "sqlite://", taken literally (no percent
+// decoding); query parameters and fragments are not supported.
+func ParseDSN(dsn string) (string, error) {
+	path, ok := strings.CutPrefix(dsn, "sqlite://")
+	if !ok {
+		return "", fmt.Errorf("sqlite: DSN %q does not start with sqlite://", dsn)
+	}
+	if path == "" || path == "/" {
+		return "", fmt.Errorf("sqlite: DSN %q has no path", dsn)
+	}
+	if strings.ContainsAny(path, "?#") {
+		return "", fmt.Errorf("sqlite: DSN %q: query parameters and fragments are not supported", dsn)
+	}
+	return path, nil
+}
