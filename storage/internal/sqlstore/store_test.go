@@ -1,0 +1,78 @@
+package sqlstore
+
+import (
+	"database/sql"
+	"errors"
+	"testing"
+
+	"github.com/ory/fosite"
+
+	"github.com/wxoidc/wxoidc/storage"
+)
+
+func TestStore_q(t *testing.T) {
+	tests := []struct {
+		name     string
+		numbered bool
+		in, want string
+	}{
+		{"question marks", false, "SELECT a FROM t WHERE b = ? AND c = ?", "SELECT a FROM t WHERE b = ? AND c = ?"},
+		{"numbered", true, "SELECT a FROM t WHERE b = ? AND c = ?", "SELECT a FROM t WHERE b = $1 AND c = $2"},
+		{"many", true, insertRefresh, "INSERT INTO oauth2_refresh (signature, request_id, client_id, subject, requested_at, expires_at, request, active, access_signature) VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Store{d: Dialect{NumberedPlaceholders: tc.numbered}}
+			for range 2 { // the second call hits the cache
+				if got := s.q(tc.in); got != tc.want {
+					t.Errorf("q(%q) = %q, want %q", tc.in, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func TestStore_wrap(t *testing.T) {
+	errUnique := errors.New("unique")
+	errBusy := errors.New("busy")
+	s := &Store{d: Dialect{
+		Name:              "test",
+		IsUniqueViolation: func(err error) bool { return errors.Is(err, errUnique) },
+		IsRetryable:       func(err error) bool { return errors.Is(err, errBusy) },
+	}}
+	tests := []struct {
+		name string
+		in   error
+		want []error
+	}{
+		{"no rows", sql.ErrNoRows, []error{storage.ErrNotFound, fosite.ErrNotFound}},
+		{"unique", errUnique, []error{storage.ErrAlreadyExists, errUnique}},
+		{"retryable", errBusy, []error{fosite.ErrSerializationFailure, errBusy}},
+		{"other", sql.ErrConnDone, []error{sql.ErrConnDone}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := s.wrap("op", tc.in)
+			for _, w := range tc.want {
+				if !errors.Is(got, w) {
+					t.Errorf("wrap(%v) = %v, want it to match %v", tc.in, got, w)
+				}
+			}
+			if got == tc.in {
+				t.Errorf("wrap(%v) returned the error bare", tc.in)
+			}
+		})
+	}
+	if s.wrap("op", nil) != nil {
+		t.Error("wrap(nil) != nil")
+	}
+}
+
+func TestTimes(t *testing.T) {
+	if !fromMicros(micros(neverExpires)).Equal(neverExpires) {
+		t.Error("neverExpires does not round-trip")
+	}
+	if got := fromMicros(micros(fromMicros(0))); !got.IsZero() {
+		t.Errorf("zero time round-trips to %v", got)
+	}
+}
