@@ -16,7 +16,7 @@ import (
 	"github.com/wxoidc/wxoidc/keys"
 	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/storage"
-	"github.com/wxoidc/wxoidc/storage/memory"
+	"github.com/wxoidc/wxoidc/storage/sqlite"
 )
 
 // testSecret is the system secret of every test provider.
@@ -106,8 +106,13 @@ func newPlainEnv(t testing.TB, opts ...envOption) *env {
 func startEnv(t testing.TB, useTLS bool, opts ...envOption) *env {
 	t.Helper()
 	ctx := context.Background()
-	store := memory.New()
-	_ = filepath.Join
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "wxoidc.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { store.Close() })
 
 	clk := &clock{now: time.Now()}

@@ -1,0 +1,375 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the wxoidc configuration file. Every scalar key can be
+// overridden from the environment: WXOIDC_ plus the upper-cased key path
+// joined with underscores (storage.dsn → WXOIDC_STORAGE_DSN). docs/config.md
+// documents every key.
+type Config struct {
+	// Issuer is the exact issuer URL (https outside dev).
+	Issuer string `yaml:"issuer"`
+	// Secret is the system secret (at least 32 bytes); SecretFile reads it
+	// from a file instead. Prefer WXOIDC_SECRET or a file to the config.
+	Secret     string `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+
+	HTTP struct {
+		// Addr is the public listener.
+		Addr string `yaml:"addr"`
+		// TLSCert and TLSKey enable TLS on the public listener.
+		TLSCert string `yaml:"tls_cert"`
+		TLSKey  string `yaml:"tls_key"`
+	} `yaml:"http"`
+
+	Storage struct {
+		// DSN selects the backend: memory://, sqlite:///path/file.db or
+		// postgres://….
+		DSN string `yaml:"dsn"`
+		// Migrate applies the schema at start (default true).
+		Migrate *bool `yaml:"migrate"`
+		// JanitorInterval is how often expired rows are deleted.
+		JanitorInterval time.Duration `yaml:"janitor_interval"`
+	} `yaml:"storage"`
+
+	Keys struct {
+		Algorithms      []string      `yaml:"algorithms"`
+		RotationPeriod  time.Duration `yaml:"rotation_period"`
+		PublishDelay    time.Duration `yaml:"publish_delay"`
+		Retention       time.Duration `yaml:"retention"`
+		RefreshInterval time.Duration `yaml:"refresh_interval"`
+	} `yaml:"keys"`
+
+	AccessToken struct {
+		Format   string        `yaml:"format"`
+		Alg      string        `yaml:"alg"`
+		Lifespan time.Duration `yaml:"lifespan"`
+	} `yaml:"access_token"`
+	IDToken struct {
+		Lifespan time.Duration `yaml:"lifespan"`
+	} `yaml:"id_token"`
+	RefreshToken struct {
+		Lifespan time.Duration `yaml:"lifespan"`
+	} `yaml:"refresh_token"`
+	AuthorizeCode struct {
+		Lifespan time.Duration `yaml:"lifespan"`
+	} `yaml:"authorize_code"`
+
+	WeChat struct {
+		APIBase  string      `yaml:"api_base"`
+		OpenBase string      `yaml:"open_base"`
+		Apps     []WeChatApp `yaml:"apps"`
+	} `yaml:"wechat"`
+
+	Clients []ClientConfig `yaml:"clients"`
+
+	Log struct {
+		Level  string `yaml:"level"`
+		Format string `yaml:"format"`
+	} `yaml:"log"`
+
+	// dev is set by `wxoidc dev`, never by a file.
+	dev bool
+}
+
+// WeChatApp is one WeChat app the provider holds the secret of.
+type WeChatApp struct {
+	AppID string `yaml:"appid"`
+	// Secret, or SecretFile, or SecretEnv (the name of an environment
+	// variable) holds the AppSecret.
+	Secret     string `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+	SecretEnv  string `yaml:"secret_env"`
+	// Kind is miniprogram, website or official.
+	Kind string `yaml:"kind"`
+}
+
+// ClientConfig declares a client in the config file, with RFC 7591 names.
+type ClientConfig struct {
+	ClientID                 string   `yaml:"client_id"`
+	ClientSecret             string   `yaml:"client_secret"`
+	ClientSecretEnv          string   `yaml:"client_secret_env"`
+	ClientName               string   `yaml:"client_name"`
+	RedirectURIs             []string `yaml:"redirect_uris"`
+	PostLogoutRedirectURIs   []string `yaml:"post_logout_redirect_uris"`
+	GrantTypes               []string `yaml:"grant_types"`
+	ResponseTypes            []string `yaml:"response_types"`
+	Scope                    string   `yaml:"scope"`
+	Audience                 []string `yaml:"audience"`
+	TokenEndpointAuthMethod  string   `yaml:"token_endpoint_auth_method"`
+	IDTokenSignedResponseAlg string   `yaml:"id_token_signed_response_alg"`
+	WeChatAppID              string   `yaml:"wechat_appid"`
+	SkipConsent              bool     `yaml:"skip_consent"`
+}
+
+// defaultConfig is the configuration before a file or the environment
+// changes it.
+func defaultConfig() Config {
+	var c Config
+	c.HTTP.Addr = "127.0.0.1:8080"
+	c.Storage.DSN = "sqlite:///var/lib/wxoidc/wxoidc.db"
+	c.Storage.JanitorInterval = 5 * time.Minute
+	c.Keys.Algorithms = []string{"RS256", "ES256", "EdDSA"}
+	c.Keys.RotationPeriod = 30 * 24 * time.Hour
+	c.Keys.PublishDelay = 10 * time.Minute
+	c.Keys.Retention = 24 * time.Hour
+	c.Keys.RefreshInterval = 30 * time.Second
+	c.AccessToken.Format = "jwt"
+	c.AccessToken.Alg = "ES256"
+	c.AccessToken.Lifespan = 15 * time.Minute
+	c.IDToken.Lifespan = time.Hour
+	c.RefreshToken.Lifespan = 30 * 24 * time.Hour
+	c.AuthorizeCode.Lifespan = time.Minute
+	c.WeChat.APIBase = "https://api.weixin.qq.com"
+	c.WeChat.OpenBase = "https://open.weixin.qq.com"
+	c.Log.Level = "info"
+	c.Log.Format = "json"
+	return c
+}
+
+// loadConfig reads the YAML file at path (if path is not empty) over the
+// defaults, then applies WXOIDC_* environment overrides. Unknown keys are
+// refused, so a typo cannot silently fall back to a default.
+func loadConfig(path string, getenv func(string) string) (Config, error) {
+	c := defaultConfig()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("read config: %w", err)
+		}
+		if err := decodeYAML(b, &c); err != nil {
+			return c, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(reflect.ValueOf(&c).Elem(), "WXOIDC", "", getenv); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func decodeYAML(b []byte, c *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) { // an empty file keeps the defaults
+		return err
+	}
+	return nil
+}
+
+// applyEnv overrides the scalar (and string-list, comma-separated) fields of
+// v from the environment. Lists of structs (apps, clients) come from the
+// file only.
+func applyEnv(v reflect.Value, envPrefix, keyPrefix string, getenv func(string) string) error {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" || !f.IsExported() {
+			continue
+		}
+		env := envPrefix + "_" + strings.ToUpper(tag)
+		key := tag
+		if keyPrefix != "" {
+			key = keyPrefix + "." + tag
+		}
+		fv := v.Field(i)
+		if f.Type.Kind() == reflect.Struct {
+			if err := applyEnv(fv, env, key, getenv); err != nil {
+				return err
+			}
+			continue
+		}
+		raw := getenv(env)
+		if raw == "" {
+			continue
+		}
+		if err := setScalar(fv, raw); err != nil {
+			return fmt.Errorf("%s (from %s): %w", key, env, err)
+		}
+	}
+	return nil
+}
+
+func setScalar(fv reflect.Value, raw string) error {
+	switch {
+	case fv.Type() == reflect.TypeOf(time.Duration(0)):
+		d, err := time.ParseDuration(raw)
+		if err != nil {
+			return fmt.Errorf("not a duration: %q", raw)
+		}
+		fv.SetInt(int64(d))
+	case fv.Kind() == reflect.String:
+		fv.SetString(raw)
+	case fv.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return fmt.Errorf("not a boolean: %q", raw)
+		}
+		fv.SetBool(b)
+	case fv.Kind() == reflect.Pointer && fv.Type().Elem().Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return fmt.Errorf("not a boolean: %q", raw)
+		}
+		fv.Set(reflect.ValueOf(&b))
+	case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.String:
+		var parts []string
+		for _, p := range strings.Split(raw, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		fv.Set(reflect.ValueOf(parts))
+	default:
+		return errors.New("cannot be set from the environment")
+	}
+	return nil
+}
+
+// secret returns the system secret from secret or secret_file.
+func (c Config) secret() ([]byte, error) {
+	if c.SecretFile != "" {
+		b, err := os.ReadFile(c.SecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("secret_file: %w", err)
+		}
+		return bytes.TrimSpace(b), nil
+	}
+	return []byte(c.Secret), nil
+}
+
+// Validate reports every problem, each naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	u, err := url.Parse(c.Issuer)
+	switch {
+	case c.Issuer == "":
+		bad("issuer", "required")
+	case err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
+		bad("issuer", "%q is not an absolute URL without query or fragment", c.Issuer)
+	case strings.HasSuffix(c.Issuer, "/"):
+		bad("issuer", "%q must not end with a slash", c.Issuer)
+	case u.Scheme != "https" && !(c.dev && u.Scheme == "http"):
+		bad("issuer", "%q must use https (http only in dev)", c.Issuer)
+	}
+	if c.Secret != "" && c.SecretFile != "" {
+		bad("secret", "set secret or secret_file, not both")
+	} else if s, err := c.secret(); err != nil {
+		errs = append(errs, err)
+	} else if len(s) < 32 {
+		bad("secret", "must be at least 32 bytes (set WXOIDC_SECRET or secret_file)")
+	}
+	if c.HTTP.Addr == "" {
+		bad("http.addr", "required")
+	}
+	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
+		bad("http.tls_cert", "tls_cert and tls_key go together")
+	}
+	if _, err := backendOf(c.Storage.DSN); err != nil {
+		bad("storage.dsn", "%v", err)
+	}
+	for _, alg := range c.Keys.Algorithms {
+		if alg != "RS256" && alg != "ES256" && alg != "EdDSA" {
+			bad("keys.algorithms", "%q is not RS256, ES256 or EdDSA", alg)
+		}
+	}
+	switch c.AccessToken.Format {
+	case "jwt", "opaque":
+	default:
+		bad("access_token.format", "%q is not jwt or opaque", c.AccessToken.Format)
+	}
+	switch c.AccessToken.Alg {
+	case "RS256", "ES256", "EdDSA":
+	default:
+		bad("access_token.alg", "%q is not RS256, ES256 or EdDSA", c.AccessToken.Alg)
+	}
+	if c.Keys.Retention < c.AccessToken.Lifespan || c.Keys.Retention < c.IDToken.Lifespan {
+		bad("keys.retention", "must be at least the access- and ID-token lifespans, so every token verifies until it expires")
+	}
+	if c.AuthorizeCode.Lifespan <= 0 || c.AuthorizeCode.Lifespan > 10*time.Minute {
+		bad("authorize_code.lifespan", "must be between 1s and 10m")
+	}
+	for name, d := range map[string]time.Duration{
+		"access_token.lifespan": c.AccessToken.Lifespan, "id_token.lifespan": c.IDToken.Lifespan,
+		"refresh_token.lifespan": c.RefreshToken.Lifespan,
+	} {
+		if d <= 0 {
+			bad(name, "must be positive")
+		}
+	}
+	for _, k := range []struct{ key, v string }{{"wechat.api_base", c.WeChat.APIBase}, {"wechat.open_base", c.WeChat.OpenBase}} {
+		if u, err := url.Parse(k.v); err != nil || u.Host == "" || (u.Scheme != "https" && !(c.dev && u.Scheme == "http")) {
+			bad(k.key, "%q must be an https URL", k.v)
+		}
+	}
+	seen := map[string]bool{}
+	for i, a := range c.WeChat.Apps {
+		key := fmt.Sprintf("wechat.apps[%d]", i)
+		if a.AppID == "" {
+			bad(key+".appid", "required")
+		} else if seen[a.AppID] {
+			bad(key+".appid", "%q appears twice", a.AppID)
+		}
+		seen[a.AppID] = true
+		if s, err := a.secret(); err != nil {
+			bad(key+".secret", "%v", err)
+		} else if s == "" {
+			bad(key+".secret", "missing app secret for %s (set secret_file or secret_env)", a.AppID)
+		}
+		switch a.Kind {
+		case "miniprogram", "website", "official":
+		default:
+			bad(key+".kind", "%q is not miniprogram, website or official", a.Kind)
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		bad("log.format", "%q is not json or text", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+func (a WeChatApp) secret() (string, error) {
+	switch {
+	case a.SecretFile != "":
+		b, err := os.ReadFile(a.SecretFile)
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimSpace(string(b)), nil
+	case a.SecretEnv != "":
+		return os.Getenv(a.SecretEnv), nil
+	}
+	return a.Secret, nil
+}
+
+// randomSecret returns n random bytes, base64url-encoded.
+func randomSecret(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand, Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
