@@ -49,6 +49,11 @@ type Config struct {
 	// says that no login method is configured.
 	Authenticator Authenticator
 
+	// WeChatApps are the WeChat apps the provider holds secrets for, by
+	// appid. Mini Program apps serve the WeChat grant; website and official
+	// apps serve web login.
+	WeChatApps map[string]WeChatApp
+
 	// AccessTokenFormat is "jwt" (RFC 9068, the default) or "opaque".
 	AccessTokenFormat string
 	// AccessTokenAlg signs JWT access tokens: ES256 (default), RS256 or

@@ -87,12 +87,18 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 		store.Close()
 		return nil, err
 	}
+	apps, err := wechatApps(cfg, store, secret, holderName(), log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	p, err := provider.New(provider.Config{
 		Issuer:                cfg.Issuer,
 		Secret:                secret,
 		Storage:               store,
 		Keys:                  km,
 		Authenticator:         auth,
+		WeChatApps:            apps,
 		AccessTokenFormat:     cfg.AccessToken.Format,
 		AccessTokenAlg:        cfg.AccessToken.Alg,
 		AccessTokenLifespan:   cfg.AccessToken.Lifespan,
