@@ -33,7 +33,7 @@ var (
 // list of handlers: code flow with PKCE, refresh, client credentials, OpenID
 // Connect, PAR, revocation and introspection. No implicit, hybrid or
 // password grant.
-func (p *Provider) compose() {
+func (p *Provider) compose() error {
 	c := p.cfg
 	fc := &fosite.Config{
 		IDTokenIssuer:         c.Issuer,
@@ -83,6 +83,15 @@ func (p *Provider) compose() {
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: p.idSigner, Config: fc},
 		Signer:                     p.idSigner,
 	}
+	sealer, err := keys.NewSealer(c.Secret, "wechat-session-keys")
+	if err != nil {
+		return err
+	}
+	p.sessionKeys = sealer
+	grant := &wechatGrant{
+		p: p, access: core, refresh: core, sealer: sealer,
+		idTokens: &openid.IDTokenHandleHelper{IDTokenStrategy: strategy.OpenIDConnectTokenStrategy},
+	}
 	p.oauth2 = compose.Compose(fc, c.Storage, strategy,
 		// Order matters: OAuth 2.0 handlers before their OpenID Connect and
 		// PKCE counterparts (fosite-notes §2.1).
@@ -95,7 +104,9 @@ func (p *Provider) compose() {
 		compose.PushedAuthorizeHandlerFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
+		func(fosite.Configurator, any, any) any { return grant },
 	).(*fosite.Fosite)
+	return nil
 }
 
 // SecretHasher is fosite's client-secret hasher for wxoidc: HMAC-SHA256

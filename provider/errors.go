@@ -80,7 +80,7 @@ func standardError(err error) *fosite.RFC6749Error {
 		fosite.ErrConsentRequired.ErrorField, fosite.ErrInteractionRequired.ErrorField:
 		return rfc // OpenID Connect Core §3.1.2.6 codes
 	}
-	if rfc.CodeField >= 500 && rfc.ErrorField != fosite.ErrTemporarilyUnavailable.ErrorField {
+	if rfc.CodeField >= 500 && rfc.ErrorField != fosite.ErrTemporarilyUnavailable.ErrorField && rfc.ErrorField != fosite.ErrServerError.ErrorField {
 		return remap(rfc, fosite.ErrServerError)
 	}
 	return rfc
@@ -101,6 +101,9 @@ func remap(err, to *fosite.RFC6749Error) *fosite.RFC6749Error {
 func (p *Provider) writeTokenError(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
 	rfc := standardError(err)
 	p.logError(ctx, r, rfc)
+	if rfc.ErrorField == fosite.ErrTemporarilyUnavailable.ErrorField && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", retryAfter(rfc))
+	}
 	if rfc.ErrorField == fosite.ErrInvalidClient.ErrorField {
 		if strings.HasPrefix(r.Header.Get("Authorization"), "Basic ") {
 			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Basic realm=%q`, p.cfg.Issuer))

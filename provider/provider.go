@@ -10,6 +10,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/wxoidc/wxoidc/keys"
 	"github.com/wxoidc/wxoidc/storage"
 )
 
@@ -53,6 +54,12 @@ type Config struct {
 	// appid. Mini Program apps serve the WeChat grant; website and official
 	// apps serve web login.
 	WeChatApps map[string]WeChatApp
+
+	// GrantLimitPerClient and GrantLimitPerIP rate-limit the WeChat grant
+	// (HTTP 429); zero values take DefaultGrantLimitPerClient and
+	// DefaultGrantLimitPerIP.
+	GrantLimitPerClient RateLimit
+	GrantLimitPerIP     RateLimit
 
 	// AccessTokenFormat is "jwt" (RFC 9068, the default) or "opaque".
 	AccessTokenFormat string
@@ -161,8 +168,12 @@ type Provider struct {
 	cfg    Config
 	oauth2 *fosite.Fosite
 	// fconf is the fosite configuration; read-only after New.
-	fconf     *fosite.Config
-	idSigner  *signer
+	fconf    *fosite.Config
+	idSigner *signer
+	// sessionKeys seals WeChat session keys at rest.
+	sessionKeys *keys.Sealer
+	// limits rate-limits the WeChat grant per client and per IP.
+	limits    *grantLimits
 	discovery []byte // prepared discovery document
 	basePath  string // the issuer's path, where the routes are mounted
 	log       *slog.Logger
@@ -178,7 +189,10 @@ func New(cfg Config) (*Provider, error) {
 	if u, err := url.Parse(cfg.Issuer); err == nil {
 		p.basePath = u.Path
 	}
-	p.compose()
+	p.limits = newGrantLimits(cfg.GrantLimitPerClient, cfg.GrantLimitPerIP)
+	if err := p.compose(); err != nil {
+		return nil, err
+	}
 	doc, err := p.discoveryDocument()
 	if err != nil {
 		return nil, err
@@ -189,15 +203,17 @@ func New(cfg Config) (*Provider, error) {
 
 // Endpoint paths, relative to the issuer (SPEC §3).
 const (
-	pathDiscovery  = "/.well-known/openid-configuration"
-	pathJWKS       = "/.well-known/jwks.json"
-	pathAuthorize  = "/oauth2/authorize"
-	pathPAR        = "/oauth2/par"
-	pathToken      = "/oauth2/token"
-	pathRevoke     = "/oauth2/revoke"
-	pathIntrospect = "/oauth2/introspect"
-	pathUserinfo   = "/userinfo"
-	pathLogout     = "/oauth2/logout"
+	pathDiscovery     = "/.well-known/openid-configuration"
+	pathJWKS          = "/.well-known/jwks.json"
+	pathAuthorize     = "/oauth2/authorize"
+	pathPAR           = "/oauth2/par"
+	pathToken         = "/oauth2/token"
+	pathRevoke        = "/oauth2/revoke"
+	pathIntrospect    = "/oauth2/introspect"
+	pathUserinfo      = "/userinfo"
+	pathLogout        = "/oauth2/logout"
+	pathWeChatPhone   = "/wechat/phone"
+	pathWeChatDecrypt = "/wechat/decrypt"
 )
 
 func (p *Provider) url(path string) string { return p.cfg.Issuer + path }

@@ -24,6 +24,8 @@ func (p *Provider) Handler() http.Handler {
 	s.HandleFunc(pathIntrospect, p.handleIntrospect).Methods(http.MethodPost)
 	s.HandleFunc(pathUserinfo, p.handleUserinfo).Methods(http.MethodGet, http.MethodPost)
 	s.HandleFunc(pathLogout, p.handleLogout).Methods(http.MethodGet, http.MethodPost)
+	s.HandleFunc(pathWeChatPhone, p.handleWeChatPhone).Methods(http.MethodPost)
+	s.HandleFunc(pathWeChatDecrypt, p.handleWeChatDecrypt).Methods(http.MethodPost)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
 	})

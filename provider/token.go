@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/ory/fosite"
 
@@ -30,6 +31,13 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		p.writeTokenError(ctx, w, r, nil, fosite.ErrUnsupportedGrantType.WithHintf("The grant type '%s' is not supported.", gt))
 		return
 	}
+	if r.PostForm.Get("grant_type") == GrantTypeWeChat {
+		if ok, wait := p.limits.allow(r.PostForm.Get("client_id"), clientIP(r), time.Now()); !ok {
+			retryAfterHeader(w, wait)
+			p.writeTokenError(ctx, w, r, nil, errRateLimited)
+			return
+		}
+	}
 	ar, err := p.oauth2.NewAccessRequest(ctx, r, newSession())
 	if err != nil {
 		if ar != nil && ar.GetGrantTypes().ExactOne("client_credentials") && ar.GetClient() != nil && ar.GetClient().IsPublic() {
@@ -48,6 +56,15 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.oauth2.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// errRateLimited answers a request over wxoidc's own rate limit. RFC 6749
+// has no code for it; temporarily_unavailable is the nearest, and the 429
+// status with Retry-After says the rest (RFC 6585 §4).
+var errRateLimited = &fosite.RFC6749Error{
+	ErrorField:       fosite.ErrTemporarilyUnavailable.ErrorField,
+	DescriptionField: "Too many requests: the rate limit of this grant was exceeded. Retry after the number of seconds in Retry-After.",
+	CodeField:        http.StatusTooManyRequests,
 }
 
 // prepareAccess runs between fosite's validation and token issuance: it

@@ -1,0 +1,266 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	fstorage "github.com/ory/fosite/storage"
+
+	"github.com/wxoidc/wxoidc/keys"
+	"github.com/wxoidc/wxoidc/provider/wechat"
+	"github.com/wxoidc/wxoidc/storage"
+)
+
+// wechatGrant is the Mini Program's extension grant (RFC 6749 §4.5, SPEC
+// §4): a public client posts the code from wx.login() and gets standard
+// tokens. Behind the one call the provider does jscode2session, links the
+// WeChat identity to a user, and keeps the session key, encrypted.
+type wechatGrant struct {
+	p        *Provider
+	access   oauth2.AccessTokenStrategy
+	refresh  oauth2.RefreshTokenStrategy
+	idTokens *openid.IDTokenHandleHelper
+	sealer   *keys.Sealer // seals WeChat session keys at rest
+}
+
+var _ fosite.TokenEndpointHandler = (*wechatGrant)(nil)
+
+// CanSkipClientAuth implements fosite.TokenEndpointHandler: the client must
+// be identified (a public client does so with client_id alone).
+func (g *wechatGrant) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool { return false }
+
+// CanHandleTokenEndpointRequest implements fosite.TokenEndpointHandler.
+func (g *wechatGrant) CanHandleTokenEndpointRequest(_ context.Context, ar fosite.AccessRequester) bool {
+	return ar.GetGrantTypes().ExactOne(GrantTypeWeChat)
+}
+
+// HandleTokenEndpointRequest validates the request, redeems the code at
+// WeChat and prepares the session.
+func (g *wechatGrant) HandleTokenEndpointRequest(ctx context.Context, ar fosite.AccessRequester) error {
+	if !g.CanHandleTokenEndpointRequest(ctx, ar) {
+		return fosite.ErrUnknownRequest
+	}
+	client, ok := ar.GetClient().(*storage.Client)
+	if !ok || !client.GetGrantTypes().Has(GrantTypeWeChat) {
+		return fosite.ErrUnauthorizedClient.WithHint("The client is not allowed to use the WeChat grant.")
+	}
+	app, ok := g.p.cfg.WeChatApps[client.WeChatAppID]
+	if !client.IsPublic() || !ok || app.Kind != wechat.KindMiniProgram {
+		return fosite.ErrUnauthorizedClient.WithHint("The client is not a Mini Program this provider holds the secret of.")
+	}
+	form := ar.GetRequestForm()
+	jsCode := form.Get("js_code")
+	if jsCode == "" {
+		return fosite.ErrInvalidRequest.WithHint("The 'js_code' parameter (the code from wx.login()) is missing.")
+	}
+	phoneCode := form.Get("phone_code")
+	cfg := g.p.fconf
+	for _, s := range ar.GetRequestedScopes() {
+		if !cfg.GetScopeStrategy(ctx)(client.GetScopes(), s) {
+			return fosite.ErrInvalidScope.WithHintf("The client is not allowed to request scope '%s'.", s)
+		}
+		ar.GrantScope(s)
+	}
+	if err := cfg.GetAudienceStrategy(ctx)(client.GetAudience(), ar.GetRequestedAudience()); err != nil {
+		return err
+	}
+	for _, a := range ar.GetRequestedAudience() {
+		ar.GrantAudience(a)
+	}
+
+	// The phone code first: if WeChat refuses it, the single-use js_code
+	// has not been spent and the Mini Program can retry the login.
+	var phone string
+	if phoneCode != "" {
+		info, err := app.Client.PhoneNumber(ctx, phoneCode)
+		if err != nil {
+			return g.wechatError(ctx, "getuserphonenumber", err)
+		}
+		phone = e164(info)
+	}
+	sess, err := app.Client.Code2Session(ctx, jsCode)
+	if err != nil {
+		return g.wechatError(ctx, "jscode2session", err)
+	}
+	now := time.Now().UTC()
+	user, _, err := g.p.cfg.Storage.LinkIdentity(ctx, storage.LinkRequest{
+		AppID: client.WeChatAppID, OpenID: sess.OpenID, UnionID: sess.UnionID,
+		NewSubject: newSubject(), Now: now,
+	})
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	}
+	if err := g.putSessionKey(ctx, user.Subject, client.WeChatAppID, sess, now); err != nil {
+		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	}
+	if phone != "" && phone != user.PhoneNumber {
+		err := g.p.cfg.Storage.UpdateUser(ctx, user.Subject, func(u storage.User) (storage.User, error) {
+			u.PhoneNumber = phone
+			u.UpdatedAt = now
+			return u, nil
+		})
+		if err != nil {
+			return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+		}
+		user.PhoneNumber = phone
+	}
+
+	s := newUserSession(g.p.cfg.Issuer, client, user.Subject, now, now, idTokenAlg(client))
+	s.Claims.AuthenticationMethodsReferences = []string{"wechat"}
+	claims, err := g.p.userClaims(ctx, user, client, ar.GetGrantedScopes())
+	if err != nil {
+		return err
+	}
+	s.setUserClaims(claims)
+	s.SetExpiresAt(fosite.AccessToken, now.Add(fosite.GetEffectiveLifespan(client, GrantTypeWeChat, fosite.AccessToken, cfg.GetAccessTokenLifespan(ctx))))
+	s.SetExpiresAt(fosite.RefreshToken, now.Add(fosite.GetEffectiveLifespan(client, GrantTypeWeChat, fosite.RefreshToken, cfg.GetRefreshTokenLifespan(ctx))))
+	ar.SetSession(s)
+	return nil
+}
+
+// PopulateTokenEndpointResponse issues the access token, the refresh token
+// when offline_access was granted, and the ID token when openid was.
+func (g *wechatGrant) PopulateTokenEndpointResponse(ctx context.Context, ar fosite.AccessRequester, resp fosite.AccessResponder) (err error) {
+	if !g.CanHandleTokenEndpointRequest(ctx, ar) {
+		return fosite.ErrUnknownRequest
+	}
+	cfg := g.p.fconf
+	client := ar.GetClient()
+	at, atSig, err := g.access.GenerateAccessToken(ctx, ar)
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	}
+	var rt, rtSig string
+	if ar.GetGrantedScopes().Has(ScopeOfflineAccess) && client.GetGrantTypes().Has("refresh_token") {
+		if rt, rtSig, err = g.refresh.GenerateRefreshToken(ctx, ar); err != nil {
+			return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+		}
+	}
+
+	store := g.p.cfg.Storage
+	ctx, err = fstorage.MaybeBeginTx(ctx, store)
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	}
+	defer func() {
+		if err != nil {
+			if rbErr := fstorage.MaybeRollbackTx(ctx, store); rbErr != nil {
+				err = fosite.ErrServerError.WithWrap(rbErr).WithDebug(rbErr.Error())
+			}
+		}
+	}()
+	if err = store.CreateAccessTokenSession(ctx, atSig, ar.Sanitize(nil)); err != nil {
+		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	}
+	if rtSig != "" {
+		if err = store.CreateRefreshTokenSession(ctx, rtSig, atSig, ar.Sanitize(nil)); err != nil {
+			return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+		}
+	}
+	if err = fstorage.MaybeCommitTx(ctx, store); err != nil {
+		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	}
+
+	lifespan := fosite.GetEffectiveLifespan(client, GrantTypeWeChat, fosite.AccessToken, cfg.GetAccessTokenLifespan(ctx))
+	resp.SetAccessToken(at)
+	resp.SetTokenType("bearer")
+	resp.SetExpiresIn(lifespan)
+	resp.SetScopes(ar.GetGrantedScopes())
+	if rt != "" {
+		resp.SetExtra("refresh_token", rt)
+	}
+	if ar.GetGrantedScopes().Has(ScopeOpenID) {
+		sess := ar.GetSession().(*Session)
+		sess.Claims.AccessTokenHash = g.idTokens.GetAccessTokenHash(ctx, ar, resp)
+		idLifespan := fosite.GetEffectiveLifespan(client, GrantTypeWeChat, fosite.IDToken, cfg.GetIDTokenLifespan(ctx))
+		if err = g.idTokens.IssueExplicitIDToken(ctx, idLifespan, ar, resp); err != nil {
+			return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+		}
+	}
+	return nil
+}
+
+// wechatError maps a failed WeChat call to the token endpoint's answer
+// (SPEC §4). The errcode reaches error_description and the log; errmsg,
+// which carries WeChat's request id, only the log.
+func (g *wechatGrant) wechatError(ctx context.Context, api string, err error) error {
+	var ae *wechat.APIError
+	code := 0
+	if errors.As(err, &ae) {
+		code = ae.Code
+	}
+	log := g.p.log.With("wechat_api", api, "wechat_errcode", code)
+	switch wechat.ClassOf(err) {
+	case wechat.ClassInvalidCode:
+		log.InfoContext(ctx, "wechat rejected a code", "error", err)
+		return fosite.ErrInvalidGrant.WithWrap(err).WithHintf("WeChat rejected the code (%s errcode %d).", api, code)
+	case wechat.ClassRetryLater, wechat.ClassUnavailable, wechat.ClassStaleToken:
+		log.WarnContext(ctx, "wechat unavailable", "error", err)
+		if code != 0 {
+			return fosite.ErrTemporarilyUnavailable.WithWrap(err).WithHintf("WeChat is busy or rate-limited (%s errcode %d); retry later.", api, code)
+		}
+		return fosite.ErrTemporarilyUnavailable.WithWrap(err).WithHintf("WeChat did not answer (%s); retry later.", api)
+	case wechat.ClassMisconfigured:
+		log.ErrorContext(ctx, "wechat refused the provider's credentials: an operator must fix the app configuration", "error", err)
+		return fosite.ErrServerError.WithWrap(err).WithHintf("The provider's WeChat configuration was refused (%s errcode %d).", api, code)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fosite.ErrTemporarilyUnavailable.WithWrap(err).WithHintf("WeChat did not answer in time (%s).", api)
+	}
+	if errors.Is(err, wechat.ErrWatermarkMismatch) {
+		return fosite.ErrInvalidGrant.WithWrap(err).WithHint("The phone_code belongs to another app.")
+	}
+	log.ErrorContext(ctx, "wechat call failed", "error", err)
+	if code != 0 {
+		return fosite.ErrInvalidGrant.WithWrap(err).WithHintf("WeChat refused the request (%s errcode %d).", api, code)
+	}
+	return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+}
+
+// retryAfter is the Retry-After (seconds) of a temporarily_unavailable
+// answer: a minute for WeChat's per-minute quota, a few seconds otherwise.
+func retryAfter(err error) string {
+	var ae *wechat.APIError
+	if errors.As(err, &ae) && (ae.Code == wechat.CodeMinuteQuota || ae.Code == wechat.CodeDailyQuota) {
+		return "60"
+	}
+	return "5"
+}
+
+// putSessionKey stores the user's current session key for the app,
+// encrypted and bound to (subject, appid).
+func (g *wechatGrant) putSessionKey(ctx context.Context, subject, appID string, s *wechat.Session, now time.Time) error {
+	sealed, err := g.sealer.Seal([]byte(s.SessionKey), sessionKeyAAD(subject, appID))
+	if err != nil {
+		return err
+	}
+	return g.p.cfg.Storage.PutSessionKey(ctx, storage.SessionKey{
+		Subject: subject, AppID: appID, OpenID: s.OpenID, Ciphertext: sealed, UpdatedAt: now,
+	})
+}
+
+func sessionKeyAAD(subject, appID string) []byte { return []byte(subject + "\x00" + appID) }
+
+// newSubject returns a fresh opaque subject: 128 random bits.
+func newSubject() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// e164 formats WeChat's phone info as E.164 (+8613800138000).
+func e164(info *wechat.PhoneInfo) string {
+	if info.CountryCode != "" && info.PurePhoneNumber != "" {
+		return "+" + info.CountryCode + info.PurePhoneNumber
+	}
+	if len(info.PhoneNumber) > 0 && info.PhoneNumber[0] == '+' {
+		return info.PhoneNumber
+	}
+	return "+86" + info.PhoneNumber
+}
