@@ -25,9 +25,13 @@ type Storage interface {
 	KeyStore
 	WeChatStore
 	LeaseStore
+	LoginStateStore
+	BrowserSessionStore
+	ConsentStore
 
 	// DeleteExpired removes every record whose lifetime ended before the
-	// given time (tokens, codes, PAR requests, JWT IDs, leases). Used refresh
+	// given time (tokens, codes, PAR requests, JWT IDs, leases, login
+	// states, browser sessions). Used refresh
 	// tokens are kept until they expire, so reuse detection keeps working for
 	// a token family's whole life. It returns how many rows it removed.
 	DeleteExpired(ctx context.Context, before time.Time) (int64, error)

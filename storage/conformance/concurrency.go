@@ -23,7 +23,7 @@ const parallelism = 50
 // person, compare-and-swap of server tokens and client updates, exclusive
 // leases. Run them with -race.
 func RunConcurrencyTests(t *testing.T, newStorage NewStorage) {
-	run(t, newStorage, []testCase{
+	run(t, newStorage, append([]testCase{
 		{"LinkIdentityOnePerson", testConcurrentLinkIdentity},
 		{"LinkIdentityOnePersonTwoApps", testConcurrentLinkIdentityTwoApps},
 		{"LinkIdentityNoUnionID", testConcurrentLinkIdentityNoUnionID},
@@ -34,7 +34,7 @@ func RunConcurrencyTests(t *testing.T, newStorage NewStorage) {
 		{"AcquireLease", testConcurrentAcquireLease},
 		{"UpdateClient", testConcurrentUpdateClient},
 		{"SetClientAssertionJWT", testConcurrentJTI},
-	})
+	}, webLoginConcurrencyTests...))
 }
 
 // race runs fn(i) for i in [0, n) in n goroutines released together.

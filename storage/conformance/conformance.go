@@ -31,7 +31,7 @@ type testCase struct {
 // RunTests runs the contract tests against fresh stores from newStorage.
 // Subtests run in parallel.
 func RunTests(t *testing.T, newStorage NewStorage) {
-	run(t, newStorage, []testCase{
+	run(t, newStorage, append([]testCase{
 		{"Ping", testPing},
 		{"ErrNotFound", testErrNotFound},
 		{"Clients", testClients},
@@ -53,7 +53,7 @@ func RunTests(t *testing.T, newStorage NewStorage) {
 		{"ServerToken", testServerToken},
 		{"Leases", testLeases},
 		{"DeleteExpired", testDeleteExpired},
-	})
+	}, webLoginTests...))
 }
 
 func run(t *testing.T, newStorage NewStorage, tests []testCase) {

@@ -44,6 +44,8 @@ type Store struct {
 	sessionKeys  map[identityKey]storage.SessionKey // keyed by (appID, subject)
 	serverTokens map[string]storage.ServerToken
 	leases       map[string]lease
+
+	web webLogin // login states, browser sessions, consents; own lock
 }
 
 type table int
@@ -434,6 +436,7 @@ func (s *Store) DeleteExpired(_ context.Context, before time.Time) (int64, error
 			n++
 		}
 	}
+	n += s.web.deleteExpired(before)
 	return n, nil
 }
 

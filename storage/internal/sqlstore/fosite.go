@@ -354,6 +354,9 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, err
 		targets = append(targets, target{a.table, "signature"})
 	}
 	targets = append(targets, target{"oauth2_jti", "jti"}, target{"leases", "name"})
+	for _, t := range webLoginTables {
+		targets = append(targets, target{t[0], t[1]})
+	}
 	var total int64
 	b := micros(before)
 	for _, t := range targets {

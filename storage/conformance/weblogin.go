@@ -1,0 +1,149 @@
+package conformance
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wxoidc/wxoidc/storage"
+)
+
+// webLoginTests are the contract tests of LoginStateStore,
+// BrowserSessionStore and ConsentStore; RunTests includes them.
+var webLoginTests = []testCase{
+	{"LoginStates", testLoginStates},
+	{"BrowserSessions", testBrowserSessions},
+	{"Consents", testConsents},
+	{"DeleteExpiredWebLogin", testDeleteExpiredWebLogin},
+}
+
+// webLoginConcurrencyTests are RunConcurrencyTests' web-login cases.
+var webLoginConcurrencyTests = []testCase{
+	{"ConsumeLoginState", testConcurrentConsumeLoginState},
+}
+
+func testLoginStates(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	data := []byte(`{"params":"client_id=c1"}`)
+	require.NoError(t, s.CreateLoginState(ctx, "state-1", data, ms(time.Minute)))
+	assert.ErrorIs(t, s.CreateLoginState(ctx, "state-1", data, ms(time.Minute)), storage.ErrAlreadyExists)
+
+	got, err := s.ConsumeLoginState(ctx, "state-1")
+	require.NoError(t, err)
+	assert.Equal(t, data, got)
+	// Single use.
+	_, err = s.ConsumeLoginState(ctx, "state-1")
+	requireNotFound(t, err)
+	_, err = s.ConsumeLoginState(ctx, "unknown")
+	requireNotFound(t, err)
+
+	// Expired states are refused.
+	require.NoError(t, s.CreateLoginState(ctx, "state-old", data, ms(-time.Second)))
+	_, err = s.ConsumeLoginState(ctx, "state-old")
+	requireNotFound(t, err)
+}
+
+func testBrowserSessions(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	bs := storage.BrowserSession{ID: "sess-1", Subject: "alice", AuthTime: ms(-time.Minute), ExpiresAt: ms(time.Hour)}
+	require.NoError(t, s.CreateBrowserSession(ctx, bs))
+	assert.ErrorIs(t, s.CreateBrowserSession(ctx, bs), storage.ErrAlreadyExists)
+
+	got, err := s.BrowserSession(ctx, "sess-1")
+	require.NoError(t, err)
+	assert.Equal(t, bs.ID, got.ID)
+	assert.Equal(t, bs.Subject, got.Subject)
+	assert.True(t, bs.AuthTime.Equal(got.AuthTime), "auth_time %v, want %v", got.AuthTime, bs.AuthTime)
+	assert.True(t, bs.ExpiresAt.Equal(got.ExpiresAt), "expiry %v, want %v", got.ExpiresAt, bs.ExpiresAt)
+
+	_, err = s.BrowserSession(ctx, "sess-2")
+	requireNotFound(t, err)
+
+	require.NoError(t, s.DeleteBrowserSession(ctx, "sess-1"))
+	_, err = s.BrowserSession(ctx, "sess-1")
+	requireNotFound(t, err)
+	require.NoError(t, s.DeleteBrowserSession(ctx, "sess-1"), "deleting twice is not an error")
+
+	require.NoError(t, s.CreateBrowserSession(ctx, storage.BrowserSession{ID: "sess-old", Subject: "alice", AuthTime: ms(-2 * time.Hour), ExpiresAt: ms(-time.Hour)}))
+	_, err = s.BrowserSession(ctx, "sess-old")
+	requireNotFound(t, err)
+}
+
+func testConsents(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	_, err := s.Consent(ctx, "alice", "c1")
+	requireNotFound(t, err)
+	list, err := s.Consents(ctx, "alice")
+	require.NoError(t, err)
+	assert.Empty(t, list)
+
+	c := storage.Consent{Subject: "alice", ClientID: "c2", Scopes: []string{"openid", "profile"}, GrantedAt: ms(0)}
+	require.NoError(t, s.PutConsent(ctx, c))
+	require.NoError(t, s.PutConsent(ctx, storage.Consent{Subject: "alice", ClientID: "c1", Scopes: []string{"openid"}, GrantedAt: ms(0)}))
+	require.NoError(t, s.PutConsent(ctx, storage.Consent{Subject: "bob", ClientID: "c1", Scopes: []string{"openid"}, GrantedAt: ms(0)}))
+	got, err := s.Consent(ctx, "alice", "c2")
+	require.NoError(t, err)
+	assert.Equal(t, c.Scopes, got.Scopes)
+	assert.True(t, c.GrantedAt.Equal(got.GrantedAt))
+
+	// Put replaces.
+	c.Scopes = []string{"openid", "phone", "profile"}
+	c.GrantedAt = ms(time.Minute)
+	require.NoError(t, s.PutConsent(ctx, c))
+	got, err = s.Consent(ctx, "alice", "c2")
+	require.NoError(t, err)
+	assert.Equal(t, c.Scopes, got.Scopes)
+	assert.True(t, c.GrantedAt.Equal(got.GrantedAt))
+
+	list, err = s.Consents(ctx, "alice")
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	assert.Equal(t, "c1", list[0].ClientID)
+	assert.Equal(t, "c2", list[1].ClientID)
+	assert.Equal(t, c.Scopes, list[1].Scopes)
+
+	require.NoError(t, s.DeleteConsent(ctx, "alice", "c2"))
+	_, err = s.Consent(ctx, "alice", "c2")
+	requireNotFound(t, err)
+	require.NoError(t, s.DeleteConsent(ctx, "alice", "c2"), "deleting twice is not an error")
+	_, err = s.Consent(ctx, "bob", "c1")
+	require.NoError(t, err, "withdrawing alice's consent left bob's")
+}
+
+func testDeleteExpiredWebLogin(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	require.NoError(t, s.CreateLoginState(ctx, "state-dead", []byte("x"), ms(-time.Minute)))
+	require.NoError(t, s.CreateLoginState(ctx, "state-live", []byte("x"), ms(time.Hour)))
+	require.NoError(t, s.CreateBrowserSession(ctx, storage.BrowserSession{ID: "sess-dead", Subject: "a", AuthTime: ms(-time.Hour), ExpiresAt: ms(-time.Minute)}))
+	require.NoError(t, s.CreateBrowserSession(ctx, storage.BrowserSession{ID: "sess-live", Subject: "a", AuthTime: ms(-time.Hour), ExpiresAt: ms(time.Hour)}))
+	require.NoError(t, s.PutConsent(ctx, storage.Consent{Subject: "a", ClientID: "c", Scopes: []string{"openid"}, GrantedAt: ms(-48 * time.Hour)}))
+
+	n, err := s.DeleteExpired(ctx, ms(0))
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), n)
+	_, err = s.ConsumeLoginState(ctx, "state-live")
+	require.NoError(t, err)
+	_, err = s.BrowserSession(ctx, "sess-live")
+	require.NoError(t, err)
+	_, err = s.Consent(ctx, "a", "c")
+	require.NoError(t, err, "consents do not expire")
+}
+
+func testConcurrentConsumeLoginState(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	require.NoError(t, s.CreateLoginState(ctx, "state", []byte("once"), ms(time.Minute)))
+	var won atomic.Int32
+	race(parallelism, func(int) {
+		data, err := s.ConsumeLoginState(ctx, "state")
+		if err == nil {
+			won.Add(1)
+			assert.Equal(t, []byte("once"), data)
+			return
+		}
+		assert.ErrorIs(t, err, storage.ErrNotFound)
+	})
+	assert.Equal(t, int32(1), won.Load(), "a login state was consumed more than once")
+}

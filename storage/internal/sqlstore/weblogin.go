@@ -1,0 +1,123 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"time"
+
+	"github.com/wxoidc/wxoidc/storage"
+)
+
+// webLoginTables are the web-login tables DeleteExpired cleans, with their
+// key column.
+var webLoginTables = [][2]string{{"login_states", "id_hash"}, {"browser_sessions", "id_hash"}}
+
+// CreateLoginState implements storage.LoginStateStore.
+func (s *Store) CreateLoginState(ctx context.Context, id string, data []byte, expiresAt time.Time) error {
+	_, err := s.exec(ctx, "INSERT INTO login_states (id_hash, data, expires_at) VALUES (?, ?, ?)", hash(id), data, micros(expiresAt))
+	return s.wrap("create login state", err)
+}
+
+// ConsumeLoginState implements storage.LoginStateStore: the row is read and
+// deleted in one transaction, and only the caller whose DELETE removed it
+// gets the data, so single use holds across replicas.
+func (s *Store) ConsumeLoginState(ctx context.Context, id string) ([]byte, error) {
+	key := hash(id)
+	var data []byte
+	err := s.inTx(ctx, "consume login state", false, func(ctx context.Context) error {
+		var exp int64
+		if err := s.queryRow(ctx, "SELECT data, expires_at FROM login_states WHERE id_hash = ?", []any{key}, &data, &exp); err != nil {
+			return s.wrap("consume login state", err)
+		}
+		n, err := s.execN(ctx, "DELETE FROM login_states WHERE id_hash = ?", key)
+		if err != nil {
+			return s.wrap("consume login state", err)
+		}
+		if n != 1 || exp <= micros(s.now()) {
+			return fmt.Errorf("%s: consume login state: %w", s.d.Name, storage.ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+// CreateBrowserSession implements storage.BrowserSessionStore.
+func (s *Store) CreateBrowserSession(ctx context.Context, bs storage.BrowserSession) error {
+	_, err := s.exec(ctx, "INSERT INTO browser_sessions (id_hash, subject, auth_time, expires_at) VALUES (?, ?, ?, ?)",
+		hash(bs.ID), bs.Subject, micros(bs.AuthTime), micros(bs.ExpiresAt))
+	return s.wrap("create browser session", err)
+}
+
+// BrowserSession implements storage.BrowserSessionStore.
+func (s *Store) BrowserSession(ctx context.Context, id string) (storage.BrowserSession, error) {
+	bs := storage.BrowserSession{ID: id}
+	var auth, exp int64
+	err := s.queryRow(ctx, "SELECT subject, auth_time, expires_at FROM browser_sessions WHERE id_hash = ? AND expires_at > ?",
+		[]any{hash(id), micros(s.now())}, &bs.Subject, &auth, &exp)
+	if err != nil {
+		return storage.BrowserSession{}, s.wrap("browser session", err)
+	}
+	bs.AuthTime, bs.ExpiresAt = fromMicros(auth), fromMicros(exp)
+	return bs, nil
+}
+
+// DeleteBrowserSession implements storage.BrowserSessionStore.
+func (s *Store) DeleteBrowserSession(ctx context.Context, id string) error {
+	_, err := s.exec(ctx, "DELETE FROM browser_sessions WHERE id_hash = ?", hash(id))
+	return s.wrap("delete browser session", err)
+}
+
+// Consent implements storage.ConsentStore.
+func (s *Store) Consent(ctx context.Context, subject, clientID string) (storage.Consent, error) {
+	c := storage.Consent{Subject: subject, ClientID: clientID}
+	var scopes string
+	var granted int64
+	err := s.queryRow(ctx, "SELECT scopes, granted_at FROM consents WHERE subject = ? AND client_id = ?",
+		[]any{subject, clientID}, &scopes, &granted)
+	if err != nil {
+		return storage.Consent{}, s.wrap(fmt.Sprintf("consent of %q to %q", subject, clientID), err)
+	}
+	c.Scopes, c.GrantedAt = strings.Fields(scopes), fromMicros(granted)
+	return c, nil
+}
+
+// Consents implements storage.ConsentStore.
+func (s *Store) Consents(ctx context.Context, subject string) ([]storage.Consent, error) {
+	var out []storage.Consent
+	err := s.query(ctx, "SELECT client_id, scopes, granted_at FROM consents WHERE subject = ? ORDER BY client_id", []any{subject},
+		func(rows *sql.Rows) error {
+			c := storage.Consent{Subject: subject}
+			var scopes string
+			var granted int64
+			if err := rows.Scan(&c.ClientID, &scopes, &granted); err != nil {
+				return err
+			}
+			c.Scopes, c.GrantedAt = strings.Fields(scopes), fromMicros(granted)
+			out = append(out, c)
+			return nil
+		})
+	if err != nil {
+		return nil, s.wrap("consents", err)
+	}
+	return out, nil
+}
+
+// PutConsent implements storage.ConsentStore with one upsert.
+func (s *Store) PutConsent(ctx context.Context, c storage.Consent) error {
+	_, err := s.exec(ctx, `INSERT INTO consents (subject, client_id, scopes, granted_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (subject, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at`,
+		c.Subject, c.ClientID, strings.Join(c.Scopes, " "), micros(c.GrantedAt))
+	return s.wrap("put consent", err)
+}
+
+// DeleteConsent implements storage.ConsentStore.
+func (s *Store) DeleteConsent(ctx context.Context, subject, clientID string) error {
+	_, err := s.exec(ctx, "DELETE FROM consents WHERE subject = ? AND client_id = ?", subject, clientID)
+	return s.wrap("delete consent", err)
+}

@@ -1,0 +1,67 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// LoginStateStore keeps the short-lived state of a browser login in
+// progress (a round trip to WeChat, a consent form), so that any replica
+// can finish what another one started.
+//
+// IDs are secrets held by the browser; backends MUST store only a hash of
+// them (SHA-256) and never log them.
+type LoginStateStore interface {
+	// CreateLoginState stores data under id until expiresAt;
+	// ErrAlreadyExists if id is taken.
+	CreateLoginState(ctx context.Context, id string, data []byte, expiresAt time.Time) error
+	// ConsumeLoginState returns the data stored under id and deletes it, in
+	// one atomic step: of two concurrent calls at most one gets the data.
+	// An unknown, consumed or expired id is ErrNotFound.
+	ConsumeLoginState(ctx context.Context, id string) ([]byte, error)
+}
+
+// BrowserSession is a person's login at the provider, held by a browser in
+// a cookie.
+type BrowserSession struct {
+	// ID is the cookie value; backends key the session by its hash.
+	ID        string
+	Subject   string
+	AuthTime  time.Time // when the person authenticated
+	ExpiresAt time.Time
+}
+
+// BrowserSessionStore keeps login sessions.
+//
+// Session IDs are secrets; backends MUST store only a hash of them.
+type BrowserSessionStore interface {
+	// CreateBrowserSession stores s; ErrAlreadyExists if its ID is taken.
+	CreateBrowserSession(ctx context.Context, s BrowserSession) error
+	// BrowserSession returns the session with the given ID, or ErrNotFound
+	// if there is none or it has expired.
+	BrowserSession(ctx context.Context, id string) (BrowserSession, error)
+	// DeleteBrowserSession removes a session; nothing to delete is not an
+	// error.
+	DeleteBrowserSession(ctx context.Context, id string) error
+}
+
+// Consent is a person's standing decision to let a client have scopes.
+type Consent struct {
+	Subject   string
+	ClientID  string
+	Scopes    []string // sorted, no duplicates
+	GrantedAt time.Time
+}
+
+// ConsentStore keeps consent decisions per (subject, client).
+type ConsentStore interface {
+	// Consent returns the consent of subject to clientID, or ErrNotFound.
+	Consent(ctx context.Context, subject, clientID string) (Consent, error)
+	// Consents returns every consent of subject, ordered by ClientID.
+	Consents(ctx context.Context, subject string) ([]Consent, error)
+	// PutConsent stores c, replacing the consent for (c.Subject,
+	// c.ClientID).
+	PutConsent(ctx context.Context, c Consent) error
+	// DeleteConsent withdraws a consent; nothing to delete is not an error.
+	DeleteConsent(ctx context.Context, subject, clientID string) error
+}
