@@ -1,7 +1,9 @@
 package provider_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -15,6 +17,8 @@ import (
 
 	"github.com/wxoidc/wxoidc/keys"
 	"github.com/wxoidc/wxoidc/provider"
+	"github.com/wxoidc/wxoidc/provider/wechat"
+	"github.com/wxoidc/wxoidc/provider/wechat/wechattest"
 	"github.com/wxoidc/wxoidc/storage"
 	"github.com/wxoidc/wxoidc/storage/sqlite"
 )
@@ -38,6 +42,10 @@ const (
 	testUnionID     = "union-alice"
 	allScopes       = "openid profile phone wechat offline_access"
 	testPhoneNumber = "+8613800138000"
+	miniClient      = "mini"
+	miniClient2     = "mini2"
+	miniApp         = "wxd0000000000000a1"
+	miniApp2        = "wxd0000000000000d4"
 )
 
 // clock is a settable clock for the key manager.
@@ -90,6 +98,27 @@ type env struct {
 	client   *http.Client // trusts the server, does not follow redirects
 	ctx      context.Context
 	provider *oidc.Provider
+	sim      *wechattest.Server
+	simURL   string
+	logs     *syncBuffer // everything the provider and its WeChat clients logged
+}
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 type envOption func(*provider.Config)
@@ -139,6 +168,27 @@ func startEnv(t testing.TB, useTLS bool, opts ...envOption) *env {
 	}
 	t.Cleanup(srv.Close)
 
+	// The WeChat simulator, with a second Mini Program of the same Open
+	// Platform account.
+	sim := wechattest.New(wechattest.Config{RotateSessionKeyOnLogin: true, Apps: append(wechattest.DevApps(), wechattest.App{
+		AppID: miniApp2, Secret: "second-miniprogram-secret", Kind: wechat.KindMiniProgram, Platform: wechattest.DevPlatform,
+	})})
+	simSrv := httptest.NewServer(sim)
+	t.Cleanup(simSrv.Close)
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	tokens, err := provider.NewTokenStore(store, testSecret, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps := map[string]provider.WeChatApp{}
+	for _, a := range []struct{ id, secret string }{{miniApp, "dev-miniprogram-secret"}, {miniApp2, "second-miniprogram-secret"}} {
+		apps[a.id] = provider.WeChatApp{Kind: wechat.KindMiniProgram, Client: &wechat.Client{
+			AppID: a.id, AppSecret: a.secret, Tokens: tokens, Logger: logger,
+			Endpoint: wechat.Endpoint{APIURL: simSrv.URL, OpenURL: simSrv.URL},
+		}}
+	}
+
 	auth := &staticAuth{subject: testSubject, ended: make(chan struct{}, 1)}
 	cfg := provider.Config{
 		Issuer:        srv.URL,
@@ -146,6 +196,11 @@ func startEnv(t testing.TB, useTLS bool, opts ...envOption) *env {
 		Storage:       store,
 		Keys:          km,
 		Authenticator: auth,
+		WeChatApps:    apps,
+		Logger:        logger,
+		// Every test request comes from 127.0.0.1; tests of the limit set
+		// their own.
+		GrantLimitPerIP: provider.RateLimit{Rate: -1},
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -156,7 +211,7 @@ func startEnv(t testing.TB, useTLS bool, opts ...envOption) *env {
 	}
 	h = p.Handler()
 
-	e := &env{t: t, srv: srv, store: store, keys: km, clock: clk, auth: auth, issuer: srv.URL}
+	e := &env{t: t, srv: srv, store: store, keys: km, clock: clk, auth: auth, issuer: srv.URL, sim: sim, simURL: simSrv.URL, logs: logs}
 	noRedirect := *srv.Client()
 	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	e.client = &noRedirect
@@ -192,6 +247,15 @@ func (e *env) seed() {
 			Audience: []string{resourceClient}, TokenEndpointAuthMethod: storage.AuthMethodPost,
 		},
 		{
+			ID: miniClient, GrantTypes: []string{provider.GrantTypeWeChat, "refresh_token"},
+			Scopes: []string{"openid", "profile", "phone", "wechat", "offline_access"}, TokenEndpointAuthMethod: storage.AuthMethodNone,
+			IDTokenSignedResponseAlg: "ES256", WeChatAppID: miniApp,
+		},
+		{
+			ID: miniClient2, GrantTypes: []string{provider.GrantTypeWeChat},
+			Scopes: []string{"openid", "wechat"}, TokenEndpointAuthMethod: storage.AuthMethodNone, WeChatAppID: miniApp2,
+		},
+		{
 			ID: resourceClient, SecretHash: provider.HashClientSecret(testSecret, resourceSecret),
 			GrantTypes: []string{"client_credentials"}, TokenEndpointAuthMethod: storage.AuthMethodBasic,
 		},
@@ -223,4 +287,9 @@ func (e *env) oauth2Config(clientID, secret, redirect string, scopes ...string) 
 		ClientID: clientID, ClientSecret: secret, RedirectURL: redirect,
 		Endpoint: e.provider.Endpoint(), Scopes: scopes,
 	}
+}
+
+// storageLink is a LinkRequest for tests.
+func storageLink(appID, openID, unionID, subject string) storage.LinkRequest {
+	return storage.LinkRequest{AppID: appID, OpenID: openID, UnionID: unionID, NewSubject: subject, Now: time.Now().UTC()}
 }

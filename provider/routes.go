@@ -24,6 +24,9 @@ func (p *Provider) Handler() http.Handler {
 	s.HandleFunc(pathIntrospect, p.handleIntrospect).Methods(http.MethodPost)
 	s.HandleFunc(pathUserinfo, p.handleUserinfo).Methods(http.MethodGet, http.MethodPost)
 	s.HandleFunc(pathLogout, p.handleLogout).Methods(http.MethodGet, http.MethodPost)
+	if m, ok := p.cfg.Authenticator.(RouteMounter); ok {
+		m.Mount(s)
+	}
 	s.HandleFunc(pathWeChatPhone, p.handleWeChatPhone).Methods(http.MethodPost)
 	s.HandleFunc(pathWeChatDecrypt, p.handleWeChatDecrypt).Methods(http.MethodPost)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

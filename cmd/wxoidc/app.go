@@ -95,7 +95,7 @@ func newKeyManager(cfg Config, s storage.Storage, secret []byte, log *slog.Logge
 		Retention:       cfg.Keys.Retention,
 		RotationPeriod:  cfg.Keys.RotationPeriod,
 		RefreshInterval: cfg.Keys.RefreshInterval,
-		Logger:          log.With("component", "keys"),
+		Logger:          log,
 	})
 }
 

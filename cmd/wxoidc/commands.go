@@ -21,6 +21,8 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 	}
 	root.AddCommand(
 		newServeCommand(getenv, stdout, stderr),
+		newDevCommand(getenv, stdout, stderr),
+		newWeChatSimCommand(stdout, stderr),
 		newMigrateCommand(getenv, stdout),
 		newClientsCommand(getenv, stdout),
 		newKeysCommand(getenv, stdout),

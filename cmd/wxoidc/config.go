@@ -146,7 +146,11 @@ func defaultConfig() Config {
 // defaults, then applies WXOIDC_* environment overrides. Unknown keys are
 // refused, so a typo cannot silently fall back to a default.
 func loadConfig(path string, getenv func(string) string) (Config, error) {
-	c := defaultConfig()
+	return loadConfigOver(defaultConfig(), path, getenv)
+}
+
+// loadConfigOver is loadConfig over other defaults (wxoidc dev's).
+func loadConfigOver(c Config, path string, getenv func(string) string) (Config, error) {
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wxoidc/wxoidc/provider"
+	"github.com/wxoidc/wxoidc/provider/wechat/wechattest"
+)
+
+// Dev defaults (SPEC §9): docs and tests name these.
+const (
+	devMiniProgramAppID = "wxd0000000000000a1"
+	devWebsiteAppID     = "wxd0000000000000b2"
+	devOfficialAppID    = "wxd0000000000000c3"
+	devMiniClient       = "demo-miniprogram"
+	devWebClient        = "demo-web"
+	devWebSecret        = "demo-web-secret"
+	devSimPrefix        = "/wechat-sim"
+)
+
+type devOptions struct {
+	addr, data, wechatAPI, wechatOpen, config string
+	adminAddr, adminToken                     string
+}
+
+func newDevCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
+	var o devOptions
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run everything on this machine: provider, SQLite, WeChat simulator, demo clients",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDev(cmd.Context(), o, getenv, stdout, stderr)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address; the issuer is http://ADDR")
+	f.StringVar(&o.data, "data", "./wxoidc-data", "directory for the SQLite database and the generated system secret")
+	f.StringVar(&o.wechatAPI, "wechat-api", "", "WeChat API base URL (default: the built-in simulator at /wechat-sim)")
+	f.StringVar(&o.wechatOpen, "wechat-open", "", "WeChat open-platform base URL (default: the built-in simulator)")
+	f.StringVar(&o.config, "config", "", "YAML file overlaid on the dev configuration")
+	f.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:8081", "admin API listen address")
+	f.StringVar(&o.adminToken, "admin-token", "", "admin API bearer token")
+	return cmd
+}
+
+// devConfig is the configuration of `wxoidc dev` before --config and the
+// environment overlay it.
+func devConfig(o devOptions, secret string) (Config, error) {
+	data, err := filepath.Abs(o.data)
+	if err != nil {
+		return Config{}, err
+	}
+	c := defaultConfig()
+	c.dev = true
+	c.Issuer = "http://" + o.addr
+	c.Secret = secret
+	c.HTTP.Addr = o.addr
+	c.Storage.DSN = "sqlite://" + filepath.Join(data, "wxoidc.db")
+	c.Log.Format = "text"
+	c.AccessToken.Alg = "ES256"
+	c.WeChat.APIBase = c.Issuer + devSimPrefix
+	c.WeChat.OpenBase = c.Issuer + devSimPrefix
+	if o.wechatAPI != "" {
+		c.WeChat.APIBase = o.wechatAPI
+	}
+	if o.wechatOpen != "" {
+		c.WeChat.OpenBase = o.wechatOpen
+	}
+	c.WeChat.Apps = []WeChatApp{
+		{AppID: devMiniProgramAppID, Secret: "dev-miniprogram-secret", Kind: "miniprogram"},
+		{AppID: devWebsiteAppID, Secret: "dev-website-secret", Kind: "website"},
+		{AppID: devOfficialAppID, Secret: "dev-official-secret", Kind: "official"},
+	}
+	all := strings.Join(provider.KnownScopes, " ")
+	c.Clients = []ClientConfig{
+		{
+			ClientID: devMiniClient, ClientName: "Demo Mini Program", TokenEndpointAuthMethod: "none",
+			GrantTypes: []string{provider.GrantTypeWeChat, "refresh_token"}, Scope: all,
+			WeChatAppID: devMiniProgramAppID, IDTokenSignedResponseAlg: "ES256",
+		},
+		{
+			ClientID: devWebClient, ClientSecret: devWebSecret, ClientName: "Demo web app",
+			TokenEndpointAuthMethod: "client_secret_basic", GrantTypes: []string{"authorization_code", "refresh_token"},
+			ResponseTypes: []string{"code"}, Scope: all, SkipConsent: true, IDTokenSignedResponseAlg: "ES256",
+			RedirectURIs: []string{c.Issuer + "/demo/callback"}, PostLogoutRedirectURIs: []string{c.Issuer + "/demo"},
+		},
+	}
+	return c, nil
+}
+
+// devSecret returns the system secret kept in the data directory, creating
+// it on first run, so a restart keeps tokens and encrypted keys valid.
+func devSecret(dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "secret")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return string(bytes.TrimSpace(b)), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	s := randomSecret(32)
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+func runDev(ctx context.Context, o devOptions, getenv func(string) string, stdout, stderr io.Writer) error {
+	secret, err := devSecret(o.data)
+	if err != nil {
+		return fmt.Errorf("data directory %s: %w", o.data, err)
+	}
+	base, err := devConfig(o, secret)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfigOver(base, o.config, getenv)
+	if err != nil {
+		return err
+	}
+	cfg.dev = true
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	log := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	st, err := buildStack(ctx, cfg, true, log, nil)
+	if err != nil {
+		return err
+	}
+	defer st.store.Close()
+
+	mux := http.NewServeMux()
+	if o.wechatAPI == "" || o.wechatOpen == "" {
+		sim := wechattest.New(wechattest.Config{AnyUserAgent: true, Logger: log.With("component", "wechat-sim")})
+		mux.Handle(devSimPrefix+"/", http.StripPrefix(devSimPrefix, sim))
+	}
+	mux.Handle("/", st.provider.Handler())
+	printDevBanner(stdout, cfg)
+	return listenAndServe(ctx, cfg, st, mux)
+}
+
+func printDevBanner(w io.Writer, cfg Config) {
+	iss := cfg.Issuer
+	fmt.Fprintf(w, `
+wxoidc dev is running.
+
+  issuer          %[1]s
+  discovery       %[1]s/.well-known/openid-configuration
+  WeChat          %[2]s
+  Mini Program    client_id %[3]s (public; appid %[4]s)
+  web app         client_id %[5]s, secret %[6]s
+
+Try the Mini Program grant:
+
+  # 1. wx.login() for test user alice, at the WeChat simulator
+  code=$(curl -s -X POST %[2]s/sim/login -d appid=%[4]s -d user=alice | sed -E 's/.*"code":"([^"]+)".*/\1/')
+
+  # 2. trade the code for tokens
+  curl -s %[1]s/oauth2/token \
+    -d grant_type=%[7]s \
+    -d client_id=%[3]s -d js_code=$code \
+    -d 'scope=openid offline_access phone wechat'
+
+`, iss, cfg.WeChat.APIBase, devMiniClient, devMiniProgramAppID, devWebClient, devWebSecret, provider.GrantTypeWeChat)
+}
