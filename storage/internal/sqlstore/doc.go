@@ -2,7 +2,7 @@
 // every SQL backend; a small [Dialect] carries what differs between
 // databases.
 //
-// The thin backend packages (storage/sqlite, later storage/postgres) open the
+// The thin backend packages (storage/sqlite, storage/postgres) open the
 // connections, embed their own goose migrations and pass both in through
 // [Config]. sqlstore imports no database driver and contains nothing specific
 // to one database: it writes portable SQL (ON CONFLICT upserts, LIMIT-ed

@@ -105,8 +105,19 @@ func New(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// Migrate applies the dialect's pending migrations with goose.
-func (s *Store) Migrate(ctx context.Context) error {
+// Migrate applies the dialect's pending migrations with goose, on the
+// writer.
+func (s *Store) Migrate(ctx context.Context) error { return s.MigrateOn(ctx, s.w) }
+
+// MigrateOn is Migrate on db, which must reach the store's database and
+// schema: a backend passes a pool opened for the migration alone when its
+// writer's connections carry settings unfit for schema changes (say,
+// PostgreSQL's statement_timeout). The dialect's SessionLocker, if any, is
+// held on one of db's connections. MigrateOn does not close db.
+func (s *Store) MigrateOn(ctx context.Context, db *sql.DB) error {
+	if db == nil {
+		return fmt.Errorf("%s: migrate: nil DB", s.d.Name)
+	}
 	if s.d.Migrations == nil {
 		return fmt.Errorf("%s: migrate: dialect has no migrations", s.d.Name)
 	}
@@ -114,11 +125,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if s.d.SessionLocker != nil {
 		opts = append(opts, goose.WithSessionLocker(s.d.SessionLocker))
 	}
-	p, err := goose.NewProvider(s.d.Goose, s.w, s.d.Migrations, opts...)
+	p, err := goose.NewProvider(s.d.Goose, db, s.d.Migrations, opts...)
 	if err != nil {
 		return fmt.Errorf("%s: migrate: %w", s.d.Name, err)
 	}
-	// p.Close would close s.w, which the Store owns.
+	// p.Close would close db, which the caller owns.
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("%s: migrate: %w", s.d.Name, err)
 	}

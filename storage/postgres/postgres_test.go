@@ -1,0 +1,202 @@
+package postgres_test
+
+import (
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver of newSchema
+
+	"github.com/wxoidc/wxoidc/storage"
+	"github.com/wxoidc/wxoidc/storage/conformance"
+	"github.com/wxoidc/wxoidc/storage/postgres"
+)
+
+// testDSN returns $WXOIDC_TEST_POSTGRES_DSN or skips the test.
+func testDSN(tb testing.TB) string {
+	tb.Helper()
+	dsn := os.Getenv("WXOIDC_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		tb.Skipf("WXOIDC_TEST_POSTGRES_DSN not set")
+	}
+	return dsn
+}
+
+// newSchema creates a schema of its own for the test (so that parallel
+// tests and concurrent runs never share tables), drops it in Cleanup, and
+// returns a DSN whose search_path is that schema.
+func newSchema(tb testing.TB) string {
+	tb.Helper()
+	base := testDSN(tb)
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		tb.Fatalf("WXOIDC_TEST_POSTGRES_DSN must be a postgres:// URL")
+	}
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema := "wxoidc_test_" + hex.EncodeToString(b)
+
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := admin.ExecContext(tb.Context(), "CREATE SCHEMA "+schema); err != nil {
+		admin.Close()
+		tb.Fatalf("create schema: %v", err)
+	}
+	tb.Cleanup(func() {
+		defer admin.Close()
+		// Cleanups run after the test's context is cancelled.
+		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// newStore is a conformance.NewStorage: a migrated store on a fresh schema.
+func newStore(t *testing.T) storage.Storage {
+	t.Helper()
+	dsn := newSchema(t)
+	s, err := postgres.Open(t.Context(), dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(t.Context()); err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	testDSN(t) // skip once, not in every subtest
+	conformance.RunTests(t, newStore)
+}
+
+func TestConcurrency(t *testing.T) {
+	testDSN(t)
+	conformance.RunConcurrencyTests(t, newStore)
+}
+
+// TestMigrate_concurrent starts three replicas on one fresh schema and
+// migrates them at once: each must succeed, one by migrating and the
+// others by waiting for it.
+func TestMigrate_concurrent(t *testing.T) {
+	dsn := newSchema(t)
+	const replicas = 3
+	stores := make([]*postgres.Store, replicas)
+	for i := range stores {
+		s, err := postgres.Open(t.Context(), dsn, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores[i] = s
+	}
+	errs := make([]error, replicas)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, s := range stores {
+		wg.Go(func() {
+			<-start
+			errs[i] = s.Migrate(t.Context())
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("replica %d: Migrate: %v", i, err)
+		}
+	}
+	for i, s := range stores {
+		if err := s.CreateClient(t.Context(), storage.Client{ID: "client-" + string(rune('a'+i))}); err != nil {
+			t.Errorf("replica %d: CreateClient after Migrate: %v", i, err)
+		}
+	}
+	cs, err := stores[0].ListClients(t.Context())
+	if err != nil || len(cs) != replicas {
+		t.Errorf("ListClients = %d clients, %v; want %d", len(cs), err, replicas)
+	}
+}
+
+func TestMigrate_twice(t *testing.T) {
+	s := newStore(t).(*postgres.Store)
+	defer s.Close()
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+}
+
+// TestMigrate_mirrorsSQLite checks that every SQLite migration has a
+// PostgreSQL twin of the same name.
+func TestMigrate_mirrorsSQLite(t *testing.T) {
+	names := func(dir string) []string {
+		es, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range es {
+			if strings.HasSuffix(e.Name(), ".sql") {
+				out = append(out, e.Name())
+			}
+		}
+		return out
+	}
+	sqlite, pg := names("../sqlite/migrations"), names("migrations")
+	if strings.Join(sqlite, ",") != strings.Join(pg, ",") {
+		t.Errorf("migrations differ:\nsqlite:   %v\npostgres: %v", sqlite, pg)
+	}
+}
+
+// TestOpen_options checks that the pool settings of Options and of the DSN
+// reach the pool, and that pool parameters are not sent to the server
+// (which would refuse them).
+func TestOpen_options(t *testing.T) {
+	dsn := newSchema(t)
+	tests := []struct {
+		name    string
+		dsn     string
+		opts    postgres.Options
+		want    int
+		timeout string
+	}{
+		{name: "defaults", dsn: dsn, want: postgres.DefaultMaxConns, timeout: "10s"},
+		{name: "options", dsn: dsn, opts: postgres.Options{MaxConns: 3, StatementTimeout: 2500 * 1e6}, want: 3, timeout: "2500ms"},
+		{name: "dsn", dsn: dsn + "&pool_max_conns=5&pool_max_conn_lifetime=1h&pool_max_conn_idle_time=1m&statement_timeout=4000", want: 5, timeout: "4s"},
+		{name: "options win", dsn: dsn + "&pool_max_conns=5&statement_timeout=4000", opts: postgres.Options{MaxConns: 2, StatementTimeout: 1e9}, want: 2, timeout: "1s"},
+		{name: "server default", dsn: dsn, opts: postgres.Options{StatementTimeout: -1}, want: postgres.DefaultMaxConns, timeout: "0"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := postgres.Open(t.Context(), tc.dsn, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			// The pool size is what database/sql reports; the statement
+			// timeout is what the server runs with.
+			db := postgres.PoolOf(s)
+			if got := db.Stats().MaxOpenConnections; got != tc.want {
+				t.Errorf("MaxOpenConnections = %d, want %d", got, tc.want)
+			}
+			var timeout string
+			if err := db.QueryRowContext(t.Context(), "SHOW statement_timeout").Scan(&timeout); err != nil {
+				t.Fatal(err)
+			}
+			if timeout != tc.timeout {
+				t.Errorf("statement_timeout = %q, want %q", timeout, tc.timeout)
+			}
+		})
+	}
+}
