@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorilla/mux"
 	"github.com/ory/fosite"
 
 	"github.com/wxoidc/wxoidc/keys"
@@ -87,6 +88,10 @@ type Config struct {
 	// Logger receives one line per failure worth an operator's attention.
 	// nil discards.
 	Logger *slog.Logger
+
+	// Metrics, when set, is told of events worth counting (tokens issued).
+	// nil counts nothing.
+	Metrics Metrics
 }
 
 func (c *Config) setDefaults() {
@@ -174,8 +179,9 @@ type Provider struct {
 	sessionKeys *keys.Sealer
 	// limits rate-limits the WeChat grant per client and per IP.
 	limits    *grantLimits
-	discovery []byte // prepared discovery document
-	basePath  string // the issuer's path, where the routes are mounted
+	routes    *mux.Router // what Route matches against; read-only after New
+	discovery []byte      // prepared discovery document
+	basePath  string      // the issuer's path, where the routes are mounted
 	log       *slog.Logger
 }
 
@@ -198,6 +204,7 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	p.discovery = doc
+	p.routes = p.router()
 	return p, nil
 }
 

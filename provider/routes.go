@@ -9,6 +9,27 @@ import (
 // Handler returns the public HTTP surface (SPEC §3), mounted at the
 // issuer's path.
 func (p *Provider) Handler() http.Handler {
+	return fastPaths{p, p.router()}
+}
+
+// Route returns the path template of the endpoint r is for (e.g.
+// "/oauth2/token", after the issuer's path), or "" if r matches no route or
+// not with its method. Request logs and metrics name requests by it, never
+// by their raw path.
+func (p *Provider) Route(r *http.Request) string {
+	var m mux.RouteMatch
+	if !p.routes.Match(r, &m) || m.Route == nil {
+		return ""
+	}
+	t, err := m.Route.GetPathTemplate()
+	if err != nil {
+		return ""
+	}
+	return t
+}
+
+// router registers every route, in one place.
+func (p *Provider) router() *mux.Router {
 	r := mux.NewRouter()
 	base := p.basePath
 	s := r
@@ -35,7 +56,7 @@ func (p *Provider) Handler() http.Handler {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "invalid_request", "error_description": "The HTTP method is not allowed on this endpoint."})
 	})
-	return fastPaths{p, r}
+	return r
 }
 
 // fastPaths serves the two documents every relying party polls straight

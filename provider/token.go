@@ -56,6 +56,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.oauth2.WriteAccessResponse(ctx, w, ar, resp)
+	p.tokenIssued(ctx, ar)
 }
 
 // errRateLimited answers a request over wxoidc's own rate limit. RFC 6749

@@ -78,6 +78,16 @@ type Client struct {
 	Now func() time.Time
 	// Logger receives warnings and token refreshes; nil discards them.
 	Logger *slog.Logger
+	// ObserveCall, when set, is called after every attempt of every API
+	// call with the API's name (e.g. "jscode2session", "stable_token"), the
+	// attempt's duration and its error (nil on success; an [*APIError]
+	// carries WeChat's errcode). It is meant for metrics: it must be safe
+	// for concurrent use and must not block.
+	ObserveCall func(api string, d time.Duration, err error)
+	// ObserveTokenRefresh, when set, is called after each fetch of a server
+	// access token from WeChat (not when a stored token is reused), with
+	// the fetch's error. Same rules as ObserveCall.
+	ObserveTokenRefresh func(err error)
 
 	initOnce sync.Once
 	httpc    *http.Client // never nil after init
@@ -192,7 +202,11 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 			case <-t.C:
 			}
 		}
+		start := c.now()
 		err = c.attempt(ctx, r, out)
+		if c.ObserveCall != nil {
+			c.ObserveCall(r.op, c.now().Sub(start), err)
+		}
 		if err == nil || ctx.Err() != nil || !retryable(r, err) || i == attempts-1 {
 			return err
 		}

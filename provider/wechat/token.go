@@ -224,12 +224,15 @@ func (c *Client) fetchToken(ctx context.Context) (ServerToken, error) {
 	if c.UseClassicToken {
 		op = opToken
 	}
+	if err == nil && (tr.AccessToken == "" || tr.ExpiresIn <= 0) {
+		err = malformed(op, "access_token or expires_in missing")
+	}
+	if c.ObserveTokenRefresh != nil {
+		c.ObserveTokenRefresh(err)
+	}
 	if err != nil {
 		c.log.Error("wechat: server token fetch failed", "op", op, "errcode", errcodeOf(err), "class", ClassOf(err).String())
 		return ServerToken{}, err
-	}
-	if tr.AccessToken == "" || tr.ExpiresIn <= 0 {
-		return ServerToken{}, malformed(op, "access_token or expires_in missing")
 	}
 	c.log.Info("wechat: fetched server token", "op", op, "expires_in", tr.ExpiresIn)
 	return ServerToken{AccessToken: tr.AccessToken, ExpiresAt: start.Add(time.Duration(tr.ExpiresIn) * time.Second)}, nil
