@@ -1,12 +1,17 @@
 package provider_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wxoidc/wxoidc/provider"
 )
 
 // benchClient is a keep-alive client with enough idle connections for the
@@ -86,4 +91,94 @@ func BenchmarkJWKS(b *testing.B) {
 		req, _ := http.NewRequest(http.MethodGet, e.issuer+"/.well-known/jwks.json", nil)
 		return req
 	})
+}
+
+// benchmarkWeChatGrant drives the whole Mini Program grant (jscode2session
+// at the in-process simulator, identity link, session key, ES256 JWT access
+// token, ES256 ID token, refresh token) over loopback on SQLite. Users cycle
+// through a pool of 1,000, so most logins are returning users, as in
+// production.
+func benchmarkWeChatGrant(b *testing.B, parallel bool) {
+	e := newPlainEnv(b, func(c *provider.Config) {
+		c.GrantLimitPerClient = provider.RateLimit{Rate: -1}
+	})
+	c := benchClient()
+	var n atomic.Int64
+	do := func() {
+		i := n.Add(1)
+		code, err := e.sim.LoginCode(miniApp, fmt.Sprintf("user%d", i%1000))
+		if err != nil {
+			b.Fatal(err)
+		}
+		req := formRequest(e.issuer+"/oauth2/token", "", "", url.Values{
+			"grant_type": {provider.GrantTypeWeChat}, "client_id": {miniClient},
+			"js_code": {code}, "scope": {"openid offline_access"},
+		})()
+		resp, err := c.Do(req)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Errorf("status %d: %s", resp.StatusCode, body)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	if parallel {
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				do()
+			}
+		})
+	} else {
+		for b.Loop() {
+			do()
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "grants/s")
+}
+
+func BenchmarkWeChatGrant(b *testing.B)         { benchmarkWeChatGrant(b, false) }
+func BenchmarkWeChatGrantParallel(b *testing.B) { benchmarkWeChatGrant(b, true) }
+
+// BenchmarkRefresh drives the refresh grant (rotation, ES256 ID and access
+// tokens) in parallel over loopback on SQLite; each goroutine keeps its own
+// token family.
+func BenchmarkRefresh(b *testing.B) {
+	e := newPlainEnv(b, func(c *provider.Config) {
+		c.GrantLimitPerClient = provider.RateLimit{Rate: -1}
+	})
+	m := mp{e: e}
+	c := benchClient()
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		b.StopTimer()
+		body, _ := m.login(miniClient, miniApp, fmt.Sprintf("r%d", n.Add(1)), "openid offline_access")
+		b.StartTimer()
+		rt := body["refresh_token"].(string)
+		for pb.Next() {
+			resp, err := c.Do(formRequest(e.issuer+"/oauth2/token", "", "", url.Values{
+				"grant_type": {"refresh_token"}, "client_id": {miniClient}, "refresh_token": {rt}})())
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			var out map[string]any
+			json.NewDecoder(resp.Body).Decode(&out)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Errorf("refresh: %d %v", resp.StatusCode, out)
+				return
+			}
+			rt = out["refresh_token"].(string)
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "refreshes/s")
 }

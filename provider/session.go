@@ -7,6 +7,8 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
+
+	"github.com/wxoidc/wxoidc/storage"
 )
 
 // Session is the fosite session wxoidc stores with every code and token. It
@@ -23,6 +25,11 @@ type Session struct {
 	ClientID string `json:"client_id"`
 	// AccessClaims are extra claims for JWT access tokens.
 	AccessClaims map[string]any `json:"access_claims,omitempty"`
+
+	// sessionKey is the WeChat session key a Mini Program login stores with
+	// its tokens; it lives only between the grant's Handle and Populate
+	// steps (never serialized, never cloned).
+	sessionKey *storage.SessionKey
 }
 
 var (

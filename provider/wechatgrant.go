@@ -96,7 +96,8 @@ func (g *wechatGrant) HandleTokenEndpointRequest(ctx context.Context, ar fosite.
 	if err != nil {
 		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 	}
-	if err := g.putSessionKey(ctx, user.Subject, client.WeChatAppID, sess, now); err != nil {
+	sealedKey, err := g.sealer.Seal([]byte(sess.SessionKey), sessionKeyAAD(user.Subject, client.WeChatAppID))
+	if err != nil {
 		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 	}
 	if phone != "" && phone != user.PhoneNumber {
@@ -118,6 +119,9 @@ func (g *wechatGrant) HandleTokenEndpointRequest(ctx context.Context, ar fosite.
 		return err
 	}
 	s.setUserClaims(claims)
+	s.sessionKey = &storage.SessionKey{
+		Subject: user.Subject, AppID: client.WeChatAppID, OpenID: sess.OpenID, Ciphertext: sealedKey, UpdatedAt: now,
+	}
 	s.SetExpiresAt(fosite.AccessToken, now.Add(fosite.GetEffectiveLifespan(client, GrantTypeWeChat, fosite.AccessToken, cfg.GetAccessTokenLifespan(ctx))))
 	s.SetExpiresAt(fosite.RefreshToken, now.Add(fosite.GetEffectiveLifespan(client, GrantTypeWeChat, fosite.RefreshToken, cfg.GetRefreshTokenLifespan(ctx))))
 	ar.SetSession(s)
@@ -155,6 +159,13 @@ func (g *wechatGrant) PopulateTokenEndpointResponse(ctx context.Context, ar fosi
 			}
 		}
 	}()
+	// The new session key (replacing the previous one for this user and
+	// app) commits together with the tokens: one write transaction a login.
+	if k := ar.GetSession().(*Session).sessionKey; k != nil {
+		if err = store.PutSessionKey(ctx, *k); err != nil {
+			return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+		}
+	}
 	if err = store.CreateAccessTokenSession(ctx, atSig, ar.Sanitize(nil)); err != nil {
 		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 	}
@@ -233,18 +244,7 @@ func retryAfter(err error) string {
 	return "5"
 }
 
-// putSessionKey stores the user's current session key for the app,
-// encrypted and bound to (subject, appid).
-func (g *wechatGrant) putSessionKey(ctx context.Context, subject, appID string, s *wechat.Session, now time.Time) error {
-	sealed, err := g.sealer.Seal([]byte(s.SessionKey), sessionKeyAAD(subject, appID))
-	if err != nil {
-		return err
-	}
-	return g.p.cfg.Storage.PutSessionKey(ctx, storage.SessionKey{
-		Subject: subject, AppID: appID, OpenID: s.OpenID, Ciphertext: sealed, UpdatedAt: now,
-	})
-}
-
+// sessionKeyAAD binds a sealed session key to its user and app.
 func sessionKeyAAD(subject, appID string) []byte { return []byte(subject + "\x00" + appID) }
 
 // newSubject returns a fresh opaque subject: 128 random bits.

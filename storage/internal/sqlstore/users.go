@@ -98,6 +98,21 @@ func (s *Store) LinkIdentity(ctx context.Context, req storage.LinkRequest) (stor
 	if req.Now.IsZero() {
 		req.Now = s.now()
 	}
+	// Most logins are returning users whose identity is linked already and
+	// who bring nothing new: answer those from the read pool, without taking
+	// the single writer (SQLite) or a row lock (PostgreSQL).
+	if s.txFrom(ctx) == nil && req.Name == "" && req.Picture == "" {
+		var identUnionID sql.NullString
+		var subject string
+		err := s.queryRow(ctx, "SELECT union_id, subject FROM identities WHERE app_id = ? AND open_id = ?",
+			[]any{req.AppID, req.OpenID}, &identUnionID, &subject)
+		if err == nil && (req.UnionID == "" || identUnionID.Valid) {
+			u, _, err := s.userWhere(ctx, "subject = ?", subject)
+			if err == nil {
+				return u, false, nil
+			}
+		}
+	}
 	var (
 		user    storage.User
 		created bool
