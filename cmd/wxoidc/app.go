@@ -15,6 +15,7 @@ import (
 	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/storage"
 	"github.com/wxoidc/wxoidc/storage/memory"
+	"github.com/wxoidc/wxoidc/storage/postgres"
 	"github.com/wxoidc/wxoidc/storage/sqlite"
 )
 
@@ -29,6 +30,9 @@ var backends = map[string]func(ctx context.Context, dsn string) (storage.Storage
 		}
 		return sqlite.Open(ctx, path)
 	},
+	"postgres": func(ctx context.Context, dsn string) (storage.Storage, error) {
+		return postgres.Open(ctx, dsn, postgres.Options{})
+	},
 }
 
 // migrator is implemented by backends with a schema.
@@ -39,10 +43,10 @@ type migrator interface {
 func backendOf(dsn string) (string, error) {
 	u, err := url.Parse(dsn)
 	if err != nil || u.Scheme == "" {
-		return "", fmt.Errorf("%q is not a DSN (memory://, sqlite:///path/file.db)", redactDSN(dsn))
+		return "", fmt.Errorf("%q is not a DSN (memory://, sqlite:///path/file.db, postgres://user@host/db)", redactDSN(dsn))
 	}
 	if _, ok := backends[u.Scheme]; !ok {
-		return "", fmt.Errorf("unknown storage %q (memory, sqlite)", u.Scheme)
+		return "", fmt.Errorf("unknown storage %q (memory, sqlite, postgres)", u.Scheme)
 	}
 	return u.Scheme, nil
 }
