@@ -35,7 +35,27 @@ type Config struct {
 		// TLSCert and TLSKey enable TLS on the public listener.
 		TLSCert string `yaml:"tls_cert"`
 		TLSKey  string `yaml:"tls_key"`
+		// TrustedProxies lists the reverse proxies (CIDRs or addresses)
+		// whose X-Forwarded-* and X-Request-Id headers are believed.
+		TrustedProxies []string `yaml:"trusted_proxies"`
+		// ShutdownTimeout is how long in-flight requests get to finish
+		// after SIGTERM or SIGINT.
+		ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	} `yaml:"http"`
+
+	Admin struct {
+		// Addr is the admin API listener; "off" disables it.
+		Addr string `yaml:"addr"`
+		// Token is the admin API's bearer token (or TokenFile, a file
+		// holding it). Required unless Addr is a loopback address.
+		Token     string `yaml:"token"`
+		TokenFile string `yaml:"token_file"`
+	} `yaml:"admin"`
+
+	Metrics struct {
+		// Enabled serves /metrics on the public listener.
+		Enabled bool `yaml:"enabled"`
+	} `yaml:"metrics"`
 
 	Storage struct {
 		// DSN selects the backend: memory://, sqlite:///path/file.db or
@@ -122,6 +142,9 @@ type ClientConfig struct {
 func defaultConfig() Config {
 	var c Config
 	c.HTTP.Addr = "127.0.0.1:8080"
+	c.HTTP.ShutdownTimeout = 20 * time.Second
+	c.Admin.Addr = "127.0.0.1:8081"
+	c.Metrics.Enabled = true
 	c.Storage.DSN = "sqlite:///var/lib/wxoidc/wxoidc.db"
 	c.Storage.JanitorInterval = 5 * time.Minute
 	c.Keys.Algorithms = []string{"RS256", "ES256", "EdDSA"}
@@ -287,6 +310,7 @@ func (c Config) Validate() error {
 	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
 		bad("http.tls_cert", "tls_cert and tls_key go together")
 	}
+	errs = append(errs, c.validateOps()...)
 	if _, err := backendOf(c.Storage.DSN); err != nil {
 		bad("storage.dsn", "%v", err)
 	}

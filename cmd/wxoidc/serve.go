@@ -8,12 +8,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wxoidc/wxoidc/keys"
 	"github.com/wxoidc/wxoidc/provider"
+	"github.com/wxoidc/wxoidc/provider/ops"
 	"github.com/wxoidc/wxoidc/storage"
 )
 
@@ -57,10 +63,12 @@ func newServeCommand(getenv func(string) string, stdout, stderr io.Writer) *cobr
 
 // stack is everything a running provider is made of.
 type stack struct {
-	store    storage.Storage
+	store    storage.Storage // timed into metrics
 	keys     *keys.Manager
 	provider *provider.Provider
-	log      *slog.Logger
+	log      *slog.Logger // adds request ids to lines logged with a request's context
+	metrics  *ops.Metrics
+	secret   []byte // the system secret
 }
 
 // buildStack opens storage, loads keys, registers config clients and
@@ -70,10 +78,16 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 	if err != nil {
 		return nil, err
 	}
+	log = slog.New(ops.LogHandler(log.Handler()))
+	metrics, err := newMetrics()
+	if err != nil {
+		return nil, err
+	}
 	store, err := openStorage(ctx, cfg.Storage.DSN, migrate)
 	if err != nil {
 		return nil, err
 	}
+	store = ops.TimeStorage(store, metrics)
 	km, err := newKeyManager(cfg, store, secret, log)
 	if err != nil {
 		store.Close()
@@ -92,6 +106,10 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 		store.Close()
 		return nil, err
 	}
+	for appID, a := range apps {
+		a.Client.ObserveCall = metrics.WeChatCall(appID)
+		a.Client.ObserveTokenRefresh = metrics.WeChatTokenRefresh(appID)
+	}
 	p, err := provider.New(provider.Config{
 		Issuer:                cfg.Issuer,
 		Secret:                secret,
@@ -107,12 +125,13 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 		AuthorizeCodeLifespan: cfg.AuthorizeCode.Lifespan,
 		Dev:                   cfg.dev,
 		Logger:                log.With("component", "provider"),
+		Metrics:               metrics,
 	})
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	return &stack{store: store, keys: km, provider: p, log: log}, nil
+	return &stack{store: store, keys: km, provider: p, log: log, metrics: metrics, secret: secret}, nil
 }
 
 // serve runs the provider until ctx ends, then shuts down gracefully.
@@ -131,27 +150,104 @@ func serve(ctx context.Context, cfg Config, migrate bool, log *slog.Logger, wrap
 	return listenAndServe(ctx, cfg, st, h)
 }
 
-// listenAndServe runs the background loops and the HTTP server until ctx
-// ends.
-func listenAndServe(ctx context.Context, cfg Config, st *stack, h http.Handler) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go st.keys.Run(ctx)
-	go storage.RunJanitor(ctx, st.store, cfg.Storage.JanitorInterval, holderName(), st.log.With("component", "janitor"))
+// newMetrics returns wxoidc's metrics, with the Go runtime's and the
+// process's, in a registry of their own.
+func newMetrics() (*ops.Metrics, error) {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return nil, err
+	}
+	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return nil, err
+	}
+	return ops.NewMetrics(reg)
+}
 
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(st.log.Handler(), slog.LevelWarn),
+// publicHandler puts /healthz, /readyz and /metrics beside h and wraps the
+// whole in request logging, metrics and proxy-header handling.
+func publicHandler(cfg Config, st *stack, h http.Handler) (http.Handler, error) {
+	proxies, err := cfg.trustedProxies()
+	if err != nil {
+		return nil, err
+	}
+	health := &ops.Health{Storage: st.store, Keys: st.keys, Logger: st.log.With("component", "health")}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", health.Live)
+	mux.HandleFunc("GET /readyz", health.Ready)
+	quiet := []string{"/healthz", "/readyz"}
+	if cfg.Metrics.Enabled {
+		mux.Handle("GET /metrics", st.metrics.Handler())
+		quiet = append(quiet, "/metrics")
+	}
+	mux.Handle("/", h)
+	mw := &ops.Middleware{
+		Logger:         st.log.With("component", "http"),
+		Metrics:        st.metrics,
+		Route:          routeName(mux, st.provider, h),
+		QuietRoutes:    quiet,
+		TrustedProxies: proxies,
+	}
+	return mw.Wrap(mux), nil
+}
+
+// routeName names a request's route for logs and metrics: the pattern of
+// our own mux, else the provider's route template, else the pattern of h
+// when h is a mux itself (wxoidc dev mounts the simulator that way).
+func routeName(outer *http.ServeMux, p *provider.Provider, h http.Handler) func(*http.Request) string {
+	inner, _ := h.(*http.ServeMux)
+	return func(r *http.Request) string {
+		if pat := muxPattern(outer, r); pat != "/" && pat != "" {
+			return pat
+		}
+		if rt := p.Route(r); rt != "" {
+			return rt
+		}
+		if inner != nil {
+			if pat := muxPattern(inner, r); pat != "/" {
+				return pat
+			}
+		}
+		return ""
+	}
+}
+
+// muxPattern is the path of the ServeMux pattern r matches ("" for none).
+func muxPattern(m *http.ServeMux, r *http.Request) string {
+	_, pat := m.Handler(r)
+	if i := strings.IndexByte(pat, ' '); i >= 0 {
+		pat = pat[i+1:]
+	}
+	return pat
+}
+
+// listenAndServe runs the background loops, the public listener and the
+// admin listener until ctx ends, then shuts them down gracefully:
+// in-flight requests get http.shutdown_timeout to finish, and the loops
+// have stopped when it returns.
+func listenAndServe(ctx context.Context, cfg Config, st *stack, h http.Handler) error {
+	public, err := publicHandler(cfg, st, h)
+	if err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
 	}
+	return serveOn(ctx, cfg, st, ln, public)
+}
+
+// serveOn is listenAndServe on a listener the caller opened.
+func serveOn(ctx context.Context, cfg Config, st *stack, ln net.Listener, h http.Handler) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var loops sync.WaitGroup
+	loops.Go(func() { st.keys.Run(ctx) })
+	loops.Go(func() {
+		storage.RunJanitor(ctx, st.store, cfg.Storage.JanitorInterval, holderName(), st.log.With("component", "janitor"))
+	})
+	defer loops.Wait() // after cancel: the loops stop before storage closes
+
+	srv := newServer(h, st.log)
 	st.log.Info("listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "tls", cfg.HTTP.TLSCert != "")
 	errc := make(chan error, 1)
 	go func() {
@@ -166,8 +262,8 @@ func listenAndServe(ctx context.Context, cfg Config, st *stack, h http.Handler) 
 		return err
 	case <-ctx.Done():
 	}
-	st.log.Info("shutting down")
-	sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
+	st.log.Info("shutting down", "timeout", cfg.HTTP.ShutdownTimeout.String())
+	sctx, scancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
 	defer scancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
@@ -176,4 +272,17 @@ func listenAndServe(ctx context.Context, cfg Config, st *stack, h http.Handler) 
 		return err
 	}
 	return nil
+}
+
+// newServer returns an http.Server with wxoidc's timeouts.
+func newServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
