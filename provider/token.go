@@ -52,11 +52,34 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := p.oauth2.NewAccessResponse(ctx, ar)
 	if err != nil {
-		p.writeTokenError(ctx, w, r, ar, err)
+		p.writeTokenError(ctx, w, r, ar, lostRace(ar, err))
 		return
 	}
 	p.oauth2.WriteAccessResponse(ctx, w, ar, resp)
 	p.tokenIssued(ctx, ar)
+}
+
+// lostRace turns the errors of a request that lost a race for a
+// single-use credential into invalid_grant. fosite answers such a loser with
+// server_error (a code whose conditional invalidation found it already
+// used) or invalid_request "please retry" (a refresh token rotated by a
+// concurrent request, on this replica or another); for the client, the
+// credential it presented is simply no longer valid. The winner's tokens
+// stay valid; a later presentation of the used credential triggers fosite's
+// reuse detection and revokes the whole grant.
+func lostRace(ar fosite.AccessRequester, err error) error {
+	used := errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) || errors.Is(err, fosite.ErrInactiveToken) ||
+		errors.Is(err, storage.ErrNotFound) || errors.Is(err, fosite.ErrSerializationFailure)
+	if !used {
+		return err
+	}
+	switch {
+	case ar.GetGrantTypes().ExactOne("authorization_code"):
+		return fosite.ErrInvalidGrant.WithWrap(err).WithHint("The authorization code was already used.")
+	case ar.GetGrantTypes().ExactOne("refresh_token"):
+		return fosite.ErrInvalidGrant.WithWrap(err).WithHint("The refresh token was already used.")
+	}
+	return err
 }
 
 // errRateLimited answers a request over wxoidc's own rate limit. RFC 6749

@@ -98,6 +98,17 @@ type Config struct {
 
 	Clients []ClientConfig `yaml:"clients"`
 
+	RateLimit struct {
+		// WeChatGrant limits the Mini Program grant per client and per
+		// client IP address, per replica (HTTP 429 beyond). A rate of 0
+		// takes the default (1000/s per client, 20/s per IP); a negative
+		// rate turns the limit off.
+		WeChatGrant struct {
+			PerClient RateConfig `yaml:"per_client"`
+			PerIP     RateConfig `yaml:"per_ip"`
+		} `yaml:"wechat_grant"`
+	} `yaml:"rate_limit"`
+
 	Log struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"`
@@ -105,6 +116,12 @@ type Config struct {
 
 	// dev is set by `wxoidc dev`, never by a file.
 	dev bool
+}
+
+// RateConfig is a token bucket: rate requests per second, bursts of burst.
+type RateConfig struct {
+	Rate  float64 `yaml:"rate"`
+	Burst int     `yaml:"burst"`
 }
 
 // WeChatApp is one WeChat app the provider holds the secret of.
@@ -242,6 +259,18 @@ func setScalar(fv reflect.Value, raw string) error {
 		fv.SetInt(int64(d))
 	case fv.Kind() == reflect.String:
 		fv.SetString(raw)
+	case fv.Kind() == reflect.Int:
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			return fmt.Errorf("not an integer: %q", raw)
+		}
+		fv.SetInt(int64(n))
+	case fv.Kind() == reflect.Float64:
+		f, err := strconv.ParseFloat(raw, 64)
+		if err != nil {
+			return fmt.Errorf("not a number: %q", raw)
+		}
+		fv.SetFloat(f)
 	case fv.Kind() == reflect.Bool:
 		b, err := strconv.ParseBool(raw)
 		if err != nil {
