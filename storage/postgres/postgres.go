@@ -210,8 +210,22 @@ func dialect(lockTimeout time.Duration) sqlstore.Dialect {
 		Goose:                goose.DialectPostgres,
 		Migrations:           sub,
 		SessionLocker:        schemaLocker{timeout: lockTimeout},
+		RotateRefresh:        rotateRefresh,
 	}
 }
+
+// rotateRefresh is RotateRefreshToken in one statement (see
+// sqlstore.Dialect.RotateRefresh). The DELETE reads the UPDATE's output, so
+// the refresh row is locked before any access row (the order every writer
+// keeps), and it deletes nothing when the token was no longer active. At
+// READ COMMITTED a concurrent rotation of the same token waits for the row
+// lock, rechecks active and finds it false: count 0.
+const rotateRefresh = `WITH r AS (
+	UPDATE oauth2_refresh SET active = FALSE WHERE signature = ? AND active RETURNING 1
+), d AS (
+	DELETE FROM oauth2_access WHERE request_id = ? AND EXISTS (SELECT 1 FROM r)
+)
+SELECT count(*) FROM r`
 
 // SQLSTATEs this package acts on
 // (https://www.postgresql.org/docs/current/errcodes-appendix.html).

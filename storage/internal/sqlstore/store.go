@@ -47,6 +47,14 @@ type Dialect struct {
 	Goose goose.Dialect
 	// Migrations holds the dialect's goose SQL migrations at its root.
 	Migrations fs.FS
+	// RotateRefresh, if set, is one statement that does RotateRefreshToken's
+	// two (deactivate the refresh token by key if it is active, then delete
+	// the access tokens of its request ID, only if it was), saving a round
+	// trip in fosite's refresh transaction. Its placeholders are the key and
+	// the request ID, and it returns one row: how many refresh tokens it
+	// deactivated (0 or 1). Empty means the two statements.
+	RotateRefresh string
+
 	// SessionLocker, if set, makes Migrate hold a database lock so that
 	// replicas starting together migrate once (for PostgreSQL,
 	// lock.NewPostgresSessionLocker). Nil means no lock.
@@ -318,7 +326,11 @@ func (s *Store) warm(ctx context.Context) {
 	if s.warmed.Load() {
 		return
 	}
-	for _, q := range txQueries {
+	qs := txQueries
+	if s.d.RotateRefresh != "" {
+		qs = append(qs[:len(qs):len(qs)], s.d.RotateRefresh)
+	}
+	for _, q := range qs {
 		if _, err := s.prepared(ctx, s.w, q); err != nil {
 			return
 		}
