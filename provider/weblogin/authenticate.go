@@ -1,0 +1,211 @@
+package weblogin
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/wxoidc/wxoidc/provider"
+	"github.com/wxoidc/wxoidc/storage"
+)
+
+// Authenticate implements provider.Authenticator. With a login session
+// that satisfies prompt and max_age (OpenID Connect Core §3.1.2.1) and, for
+// third-party clients, a remembered consent covering the requested scopes,
+// it returns the session's authentication. Otherwise it sends the browser
+// to /login or shows the consent page; with prompt=none it returns
+// login_required or consent_required instead.
+func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester) (*provider.Authentication, error) {
+	ctx := r.Context()
+	form := ar.GetRequestForm()
+	prompts := strings.Fields(form.Get("prompt"))
+	sess, err := a.session(ctx, r)
+	if err != nil {
+		return nil, fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	}
+	if sess == nil || slices.Contains(prompts, "login") || tooOld(sess.AuthTime, form.Get("max_age"), a.now()) {
+		if slices.Contains(prompts, "none") {
+			return nil, fosite.ErrLoginRequired.WithHint("The person is not signed in (or not recently enough for max_age) and prompt=none forbids asking.")
+		}
+		return nil, a.startLogin(w, r, ar)
+	}
+	need, err := a.needConsent(ctx, sess.Subject, ar, prompts)
+	if err != nil {
+		return nil, fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	}
+	if need {
+		if slices.Contains(prompts, "none") {
+			return nil, fosite.ErrConsentRequired.WithHint("The client needs the person's consent and prompt=none forbids asking.")
+		}
+		return nil, a.showConsent(w, r, ar, sess.Subject)
+	}
+	return &provider.Authentication{Subject: sess.Subject, AuthTime: sess.AuthTime, AMR: []string{amrWeChat}}, nil
+}
+
+// tooOld reports whether a login at authTime fails max_age (in seconds).
+// max_age=0 always does (OpenID Connect Core §3.1.2.1: like prompt=login).
+func tooOld(authTime time.Time, maxAge string, now time.Time) bool {
+	if maxAge == "" {
+		return false
+	}
+	n, err := strconv.ParseInt(maxAge, 10, 64)
+	if err != nil || n < 0 {
+		return false // fosite ignores it too
+	}
+	return now.Sub(authTime) > time.Duration(n)*time.Second
+}
+
+// resumeParams are the parameters that resume ar once the step named by
+// drop ("login" or "consent") is done: prompt loses that value, and after
+// a login max_age=0 goes too (both have just been satisfied; leaving them
+// would send the browser round again).
+func resumeParams(ar fosite.AuthorizeRequester, drop string) url.Values {
+	v := provider.AuthorizeParams(ar)
+	if p := v.Get("prompt"); p != "" {
+		kept := slices.DeleteFunc(strings.Fields(p), func(s string) bool { return s == drop })
+		if len(kept) == 0 {
+			v.Del("prompt")
+		} else {
+			v.Set("prompt", strings.Join(kept, " "))
+		}
+	}
+	if drop == "login" && v.Get("max_age") == "0" {
+		v.Del("max_age")
+	}
+	return v
+}
+
+// newPending fills what every step needs from ar.
+func (a *Authenticator) newPending(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, step, drop string) *pending {
+	p := &pending{
+		Step:         step,
+		Params:       resumeParams(ar, drop).Encode(),
+		ClientID:     ar.GetClient().GetID(),
+		State:        ar.GetState(),
+		ResponseMode: string(ar.GetResponseMode()),
+		Binding:      hashHex(a.binding(w, r)),
+		Locale:       pickLocale(ar.GetRequestForm().Get("ui_locales"), r.Header.Get("Accept-Language")),
+	}
+	if u := ar.GetRedirectURI(); u != nil {
+		p.RedirectURI = u.String()
+	}
+	return p
+}
+
+// save stores p under a new random ID and returns the ID.
+func (a *Authenticator) save(ctx context.Context, p *pending) (string, error) {
+	b, err := encodePending(p)
+	if err != nil {
+		return "", err
+	}
+	id := randomID(32)
+	if err := a.cfg.Storage.CreateLoginState(ctx, id, b, a.now().Add(a.cfg.StateLifetime)); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// consume takes the login state id, checking that it is of the given step
+// and belongs to this browser. The error is a page message key.
+func (a *Authenticator) consume(ctx context.Context, r *http.Request, id, step string) (*pending, string, error) {
+	if id == "" {
+		return nil, "errNoState", nil
+	}
+	b, err := a.cfg.Storage.ConsumeLoginState(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, "errStateExpired", nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := decodePending(b)
+	if err != nil {
+		return nil, "", err
+	}
+	if p.Step != step {
+		return nil, "errStateExpired", nil
+	}
+	if !boundTo(r, p.Binding) {
+		return nil, "errOtherBrowser", nil
+	}
+	return p, "", nil
+}
+
+// startLogin keeps ar and sends the browser to /login.
+func (a *Authenticator) startLogin(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester) error {
+	id, err := a.save(r.Context(), a.newPending(w, r, ar, stepLogin, "login"))
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	}
+	noStore(w)
+	http.Redirect(w, r, a.url(PathLogin)+"?"+url.Values{"login": {id}}.Encode(), http.StatusSeeOther)
+	return nil
+}
+
+// needConsent reports whether subject must be asked before the client gets
+// the requested scopes.
+func (a *Authenticator) needConsent(ctx context.Context, subject string, ar fosite.AuthorizeRequester, prompts []string) (bool, error) {
+	if c, ok := ar.GetClient().(*storage.Client); ok && c.SkipConsent {
+		return false, nil
+	}
+	if slices.Contains(prompts, "consent") {
+		return true, nil
+	}
+	c, err := a.cfg.Storage.Consent(ctx, subject, ar.GetClient().GetID())
+	if errors.Is(err, storage.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, s := range ar.GetRequestedScopes() {
+		if !slices.Contains(c.Scopes, s) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// denyToClient ends the authorization request of p with an error response
+// to the client's (validated) redirect URI: RFC 6749 §4.1.2.1, with iss
+// (RFC 9207).
+func (a *Authenticator) denyToClient(w http.ResponseWriter, r *http.Request, p *pending, rfcErr *fosite.RFC6749Error) {
+	params := url.Values{"error": {rfcErr.ErrorField}, "error_description": {rfcErr.GetDescription()}, "iss": {a.cfg.Issuer}}
+	if p.State != "" {
+		params.Set("state", p.State)
+	}
+	noStore(w)
+	u, err := url.Parse(p.RedirectURI)
+	if err != nil || p.RedirectURI == "" {
+		a.errorPage(w, r, p.Locale, http.StatusBadRequest, "errDenied", "")
+		return
+	}
+	u.Fragment = ""
+	switch fosite.ResponseModeType(p.ResponseMode) {
+	case fosite.ResponseModeFormPost:
+		w.Header().Set("Content-Type", "text/html;charset=UTF-8")
+		fosite.WriteAuthorizeFormPostResponse(u.String(), params, fosite.DefaultFormPostTemplate, w)
+		return
+	case fosite.ResponseModeFragment:
+		u.Fragment = params.Encode()
+	default:
+		q := u.Query()
+		for k, vs := range params {
+			q[k] = vs
+		}
+		u.RawQuery = q.Encode()
+	}
+	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+}
+
+func noStore(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+}

@@ -1,0 +1,180 @@
+package weblogin
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/wxoidc/wxoidc/provider/wechat"
+	"github.com/wxoidc/wxoidc/storage"
+)
+
+// inWeChat reports whether the browser is WeChat's in-app browser, where
+// official-account OAuth works (wechat-api.md §7.3). WeCom (wxwork) is not.
+func inWeChat(r *http.Request) bool {
+	ua := strings.ToLower(r.UserAgent())
+	return strings.Contains(ua, "micromessenger") && !strings.Contains(ua, "wxwork")
+}
+
+// handleLogin serves GET /login?login=ID: it picks the WeChat flow for
+// this browser and sends it to WeChat with a new single-use state.
+func (a *Authenticator) handleLogin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p, msg, err := a.consume(ctx, r, r.URL.Query().Get("login"), stepLogin)
+	if err != nil {
+		a.serverError(w, r, "", "consume login state", err)
+		return
+	}
+	if p == nil {
+		a.errorPage(w, r, "", http.StatusBadRequest, msg, "")
+		return
+	}
+	switch {
+	case inWeChat(r) && a.official != nil:
+		p.Kind, p.Scope = wechat.KindOfficial, wechat.ScopeBase
+		if wantsProfile(p.Params) {
+			p.Scope = wechat.ScopeUserInfo
+		}
+	case a.website != nil:
+		p.Kind, p.Scope = wechat.KindWebsite, wechat.ScopeLogin
+	default:
+		// Only an official account, and not inside WeChat.
+		a.errorPage(w, r, p.Locale, http.StatusBadRequest, "errOpenInWeChat", a.authorizeURL(p))
+		return
+	}
+	a.toWeChat(w, r, p)
+}
+
+// wantsProfile reports whether the authorization request asks for scope
+// profile, which needs snsapi_userinfo inside WeChat.
+func wantsProfile(params string) bool {
+	v, _ := url.ParseQuery(params)
+	return slices.Contains(strings.Fields(v.Get("scope")), "profile")
+}
+
+// toWeChat stores p as a WeChat round trip and redirects there.
+func (a *Authenticator) toWeChat(w http.ResponseWriter, r *http.Request, p *pending) {
+	p.Step = stepWeChat
+	state, err := a.save(r.Context(), p)
+	if err != nil {
+		a.serverError(w, r, p.Locale, "save login state", err)
+		return
+	}
+	noStore(w)
+	http.Redirect(w, r, a.client(p.Kind).AuthCodeURL(p.Kind, a.url(PathCallback), p.Scope, state), http.StatusFound)
+}
+
+func (a *Authenticator) client(kind wechat.AppKind) *wechat.Client {
+	if kind == wechat.KindOfficial {
+		return a.official
+	}
+	return a.website
+}
+
+// handleCallback serves GET /login/wechat/callback?code&state: WeChat's
+// redirect after the person confirmed (or, with no code, refused).
+func (a *Authenticator) handleCallback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	p, msg, err := a.consume(ctx, r, q.Get("state"), stepWeChat)
+	if err != nil {
+		a.serverError(w, r, "", "consume login state", err)
+		return
+	}
+	if p == nil {
+		a.log.InfoContext(ctx, "wechat callback refused", "reason", msg)
+		a.errorPage(w, r, "", http.StatusBadRequest, msg, "")
+		return
+	}
+	code := q.Get("code")
+	if code == "" {
+		// WeChat sends the browser back without a code when the person
+		// refuses: RFC 6749 §4.1.2.1 access_denied to the client.
+		a.log.InfoContext(ctx, "wechat login refused", "client_id", p.ClientID, "kind", string(p.Kind))
+		a.denyToClient(w, r, p, fosite.ErrAccessDenied.WithHint("The person declined to sign in with WeChat."))
+		return
+	}
+	app := a.client(p.Kind)
+	tok, err := app.Exchange(ctx, code)
+	if err != nil {
+		a.log.WarnContext(ctx, "wechat code exchange", "appid", app.AppID, "errcode", errcode(err), "class", wechat.ClassOf(err).String())
+		a.errorPage(w, r, p.Locale, http.StatusBadGateway, "errWeChat", a.authorizeURL(p))
+		return
+	}
+	if tok.Snapshot() {
+		// Virtual ids: never link or create a user from them.
+		a.log.InfoContext(ctx, "wechat snapshot-mode user refused", "appid", app.AppID)
+		a.errorPage(w, r, p.Locale, http.StatusForbidden, "errSnapshot", a.authorizeURL(p))
+		return
+	}
+	subject, err := a.subjectOf(ctx, app, p, tok)
+	if err != nil {
+		a.serverError(w, r, p.Locale, "link wechat identity", err)
+		return
+	}
+	if subject == "" {
+		// snsapi_base found nobody: go round again with snsapi_userinfo,
+		// which brings the unionid.
+		p.Scope = wechat.ScopeUserInfo
+		a.toWeChat(w, r, p)
+		return
+	}
+	if err := a.startSession(ctx, w, r, subject); err != nil {
+		a.serverError(w, r, p.Locale, "start login session", err)
+		return
+	}
+	noStore(w)
+	http.Redirect(w, r, a.authorizeURL(p), http.StatusSeeOther)
+}
+
+// subjectOf maps the WeChat user of tok to a provider subject. For a
+// snsapi_base token it only looks the openid up and returns "" when it is
+// not linked; otherwise it links by unionid (SPEC §5), creating the user if
+// needed.
+func (a *Authenticator) subjectOf(ctx context.Context, app *wechat.Client, p *pending, tok *wechat.OAuthToken) (string, error) {
+	if p.Kind == wechat.KindOfficial && p.Scope == wechat.ScopeBase {
+		id, err := a.cfg.Storage.Identity(ctx, app.AppID, tok.OpenID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return "", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		return id.Subject, nil
+	}
+	req := storage.LinkRequest{
+		AppID: app.AppID, OpenID: tok.OpenID, UnionID: tok.UnionID,
+		NewSubject: randomID(16), Now: a.now().UTC(),
+	}
+	// website login and snsapi_userinfo allow /sns/userinfo.
+	ui, err := app.UserInfo(ctx, tok)
+	if err != nil {
+		a.log.WarnContext(ctx, "wechat userinfo", "appid", app.AppID, "errcode", errcode(err), "class", wechat.ClassOf(err).String())
+	} else if ui.OpenID == tok.OpenID {
+		req.Name, req.Picture = ui.Nickname, ui.HeadImgURL
+		if req.UnionID == "" {
+			req.UnionID = ui.UnionID
+		}
+	}
+	user, created, err := a.cfg.Storage.LinkIdentity(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	if created {
+		a.log.InfoContext(ctx, "user created from wechat login", "appid", app.AppID, "subject", user.Subject)
+	}
+	return user.Subject, nil
+}
+
+func errcode(err error) int {
+	var ae *wechat.APIError
+	if errors.As(err, &ae) {
+		return ae.Code
+	}
+	return 0
+}

@@ -1,0 +1,168 @@
+package weblogin
+
+import (
+	"embed"
+	"html/template"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"t": func(locale, key string) string { return msg(locale, key) },
+	"dict": func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	},
+}).ParseFS(templateFS, "templates/*.html"))
+
+// Supported page languages.
+const (
+	localeZH = "zh-CN"
+	localeEN = "en"
+)
+
+// pickLocale chooses the page language: the first supported tag of
+// ui_locales (OpenID Connect Core §3.1.2.1), else of Accept-Language by
+// quality, else Chinese.
+func pickLocale(uiLocales, acceptLanguage string) string {
+	for _, tag := range strings.Fields(uiLocales) {
+		if l := supported(tag); l != "" {
+			return l
+		}
+	}
+	type weighted struct {
+		tag string
+		q   float64
+	}
+	var tags []weighted
+	for _, part := range strings.Split(acceptLanguage, ",") {
+		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		q := 1.0
+		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				q = f
+			}
+		}
+		if tag != "" && q > 0 {
+			tags = append(tags, weighted{tag, q})
+		}
+	}
+	sort.SliceStable(tags, func(i, j int) bool { return tags[i].q > tags[j].q })
+	for _, t := range tags {
+		if l := supported(t.tag); l != "" {
+			return l
+		}
+	}
+	return localeZH
+}
+
+func supported(tag string) string {
+	t := strings.ToLower(tag)
+	switch {
+	case t == "zh" || strings.HasPrefix(t, "zh-"):
+		return localeZH
+	case t == "en" || strings.HasPrefix(t, "en-"):
+		return localeEN
+	}
+	return ""
+}
+
+var messages = map[string][2]string{ // key → {zh-CN, en}
+	"lang":                 {"zh-CN", "en"},
+	"consentTitle":         {"授权确认", "Allow access?"},
+	"consentIntro":         {"%s 请求访问你的账号：", "%s wants to access your account:"},
+	"signedInAs":           {"当前登录：", "Signed in as "},
+	"allow":                {"同意", "Allow"},
+	"deny":                 {"拒绝", "Deny"},
+	"consentNote":          {"你的选择会被记住，可随时在“已授权的应用”中撤回。", "Your choice is remembered; you can withdraw it at any time under “Connected apps”."},
+	"manage":               {"已授权的应用", "Connected apps"},
+	"consentsTitle":        {"已授权的应用", "Connected apps"},
+	"noConsents":           {"你还没有授权任何应用。", "You have not allowed any app yet."},
+	"withdraw":             {"撤回授权", "Withdraw"},
+	"grantedAt":            {"授权时间", "Allowed on"},
+	"errorTitle":           {"无法登录", "Sign-in failed"},
+	"tryAgain":             {"重新登录", "Try again"},
+	"errNoState":           {"登录链接缺少必要参数。请回到应用重新登录。", "The sign-in link is incomplete. Go back to the app and sign in again."},
+	"errStateExpired":      {"此登录链接已过期或已被使用。请回到应用重新登录。", "This sign-in link has expired or was already used. Go back to the app and sign in again."},
+	"errOtherBrowser":      {"此登录不是在这个浏览器中发起的。请在同一浏览器中重新登录。", "This sign-in was started in another browser. Sign in again from this browser."},
+	"errWeChat":            {"微信暂时无法完成登录，请重试。", "WeChat could not complete the sign-in. Please try again."},
+	"errSnapshot":          {"你在微信的快照页模式中浏览，无法确认身份。请点击“使用完整服务”后重试。", "WeChat opened this page in snapshot mode, which does not reveal who you are. Open the full page in WeChat and try again."},
+	"errOpenInWeChat":      {"请在微信客户端中打开此链接。", "Please open this link in WeChat."},
+	"errDenied":            {"你已取消登录。", "You cancelled the sign-in."},
+	"errCSRF":              {"表单已失效或并非来自本站。请返回重试。", "The form has expired or did not come from this site. Go back and try again."},
+	"errForm":              {"请求格式错误。", "The request could not be read."},
+	"errNotSignedIn":       {"你尚未登录。", "You are not signed in."},
+	"errServer":            {"服务器出错，请稍后重试。", "Something went wrong on our side. Please try again later."},
+	"scope.openid":         {"识别你的身份（一个固定的用户标识）", "Know who you are (a stable user ID)"},
+	"scope.profile":        {"你的微信昵称和头像", "Your WeChat nickname and profile picture"},
+	"scope.phone":          {"你的手机号码", "Your phone number"},
+	"scope.wechat":         {"你的微信 openid 和 unionid", "Your WeChat openid and unionid"},
+	"scope.offline_access": {"在你离开后继续访问你的账号", "Keep access to your account when you are away"},
+}
+
+func msg(locale, key string) string {
+	m, ok := messages[key]
+	if !ok {
+		return key
+	}
+	if locale == localeEN {
+		return m[1]
+	}
+	return m[0]
+}
+
+type scopeLine struct{ Scope, Text string }
+
+func scopeLines(locale string, scopes []string) []scopeLine {
+	out := make([]scopeLine, 0, len(scopes))
+	for _, s := range scopes {
+		text := msg(locale, "scope."+s)
+		if text == "scope."+s {
+			text = s
+		}
+		out = append(out, scopeLine{s, text})
+	}
+	return out
+}
+
+// render writes page name in locale. Pages are never cached or framed.
+func (a *Authenticator) render(w http.ResponseWriter, status int, name, locale string, data map[string]any) {
+	if locale == "" {
+		locale = localeZH
+	}
+	data["L"] = locale
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Language", locale)
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	noStore(w)
+	w.WriteHeader(status)
+	if err := pages.ExecuteTemplate(w, name, data); err != nil {
+		a.log.Error("render page", "page", name, "error", err)
+	}
+}
+
+// errorPage shows message key, with a link to start again when retry is
+// set.
+func (a *Authenticator) errorPage(w http.ResponseWriter, r *http.Request, locale string, status int, key, retry string) {
+	if locale == "" {
+		locale = pickLocale(r.URL.Query().Get("ui_locales"), r.Header.Get("Accept-Language"))
+	}
+	a.render(w, status, "error", locale, map[string]any{"Message": msg(locale, key), "Code": key, "Retry": retry})
+}
+
+// serverError logs err (never secrets) and shows the generic error page.
+func (a *Authenticator) serverError(w http.ResponseWriter, r *http.Request, locale, op string, err error) {
+	a.log.ErrorContext(r.Context(), op, "error", err)
+	a.errorPage(w, r, locale, http.StatusInternalServerError, "errServer", "")
+}

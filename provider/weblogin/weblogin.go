@@ -1,0 +1,227 @@
+package weblogin
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/wxoidc/wxoidc/provider"
+	"github.com/wxoidc/wxoidc/provider/wechat"
+	"github.com/wxoidc/wxoidc/storage"
+)
+
+// Defaults of Config's zero-valued fields.
+const (
+	DefaultSessionLifetime = 7 * 24 * time.Hour
+	DefaultStateLifetime   = 10 * time.Minute
+)
+
+// Paths served below the issuer.
+const (
+	PathLogin    = "/login"
+	PathCallback = "/login/wechat/callback"
+	PathConsent  = "/login/consent"
+	PathConsents = "/login/consents"
+)
+
+const (
+	pathAuthorize = "/oauth2/authorize"
+	amrWeChat     = "wechat"
+)
+
+// Config configures an Authenticator. Zero durations take the defaults.
+type Config struct {
+	// Issuer is the provider's issuer; the login pages live below it.
+	Issuer string
+	// Storage keeps login states, sessions, consents and users.
+	Storage storage.Storage
+	// WeChatApps are the provider's WeChat apps (provider.Config.WeChatApps).
+	// The website app (the lowest appid of kind website) serves QR login;
+	// the official account (likewise) serves login inside WeChat. At least
+	// one of them is required.
+	WeChatApps map[string]provider.WeChatApp
+	// Secret (at least 32 bytes) keys the CSRF tokens of the forms.
+	Secret []byte
+	// Dev drops the Secure attribute of cookies so that an http issuer
+	// works on a laptop.
+	//
+	// Dev MUST NOT be set in production: the session cookie would then be
+	// sent over plain HTTP.
+	Dev bool
+	// SessionLifetime is how long a login session lasts; default 7 days.
+	SessionLifetime time.Duration
+	// StateLifetime bounds a round trip to WeChat or a consent page;
+	// default 10 minutes.
+	StateLifetime time.Duration
+	// Logger receives one line per failure; nil discards. WeChat codes,
+	// tokens and state values are never logged.
+	Logger *slog.Logger
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Authenticator is the browser login step. Build it with New.
+type Authenticator struct {
+	cfg      Config
+	website  *wechat.Client // nil if there is no website app
+	official *wechat.Client // nil if there is no official account
+	csrfKey  []byte
+	basePath string // the issuer's path; cookie path
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+var (
+	_ provider.Authenticator       = (*Authenticator)(nil)
+	_ provider.LogoutAuthenticator = (*Authenticator)(nil)
+	_ provider.RouteMounter        = (*Authenticator)(nil)
+)
+
+// New validates cfg and returns the Authenticator.
+func New(cfg Config) (*Authenticator, error) {
+	var errs []error
+	u, err := url.Parse(cfg.Issuer)
+	if cfg.Issuer == "" || err != nil || u.Host == "" {
+		errs = append(errs, errors.New("weblogin: issuer: an absolute URL is required"))
+	}
+	if cfg.Storage == nil {
+		errs = append(errs, errors.New("weblogin: storage: required"))
+	}
+	if len(cfg.Secret) < 32 {
+		errs = append(errs, errors.New("weblogin: secret: must be at least 32 bytes"))
+	}
+	a := &Authenticator{cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	a.website = pickApp(cfg.WeChatApps, wechat.KindWebsite)
+	a.official = pickApp(cfg.WeChatApps, wechat.KindOfficial)
+	if a.website == nil && a.official == nil {
+		errs = append(errs, errors.New("weblogin: wechat apps: a website app or an official account is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if a.cfg.SessionLifetime <= 0 {
+		a.cfg.SessionLifetime = DefaultSessionLifetime
+	}
+	if a.cfg.StateLifetime <= 0 {
+		a.cfg.StateLifetime = DefaultStateLifetime
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	a.log = a.log.With("component", "weblogin")
+	if a.now == nil {
+		a.now = time.Now
+	}
+	a.basePath = strings.TrimRight(u.Path, "/")
+	m := hmac.New(sha256.New, cfg.Secret)
+	m.Write([]byte("wxoidc weblogin csrf v1"))
+	a.csrfKey = m.Sum(nil)
+	return a, nil
+}
+
+func pickApp(apps map[string]provider.WeChatApp, kind wechat.AppKind) *wechat.Client {
+	ids := make([]string, 0, len(apps))
+	for id, app := range apps {
+		if app.Kind == kind && app.Client != nil {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	sort.Strings(ids)
+	return apps[ids[0]].Client
+}
+
+// Mount implements provider.RouteMounter.
+func (a *Authenticator) Mount(r *mux.Router) {
+	r.HandleFunc(PathLogin, a.handleLogin).Methods("GET", "HEAD")
+	r.HandleFunc(PathCallback, a.handleCallback).Methods("GET", "HEAD")
+	r.HandleFunc(PathConsent, a.handleConsent).Methods("POST")
+	r.HandleFunc(PathConsents, a.handleConsents).Methods("GET", "HEAD", "POST")
+}
+
+func (a *Authenticator) url(path string) string { return a.cfg.Issuer + path }
+
+// pending is a login state: what a step needs to carry on. Stored as JSON.
+type pending struct {
+	// Step is stepLogin (on its way to /login), stepWeChat (at WeChat) or
+	// stepConsent (on the consent page).
+	Step string `json:"step"`
+	// Params re-create the authorization request (URL-encoded).
+	Params string `json:"params"`
+	// ClientID, RedirectURI, State and ResponseMode let an error go back
+	// to the client; RedirectURI was validated by fosite.
+	ClientID     string `json:"client_id"`
+	RedirectURI  string `json:"redirect_uri"`
+	State        string `json:"state,omitempty"`
+	ResponseMode string `json:"response_mode,omitempty"`
+	// Binding is the hash of the browser-binding cookie.
+	Binding string `json:"binding"`
+	// Locale is the page language chosen at the start.
+	Locale string `json:"locale"`
+	// Kind and Scope are the WeChat flow of stepWeChat.
+	Kind  wechat.AppKind `json:"kind,omitempty"`
+	Scope string         `json:"scope,omitempty"`
+	// Subject and Scopes are what stepConsent asks about.
+	Subject string   `json:"subject,omitempty"`
+	Scopes  []string `json:"scopes,omitempty"`
+}
+
+const (
+	stepLogin   = "login"
+	stepWeChat  = "wechat"
+	stepConsent = "consent"
+)
+
+// authorizeURL is where the browser resumes the authorization request.
+func (a *Authenticator) authorizeURL(p *pending) string {
+	return a.url(pathAuthorize) + "?" + p.Params
+}
+
+// randomID returns n random bytes, hex-encoded (letters and digits only,
+// as WeChat wants for state).
+func randomID(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func hashHex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+func encodePending(p *pending) ([]byte, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode login state: %w", err)
+	}
+	return b, nil
+}
+
+func decodePending(b []byte) (*pending, error) {
+	var p pending
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("decode login state: %w", err)
+	}
+	return &p, nil
+}
