@@ -1,0 +1,291 @@
+package admin
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/wxoidc/wxoidc/provider"
+	"github.com/wxoidc/wxoidc/storage"
+)
+
+// maxBody bounds a request body.
+const maxBody = 64 << 10
+
+// clientList is the answer of GET /admin/clients.
+type clientList struct {
+	Clients []provider.ClientMetadata `json:"clients"`
+}
+
+// listClients answers GET /admin/clients: every client, by id, without
+// secrets.
+func (h *Handler) listClients(w http.ResponseWriter, r *http.Request) {
+	cs, err := h.cfg.Clients.ListClients(r.Context())
+	if err != nil {
+		h.serverError(w, r, "list clients", err)
+		return
+	}
+	out := clientList{Clients: make([]provider.ClientMetadata, 0, len(cs))}
+	for _, c := range cs {
+		out.Clients = append(out.Clients, provider.Metadata(c))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// getClient answers GET /admin/clients/{id}, without the secret.
+func (h *Handler) getClient(w http.ResponseWriter, r *http.Request) {
+	id, ok := clientID(w, r)
+	if !ok {
+		return
+	}
+	c, err := h.cfg.Clients.Client(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", "No client with this client_id.")
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, "get client", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, provider.Metadata(c))
+}
+
+// createClient answers POST /admin/clients (RFC 7591 §3.1): 201 with the
+// client document and, for a confidential client, its new secret, shown
+// this once.
+func (h *Handler) createClient(w http.ResponseWriter, r *http.Request) {
+	m, ok := h.decodeMetadata(w, r)
+	if !ok {
+		return
+	}
+	if m.ClientID == "" {
+		m.ClientID = newClientID()
+	}
+	now := h.cfg.Now().UTC()
+	c, err := m.Client(h.cfg.Dev, now)
+	if err != nil {
+		writeClientError(w, err)
+		return
+	}
+	out := provider.Metadata(c)
+	if !c.IsPublic() {
+		plain := provider.NewClientSecret()
+		c.SecretHash = provider.HashClientSecret(h.cfg.Secret, plain)
+		withSecret(&out, plain)
+	}
+	err = h.cfg.Clients.CreateClient(r.Context(), c)
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		writeError(w, http.StatusConflict, "invalid_client_metadata", fmt.Sprintf("client_id %q is already registered.", c.ID))
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, "create client", err)
+		return
+	}
+	h.log.InfoContext(r.Context(), "admin: client created", "client_id", c.ID, "public", c.IsPublic())
+	w.Header().Set("Location", pathClients+"/"+url.PathEscape(c.ID))
+	writeJSON(w, http.StatusCreated, out)
+}
+
+// replaceClient answers PUT /admin/clients/{id} (RFC 7592 §2.2): the body
+// replaces the client's metadata; omitted fields take their defaults. The
+// secret stays, unless the client becomes public (it is dropped) or
+// confidential (a new one is generated and shown once).
+func (h *Handler) replaceClient(w http.ResponseWriter, r *http.Request) {
+	id, ok := clientID(w, r)
+	if !ok {
+		return
+	}
+	m, ok := h.decodeMetadata(w, r)
+	if !ok {
+		return
+	}
+	if m.ClientID != "" && m.ClientID != id {
+		writeError(w, http.StatusBadRequest, "invalid_client_metadata", "client_id in the body differs from the one in the path; client ids cannot change.")
+		return
+	}
+	m.ClientID = id
+	fresh := provider.NewClientSecret() // used only if the updater needs one
+	var updated storage.Client
+	var issued bool
+	err := h.cfg.Clients.UpdateClient(r.Context(), id, func(old storage.Client) (storage.Client, error) {
+		n, err := m.Client(h.cfg.Dev, old.CreatedAt)
+		if err != nil {
+			return storage.Client{}, err
+		}
+		n.UpdatedAt = h.cfg.Now().UTC()
+		n.SecretHash, issued = old.SecretHash, false
+		switch {
+		case n.IsPublic():
+			n.SecretHash = nil
+		case len(n.SecretHash) == 0:
+			n.SecretHash, issued = provider.HashClientSecret(h.cfg.Secret, fresh), true
+		}
+		updated = n
+		return n, nil
+	})
+	if !h.updateFailed(w, r, err) {
+		out := provider.Metadata(updated)
+		if issued {
+			withSecret(&out, fresh)
+		}
+		h.log.InfoContext(r.Context(), "admin: client updated", "client_id", id, "secret_issued", issued)
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+// rotateSecret answers POST /admin/clients/{id}/secret: a new secret for a
+// confidential client, shown this once; the old one stops working.
+func (h *Handler) rotateSecret(w http.ResponseWriter, r *http.Request) {
+	id, ok := clientID(w, r)
+	if !ok {
+		return
+	}
+	plain := provider.NewClientSecret()
+	var updated storage.Client
+	err := h.cfg.Clients.UpdateClient(r.Context(), id, func(old storage.Client) (storage.Client, error) {
+		if old.IsPublic() {
+			return storage.Client{}, &provider.ClientError{Code: "invalid_client_metadata", Description: "a public client (token_endpoint_auth_method none) has no secret"}
+		}
+		n := old.Clone()
+		n.SecretHash = provider.HashClientSecret(h.cfg.Secret, plain)
+		n.UpdatedAt = h.cfg.Now().UTC()
+		updated = n
+		return n, nil
+	})
+	if !h.updateFailed(w, r, err) {
+		out := provider.Metadata(updated)
+		withSecret(&out, plain)
+		h.log.InfoContext(r.Context(), "admin: client secret rotated", "client_id", id)
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+// deleteClient answers DELETE /admin/clients/{id} with 204.
+func (h *Handler) deleteClient(w http.ResponseWriter, r *http.Request) {
+	id, ok := clientID(w, r)
+	if !ok {
+		return
+	}
+	err := h.cfg.Clients.DeleteClient(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", "No client with this client_id.")
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, "delete client", err)
+		return
+	}
+	h.log.InfoContext(r.Context(), "admin: client deleted", "client_id", id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// updateFailed writes the answer for a failed UpdateClient and reports
+// whether it did.
+func (h *Handler) updateFailed(w http.ResponseWriter, r *http.Request, err error) bool {
+	var ce *provider.ClientError
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &ce):
+		writeClientError(w, ce)
+	case errors.Is(err, storage.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", "No client with this client_id.")
+	default:
+		h.serverError(w, r, "update client", err)
+	}
+	return true
+}
+
+// decodeMetadata reads a client document. Unknown fields are refused (a
+// misspelt redirect_uris must not silently register a client without
+// one), and so is client_secret: secrets are generated by the server.
+func (h *Handler) decodeMetadata(w http.ResponseWriter, r *http.Request) (provider.ClientMetadata, bool) {
+	var m provider.ClientMetadata
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_client_metadata", "The body is not a client metadata document: "+jsonProblem(err))
+		return m, false
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "invalid_client_metadata", "The body holds more than one JSON document.")
+		return m, false
+	}
+	if m.ClientSecret != "" {
+		writeError(w, http.StatusBadRequest, "invalid_client_metadata", "client_secret is generated by the server; leave it out (POST /admin/clients/{id}/secret rotates it).")
+		return m, false
+	}
+	m.ClientIDIssuedAt, m.ClientSecretExpiresAt = 0, nil // read-only fields
+	return m, true
+}
+
+// jsonProblem describes a decoding error without echoing values.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("invalid JSON at offset %d.", se.Offset)
+	case errors.As(err, &te):
+		return fmt.Sprintf("field %q must be JSON %s.", te.Field, jsonKind(te.Type.Kind().String()))
+	case errors.As(err, &mbe):
+		return fmt.Sprintf("larger than %d bytes.", maxBody)
+	}
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return "unknown field " + f + "."
+	}
+	return "invalid JSON."
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "slice":
+		return "array"
+	case "int64":
+		return "number"
+	case "bool":
+		return "boolean"
+	}
+	return goKind
+}
+
+func writeClientError(w http.ResponseWriter, err error) {
+	var ce *provider.ClientError
+	if errors.As(err, &ce) {
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: ce.Code, Description: ce.Description})
+		return
+	}
+	writeError(w, http.StatusBadRequest, "invalid_client_metadata", err.Error())
+}
+
+func withSecret(m *provider.ClientMetadata, plain string) {
+	m.ClientSecret = plain
+	never := int64(0) // RFC 7591 §3.2.1: 0 means it does not expire
+	m.ClientSecretExpiresAt = &never
+}
+
+// clientID is the unescaped {id} of the path.
+func clientID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id, err := url.PathUnescape(mux.Vars(r)["id"])
+	if err != nil || id == "" {
+		writeError(w, http.StatusBadRequest, "invalid_request", "The client id in the path is not valid.")
+		return "", false
+	}
+	return id, true
+}
+
+// newClientID returns a random client id.
+func newClientID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
