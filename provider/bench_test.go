@@ -1,18 +1,59 @@
 package provider_test
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wxoidc/wxoidc/provider"
+	"github.com/wxoidc/wxoidc/storage"
+	"github.com/wxoidc/wxoidc/storage/postgres"
 )
+
+// postgresStore opens a fresh schema on WXOIDC_TEST_POSTGRES_DSN, or skips.
+func postgresStore(b *testing.B) storage.Storage {
+	dsn := os.Getenv("WXOIDC_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		b.Skip("WXOIDC_TEST_POSTGRES_DSN not set: skipping the PostgreSQL benchmark")
+	}
+	ctx := context.Background()
+	schema := fmt.Sprintf("wxoidc_bench_%d", time.Now().UnixNano())
+	if err := execSQL(ctx, dsn, "CREATE SCHEMA "+schema); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { execSQL(context.Background(), dsn, "DROP SCHEMA "+schema+" CASCADE") })
+	u, _ := url.Parse(dsn)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	s, err := postgres.Open(ctx, u.String(), postgres.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+func execSQL(ctx context.Context, dsn, stmt string) error {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	_, err = db.ExecContext(ctx, stmt)
+	return err
+}
 
 // benchClient is a keep-alive client with enough idle connections for the
 // parallel benchmark goroutines.
@@ -98,8 +139,8 @@ func BenchmarkJWKS(b *testing.B) {
 // token, ES256 ID token, refresh token) over loopback on SQLite. Users cycle
 // through a pool of 1,000, so most logins are returning users, as in
 // production.
-func benchmarkWeChatGrant(b *testing.B, parallel bool) {
-	e := newPlainEnv(b, func(c *provider.Config) {
+func benchmarkWeChatGrant(b *testing.B, store storage.Storage, parallel bool) {
+	e := newPlainEnvOn(b, store, func(c *provider.Config) {
 		c.GrantLimitPerClient = provider.RateLimit{Rate: -1}
 	})
 	c := benchClient()
@@ -142,14 +183,23 @@ func benchmarkWeChatGrant(b *testing.B, parallel bool) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "grants/s")
 }
 
-func BenchmarkWeChatGrant(b *testing.B)         { benchmarkWeChatGrant(b, false) }
-func BenchmarkWeChatGrantParallel(b *testing.B) { benchmarkWeChatGrant(b, true) }
+func BenchmarkWeChatGrant(b *testing.B) { benchmarkWeChatGrant(b, nil, false) }
+
+func BenchmarkWeChatGrantParallel(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchmarkWeChatGrant(b, nil, true) })
+	b.Run("postgres", func(b *testing.B) { benchmarkWeChatGrant(b, postgresStore(b), true) })
+}
 
 // BenchmarkRefresh drives the refresh grant (rotation, ES256 ID and access
 // tokens) in parallel over loopback on SQLite; each goroutine keeps its own
 // token family.
 func BenchmarkRefresh(b *testing.B) {
-	e := newPlainEnv(b, func(c *provider.Config) {
+	b.Run("sqlite", func(b *testing.B) { benchmarkRefresh(b, nil) })
+	b.Run("postgres", func(b *testing.B) { benchmarkRefresh(b, postgresStore(b)) })
+}
+
+func benchmarkRefresh(b *testing.B, store storage.Storage) {
+	e := newPlainEnvOn(b, store, func(c *provider.Config) {
 		c.GrantLimitPerClient = provider.RateLimit{Rate: -1}
 	})
 	m := mp{e: e}

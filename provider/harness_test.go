@@ -124,23 +124,32 @@ func (s *syncBuffer) String() string {
 type envOption func(*provider.Config)
 
 // newEnv starts a provider over TLS (https issuer, production settings).
-func newEnv(t testing.TB, opts ...envOption) *env { return startEnv(t, true, opts...) }
+func newEnv(t testing.TB, opts ...envOption) *env { return startEnv(t, true, nil, opts...) }
 
 // newPlainEnv starts a provider over plain HTTP (dev mode, for an http
 // issuer): benchmarks use it so they measure the provider, not TLS.
 func newPlainEnv(t testing.TB, opts ...envOption) *env {
-	return startEnv(t, false, append(opts, func(c *provider.Config) { c.Dev = true })...)
+	return newPlainEnvOn(t, nil, opts...)
 }
 
-func startEnv(t testing.TB, useTLS bool, opts ...envOption) *env {
+// newPlainEnvOn is newPlainEnv on the given storage (nil: a fresh SQLite
+// file).
+func newPlainEnvOn(t testing.TB, store storage.Storage, opts ...envOption) *env {
+	return startEnv(t, false, store, append(opts, func(c *provider.Config) { c.Dev = true })...)
+}
+
+func startEnv(t testing.TB, useTLS bool, store storage.Storage, opts ...envOption) *env {
 	t.Helper()
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "wxoidc.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
+	if store == nil {
+		s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "wxoidc.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		store = s
 	}
 	t.Cleanup(func() { store.Close() })
 
