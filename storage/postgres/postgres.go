@@ -65,6 +65,8 @@ type Options struct {
 	MigrationLockTimeout time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+
+	tracer pgx.QueryTracer // sees every statement; tests only
 }
 
 // Store is a [storage.Storage] on one PostgreSQL schema, for any number of
@@ -108,7 +110,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "wxoidc"
 	}
+	cfg.Tracer = opts.tracer
 	mc := cfg.Copy()
+	mc.Tracer = nil
 	mc.RuntimeParams["statement_timeout"] = "0"
 
 	db := stdlib.OpenDB(*cfg)

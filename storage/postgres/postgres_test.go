@@ -1,16 +1,21 @@
 package postgres_test
 
 import (
+	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver of newSchema
+	"github.com/ory/fosite/handler/openid"
 
 	"github.com/wxoidc/wxoidc/storage"
 	"github.com/wxoidc/wxoidc/storage/conformance"
@@ -198,5 +203,71 @@ func TestOpen_options(t *testing.T) {
 				t.Errorf("statement_timeout = %q, want %q", timeout, tc.timeout)
 			}
 		})
+	}
+}
+
+// statements counts the statements a pool sends (prepared ones included;
+// BEGIN and COMMIT are statements too), each one round trip.
+type statements struct{ n atomic.Int64 }
+
+func (c *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+func (c *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// TestRefreshFlow_roundTrips pins the number of round trips of what fosite
+// asks of storage on a refresh: one read (token and client together), then
+// BEGIN, rotation, two inserts and COMMIT.
+func TestRefreshFlow_roundTrips(t *testing.T) {
+	var count statements
+	s, err := postgres.Open(t.Context(), newSchema(t), postgres.WithTracer(postgres.Options{MaxConns: 1}, &count))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	c := storage.Client{ID: "client", GrantTypes: []string{"refresh_token"}}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	req := benchRequest(&c, "family")
+	if err := s.CreateRefreshTokenSession(ctx, "rt-0", "at-0", req); err != nil {
+		t.Fatal(err)
+	}
+	refresh := func(i int) int64 {
+		before := count.n.Load()
+		got, err := s.GetRefreshTokenSession(ctx, fmt.Sprint("rt-", i), new(openid.DefaultSession))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.GetClient().GetID() != c.ID {
+			t.Fatalf("client %q, want %q", got.GetClient().GetID(), c.ID)
+		}
+		txCtx, err := s.BeginTX(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RotateRefreshToken(txCtx, "family", fmt.Sprint("rt-", i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateAccessTokenSession(txCtx, fmt.Sprint("at-", i+1), req); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateRefreshTokenSession(txCtx, fmt.Sprint("rt-", i+1), fmt.Sprint("at-", i+1), req); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(txCtx); err != nil {
+			t.Fatal(err)
+		}
+		return count.n.Load() - before
+	}
+	refresh(0) // statements get prepared
+	if got, want := refresh(1), int64(6); got != want {
+		t.Errorf("a refresh took %d statements, want %d", got, want)
 	}
 }
