@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/ory/fosite"
+
+	"github.com/wxoidc/wxoidc/storage"
 )
 
 // Request limits. Every endpoint parses its parameters through parseForm
@@ -59,6 +61,11 @@ func parseForm(w http.ResponseWriter, r *http.Request) error {
 // client can act on; RFC codes pass through. Anything that is not an
 // RFC6749Error becomes server_error.
 func standardError(err error) *fosite.RFC6749Error {
+	if storage.IsUnavailable(err) {
+		// The database is down or restarting: a retry will do (RFC 6749
+		// §5.2 temporarily_unavailable, 503 with Retry-After).
+		return fosite.ErrTemporarilyUnavailable.WithWrap(err).WithHint("The provider's storage is unavailable; retry shortly.")
+	}
 	var rfc *fosite.RFC6749Error
 	if !errors.As(err, &rfc) {
 		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())

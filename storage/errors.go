@@ -1,7 +1,13 @@
 package storage
 
 import (
+	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 
 	"github.com/ory/fosite"
 )
@@ -27,4 +33,30 @@ func (notFoundError) Error() string { return "storage: not found" }
 // errors.Is checks work on what backends return.
 func (notFoundError) Is(target error) bool {
 	return target == fosite.ErrNotFound
+}
+
+// IsUnavailable reports whether err says the database could not be reached
+// or went away (connection refused or reset, server shutting down or
+// starting up, a broken pooled connection) rather than that a query was
+// wrong. The provider answers such failures with 503 and a retry, not 500.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	// SQLSTATE classes 08 (connection exception) and 57P (operator
+	// intervention: admin shutdown, crash shutdown, cannot connect now).
+	var st interface{ SQLState() string }
+	if errors.As(err, &st) {
+		s := st.SQLState()
+		return strings.HasPrefix(s, "08") || strings.HasPrefix(s, "57P")
+	}
+	return false
 }
