@@ -5,14 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/wxoidc/wxoidc/provider"
-	"github.com/wxoidc/wxoidc/storage"
+	"github.com/wxoidc/wxoidc/provider/admin"
 )
 
 // clientFlags are the client metadata flags of `clients create` and
@@ -38,7 +39,7 @@ func (f *clientFlags) register(fs *pflag.FlagSet, create bool) {
 	fs.StringVar(&f.m.WeChatAppID, "wechat-appid", "", "WeChat Mini Program appid (for the WeChat grant)")
 	fs.BoolVar(&f.m.SkipConsent, "skip-consent", false, "first-party client: no consent screen")
 	if !create {
-		fs.BoolVar(&f.rotate, "rotate-secret", false, "generate a new client secret (printed once)")
+		fs.BoolVar(&f.rotate, "rotate-secret", false, "generate a new client secret (printed once; the old one stops working)")
 	}
 }
 
@@ -63,15 +64,28 @@ func (f *clientFlags) apply(fs *pflag.FlagSet, m *provider.ClientMetadata) {
 }
 
 func newClientsCommand(getenv func(string) string, stdout io.Writer) *cobra.Command {
-	var configPath string
-	cmd := &cobra.Command{Use: "clients", Short: "Manage OAuth 2.0 clients in the configured storage"}
+	var configPath, adminURL string
+	cmd := &cobra.Command{
+		Use:   "clients",
+		Short: "Manage OAuth 2.0 clients in the configured storage, or through the admin API with --admin",
+	}
 	cmd.PersistentFlags().StringVar(&configPath, "config", "", "YAML configuration file")
+	cmd.PersistentFlags().StringVar(&adminURL, "admin", "", "admin API base URL, e.g. http://127.0.0.1:8081 (token from WXOIDC_ADMIN_TOKEN or admin.token); default: work on the configured storage directly")
 
-	// withStore runs fn on the configured storage.
-	withStore := func(ctx context.Context, fn func(s storage.Storage, secret []byte, dev bool) error) error {
+	// withAdmin runs fn against the admin API: the remote one, or one in
+	// this process on the configured storage. Both paths share one
+	// implementation of validation, defaults and secret handling.
+	withAdmin := func(ctx context.Context, fn func(a *adminClient) error) error {
 		cfg, err := loadConfig(configPath, getenv)
 		if err != nil {
 			return err
+		}
+		if adminURL != "" {
+			token, err := cfg.adminToken()
+			if err != nil {
+				return fmt.Errorf("admin.token_file: %w", err)
+			}
+			return fn(newRemoteAdmin(adminURL, token))
 		}
 		secret, err := cfg.secret()
 		if err != nil {
@@ -85,7 +99,15 @@ func newClientsCommand(getenv func(string) string, stdout io.Writer) *cobra.Comm
 			return err
 		}
 		defer s.Close()
-		return fn(s, secret, strings.HasPrefix(cfg.Issuer, "http://"))
+		km, err := newKeyManager(cfg, s, secret, newLogger(io.Discard, "text", "error"))
+		if err != nil {
+			return err
+		}
+		a, err := newLocalAdmin(admin.Config{Clients: s, Keys: km, Secret: secret, Dev: strings.HasPrefix(cfg.Issuer, "http://")})
+		if err != nil {
+			return err
+		}
+		return fn(a)
 	}
 
 	var cf clientFlags
@@ -94,25 +116,10 @@ func newClientsCommand(getenv func(string) string, stdout io.Writer) *cobra.Comm
 		Short: "Register a client; prints its client_id and, once, its secret",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return withStore(c.Context(), func(s storage.Storage, secret []byte, dev bool) error {
-				m := cf.m
-				if m.ClientID == "" {
-					m.ClientID = randomSecret(12)
-				}
-				client, err := m.Client(dev, time.Now().UTC())
-				if err != nil {
-					return err
-				}
-				out := provider.Metadata(client)
-				if !client.IsPublic() {
-					plain := provider.NewClientSecret()
-					client.SecretHash = provider.HashClientSecret(secret, plain)
-					out.ClientSecret = plain
-					zero := int64(0)
-					out.ClientSecretExpiresAt = &zero
-				}
-				if err := s.CreateClient(c.Context(), client); err != nil {
-					return fmt.Errorf("create client %s: %w", client.ID, err)
+			return withAdmin(c.Context(), func(a *adminClient) error {
+				var out provider.ClientMetadata
+				if err := a.call(c.Context(), http.MethodPost, "/admin/clients", cf.m, &out); err != nil {
+					return fmt.Errorf("create client: %w", err)
 				}
 				return printJSON(stdout, out)
 			})
@@ -123,41 +130,25 @@ func newClientsCommand(getenv func(string) string, stdout io.Writer) *cobra.Comm
 	var uf clientFlags
 	update := &cobra.Command{
 		Use:   "update CLIENT_ID",
-		Short: "Change a client's metadata (only the flags given)",
+		Short: "Change a client's metadata (only the flags given); a client made confidential gets a new secret, printed once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return withStore(c.Context(), func(s storage.Storage, secret []byte, dev bool) error {
-				var plain string
-				if uf.rotate {
-					plain = provider.NewClientSecret()
+			return withAdmin(c.Context(), func(a *adminClient) error {
+				path := "/admin/clients/" + url.PathEscape(args[0])
+				var m provider.ClientMetadata
+				if err := a.call(c.Context(), http.MethodGet, path, nil, &m); err != nil {
+					return fmt.Errorf("client %s: %w", args[0], err)
 				}
-				var updated storage.Client
-				err := s.UpdateClient(c.Context(), args[0], func(old storage.Client) (storage.Client, error) {
-					m := provider.Metadata(old)
-					uf.apply(c.Flags(), &m)
-					n, err := m.Client(dev, old.CreatedAt)
-					if err != nil {
-						return storage.Client{}, err
-					}
-					n.UpdatedAt = time.Now().UTC()
-					n.SecretHash = old.SecretHash
-					if plain != "" {
-						n.SecretHash = provider.HashClientSecret(secret, plain)
-					}
-					if n.IsPublic() {
-						n.SecretHash = nil
-					} else if len(n.SecretHash) == 0 {
-						return storage.Client{}, fmt.Errorf("a confidential client needs a secret: add --rotate-secret")
-					}
-					updated = n
-					return n, nil
-				})
-				if err != nil {
+				uf.apply(c.Flags(), &m)
+				m.ClientIDIssuedAt, m.ClientSecretExpiresAt = 0, nil
+				var out provider.ClientMetadata
+				if err := a.call(c.Context(), http.MethodPut, path, m, &out); err != nil {
 					return fmt.Errorf("update client %s: %w", args[0], err)
 				}
-				out := provider.Metadata(updated)
-				if plain != "" && !updated.IsPublic() {
-					out.ClientSecret = plain
+				if uf.rotate && out.ClientSecret == "" {
+					if err := a.call(c.Context(), http.MethodPost, path+"/secret", struct{}{}, &out); err != nil {
+						return fmt.Errorf("rotate secret of %s: %w", args[0], err)
+					}
 				}
 				return printJSON(stdout, out)
 			})
@@ -168,36 +159,37 @@ func newClientsCommand(getenv func(string) string, stdout io.Writer) *cobra.Comm
 	list := &cobra.Command{
 		Use: "list", Short: "List clients", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return withStore(c.Context(), func(s storage.Storage, _ []byte, _ bool) error {
-				cs, err := s.ListClients(c.Context())
-				if err != nil {
-					return err
+			return withAdmin(c.Context(), func(a *adminClient) error {
+				var out struct {
+					Clients []provider.ClientMetadata `json:"clients"`
 				}
-				out := make([]provider.ClientMetadata, 0, len(cs))
-				for _, cl := range cs {
-					out = append(out, provider.Metadata(cl))
+				if err := a.call(c.Context(), http.MethodGet, "/admin/clients", nil, &out); err != nil {
+					return fmt.Errorf("list clients: %w", err)
 				}
-				return printJSON(stdout, out)
+				if out.Clients == nil {
+					out.Clients = []provider.ClientMetadata{}
+				}
+				return printJSON(stdout, out.Clients)
 			})
 		},
 	}
 	get := &cobra.Command{
 		Use: "get CLIENT_ID", Short: "Show a client", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return withStore(c.Context(), func(s storage.Storage, _ []byte, _ bool) error {
-				cl, err := s.Client(c.Context(), args[0])
-				if err != nil {
+			return withAdmin(c.Context(), func(a *adminClient) error {
+				var out provider.ClientMetadata
+				if err := a.call(c.Context(), http.MethodGet, "/admin/clients/"+url.PathEscape(args[0]), nil, &out); err != nil {
 					return fmt.Errorf("client %s: %w", args[0], err)
 				}
-				return printJSON(stdout, provider.Metadata(cl))
+				return printJSON(stdout, out)
 			})
 		},
 	}
 	del := &cobra.Command{
 		Use: "delete CLIENT_ID", Short: "Delete a client", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return withStore(c.Context(), func(s storage.Storage, _ []byte, _ bool) error {
-				if err := s.DeleteClient(c.Context(), args[0]); err != nil {
+			return withAdmin(c.Context(), func(a *adminClient) error {
+				if err := a.call(c.Context(), http.MethodDelete, "/admin/clients/"+url.PathEscape(args[0]), nil, nil); err != nil {
 					return fmt.Errorf("delete client %s: %w", args[0], err)
 				}
 				fmt.Fprintf(stdout, "deleted %s\n", args[0])

@@ -259,6 +259,18 @@ func setScalar(fv reflect.Value, raw string) error {
 		fv.SetInt(int64(d))
 	case fv.Kind() == reflect.String:
 		fv.SetString(raw)
+	case fv.Kind() == reflect.Float64:
+		f, err := strconv.ParseFloat(raw, 64)
+		if err != nil {
+			return fmt.Errorf("not a number: %q", raw)
+		}
+		fv.SetFloat(f)
+	case fv.Kind() == reflect.Int:
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			return fmt.Errorf("not an integer: %q", raw)
+		}
+		fv.SetInt(int64(n))
 	case fv.Kind() == reflect.Int:
 		n, err := strconv.Atoi(raw)
 		if err != nil {

@@ -29,6 +29,7 @@ func newServeCommand(getenv func(string) string, stdout, stderr io.Writer) *cobr
 		check      bool
 		noMigrate  bool
 		addr       string
+		adminAddr  string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -41,6 +42,9 @@ func newServeCommand(getenv func(string) string, stdout, stderr io.Writer) *cobr
 			}
 			if addr != "" {
 				cfg.HTTP.Addr = addr
+			}
+			if adminAddr != "" {
+				cfg.Admin.Addr = adminAddr
 			}
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("invalid configuration:\n%w", err)
@@ -58,6 +62,7 @@ func newServeCommand(getenv func(string) string, stdout, stderr io.Writer) *cobr
 	cmd.Flags().BoolVar(&check, "check", false, "validate the configuration and exit")
 	cmd.Flags().BoolVar(&noMigrate, "no-migrate", false, "do not apply the storage schema at start")
 	cmd.Flags().StringVar(&addr, "addr", "", "public listen address (overrides http.addr)")
+	cmd.Flags().StringVar(&adminAddr, "admin-addr", "", `admin API listen address (overrides admin.addr; "off" disables it)`)
 	return cmd
 }
 
@@ -238,8 +243,14 @@ func listenAndServe(ctx context.Context, cfg Config, st *stack, h http.Handler) 
 	return serveOn(ctx, cfg, st, ln, public)
 }
 
-// serveOn is listenAndServe on a listener the caller opened.
+// serveOn is listenAndServe on a public listener the caller opened. It
+// also starts the admin listener (startAdmin).
 func serveOn(ctx context.Context, cfg Config, st *stack, ln net.Listener, h http.Handler) error {
+	stopAdmin, err := startAdmin(cfg, st)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var loops sync.WaitGroup
@@ -259,21 +270,25 @@ func serveOn(ctx context.Context, cfg Config, st *stack, ln net.Listener, h http
 			errc <- srv.Serve(ln)
 		}
 	}()
+	var failed error
 	select {
-	case err := <-errc:
-		return err
+	case failed = <-errc:
 	case <-ctx.Done():
 	}
 	st.log.Info("shutting down", "timeout", cfg.HTTP.ShutdownTimeout.String())
 	sctx, scancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
 	defer scancel()
+	adminErr := stopAdmin(sctx)
+	if failed != nil {
+		return errors.Join(failed, adminErr)
+	}
 	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		return errors.Join(fmt.Errorf("shutdown: %w", err), adminErr)
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
+		return errors.Join(err, adminErr)
 	}
-	return nil
+	return adminErr
 }
 
 // newServer returns an http.Server with wxoidc's timeouts.

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+
+	"github.com/wxoidc/wxoidc/provider/admin"
+	"github.com/wxoidc/wxoidc/provider/ops"
+)
+
+// adminHandler is the admin API of st, with request logs and metrics.
+func adminHandler(cfg Config, st *stack) (http.Handler, error) {
+	token, err := cfg.adminToken()
+	if err != nil {
+		return nil, fmt.Errorf("admin.token_file: %w", err)
+	}
+	h, err := admin.New(admin.Config{
+		Clients: st.store,
+		Keys:    st.keys,
+		Secret:  st.secret,
+		Token:   token,
+		Dev:     cfg.dev,
+		Logger:  st.log.With("component", "admin"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if token == "" {
+		st.log.Warn("the admin API has no token: it answers anyone on this machine (loopback only); set admin.token or WXOIDC_ADMIN_TOKEN", "addr", cfg.Admin.Addr)
+	}
+	mw := &ops.Middleware{Logger: st.log.With("component", "admin-http"), Metrics: st.metrics, Route: h.Route}
+	return mw.Wrap(h), nil
+}
+
+// startAdmin starts the admin API listener of cfg (admin.addr; nothing if
+// it is "off") and returns at once. stop shuts it down gracefully within
+// its context's deadline and returns the server's error, if it failed
+// while running. wxoidc serve and wxoidc dev call it through
+// listenAndServe.
+func startAdmin(cfg Config, st *stack) (stop func(context.Context) error, err error) {
+	if !cfg.adminEnabled() {
+		return func(context.Context) error { return nil }, nil
+	}
+	if err := errors.Join(cfg.validateOps()...); err != nil { // dev flags may bypass Validate
+		return nil, err
+	}
+	h, err := adminHandler(cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Admin.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin API: listen on %s: %w", cfg.Admin.Addr, err)
+	}
+	srv := newServer(h, st.log)
+	st.log.Info("admin API listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	return func(ctx context.Context) error {
+		serr := srv.Shutdown(ctx)
+		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("admin API: %w", err)
+		}
+		if serr != nil {
+			return fmt.Errorf("admin API shutdown: %w", serr)
+		}
+		return nil
+	}, nil
+}
