@@ -30,9 +30,15 @@ var backends = map[string]func(ctx context.Context, dsn string) (storage.Storage
 		}
 		return sqlite.Open(ctx, path)
 	},
-	"postgres": func(ctx context.Context, dsn string) (storage.Storage, error) {
-		return postgres.Open(ctx, dsn, postgres.Options{})
-	},
+	"postgres":   openPostgres,
+	"postgresql": openPostgres, // libpq's other spelling
+}
+
+// openPostgres opens a PostgreSQL DSN; the pool size and timeouts come from
+// its parameters (pool_max_conns, pool_max_conn_lifetime,
+// pool_max_conn_idle_time, statement_timeout).
+func openPostgres(ctx context.Context, dsn string) (storage.Storage, error) {
+	return postgres.Open(ctx, dsn, postgres.Options{})
 }
 
 // migrator is implemented by backends with a schema.
