@@ -149,7 +149,11 @@ func newCluster(t *testing.T, n int) *cluster {
 	for _, st := range c.stacks {
 		t.Cleanup(func() { st.store.Close() })
 		go st.keys.Run(ctx)
-		srv := httptest.NewServer(st.provider.Handler())
+		h, err := publicHandler(cfg, st, st.provider.Handler())
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(h)
 		t.Cleanup(srv.Close)
 		c.urls = append(c.urls, srv.URL)
 	}
