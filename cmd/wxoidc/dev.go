@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wxoidc/wxoidc/cmd/wxoidc/demo"
 	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/provider/wechat/wechattest"
 )
@@ -150,6 +151,12 @@ func runDev(ctx context.Context, o devOptions, getenv func(string) string, stdou
 		sim := wechattest.New(wechattest.Config{AnyUserAgent: true, Logger: log.With("component", "wechat-sim")})
 		mux.Handle(devSimPrefix+"/", http.StripPrefix(devSimPrefix, sim))
 	}
+	d, err := demo.New(demo.Config{Issuer: cfg.Issuer, ClientID: devWebClient, ClientSecret: devWebSecret})
+	if err != nil {
+		return err
+	}
+	mux.Handle("/demo", d)
+	mux.Handle("/demo/", d)
 	mux.Handle("/", st.provider.Handler())
 	printDevBanner(stdout, cfg)
 	return listenAndServe(ctx, cfg, st, mux)
@@ -165,6 +172,9 @@ wxoidc dev is running.
   WeChat          %[2]s
   Mini Program    client_id %[3]s (public; appid %[4]s)
   web app         client_id %[5]s, secret %[6]s
+
+Sign in on the web: open %[1]s/demo and pick a test user on the
+simulator's QR page.
 
 Try the Mini Program grant:
 

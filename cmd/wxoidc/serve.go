@@ -20,6 +20,8 @@ import (
 	"github.com/wxoidc/wxoidc/keys"
 	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/provider/ops"
+	"github.com/wxoidc/wxoidc/provider/weblogin"
+	"github.com/wxoidc/wxoidc/provider/wechat"
 	"github.com/wxoidc/wxoidc/storage"
 )
 
@@ -115,6 +117,21 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 		a.Client.ObserveCall = metrics.WeChatCall(appID)
 		a.Client.ObserveTokenRefresh = metrics.WeChatTokenRefresh(appID)
 	}
+	if auth == nil && hasWebLoginApp(apps) {
+		wl, err := weblogin.New(weblogin.Config{
+			Issuer: cfg.Issuer, Storage: store, WeChatApps: apps, Secret: secret,
+			Dev: cfg.dev, Logger: log,
+		})
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+		auth = wl
+	}
+	if auth == nil {
+		log.Warn("no login method is configured (no WeChat website app or official account in wechat.apps): " +
+			"/oauth2/authorize answers every request with temporarily_unavailable; the token endpoint works")
+	}
 	p, err := provider.New(provider.Config{
 		Issuer:                cfg.Issuer,
 		Secret:                secret,
@@ -141,6 +158,16 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 	return &stack{store: store, keys: km, provider: p, log: log, metrics: metrics, secret: secret}, nil
 }
 
+// hasWebLoginApp reports whether apps include one that web login can use.
+func hasWebLoginApp(apps map[string]provider.WeChatApp) bool {
+	for _, a := range apps {
+		if a.Kind == wechat.KindWebsite || a.Kind == wechat.KindOfficial {
+			return true
+		}
+	}
+	return false
+}
+
 // serve runs the provider until ctx ends, then shuts down gracefully.
 // extra, when set, wraps the provider's handler (dev mounts more routes).
 func serve(ctx context.Context, cfg Config, migrate bool, log *slog.Logger, wrap func(*stack, http.Handler) http.Handler) error {
@@ -149,7 +176,6 @@ func serve(ctx context.Context, cfg Config, migrate bool, log *slog.Logger, wrap
 		return err
 	}
 	defer st.store.Close()
-	log.Warn("no login method is configured: /oauth2/authorize answers every request with temporarily_unavailable; the token endpoint works")
 	h := st.provider.Handler()
 	if wrap != nil {
 		h = wrap(st, h)
