@@ -68,6 +68,8 @@ func devConfig(o devOptions, secret string) (Config, error) {
 	c.Issuer = "http://" + o.addr
 	c.Secret = secret
 	c.HTTP.Addr = o.addr
+	c.Admin.Addr = o.adminAddr
+	c.Admin.Token = o.adminToken
 	c.Storage.DSN = "sqlite://" + filepath.Join(data, "wxoidc.db")
 	c.Log.Format = "text"
 	c.AccessToken.Alg = "ES256"
