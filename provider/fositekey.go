@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	josev3 "github.com/go-jose/go-jose/v3"
 	jose "github.com/go-jose/go-jose/v4"
@@ -41,6 +42,9 @@ type signer struct {
 	// alg is the algorithm to sign with; empty means the one the header's
 	// "alg" entry names (ID tokens, per client), or RS256.
 	alg string
+	// cache holds go-jose signers by kid and typ; a go-jose Signer is safe
+	// for concurrent use. Keys are few and retire, so it stays small.
+	cache sync.Map
 }
 
 var _ jwt.Signer = (*signer)(nil)
@@ -61,20 +65,9 @@ func (s *signer) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.
 	if err != nil {
 		return "", "", fmt.Errorf("signing key for %s: %w", alg, err)
 	}
-	opts := &jose.SignerOptions{}
-	opts.WithType("JWT")
-	for k, v := range header.ToMap() {
-		if k == "kid" || k == "alg" {
-			continue // the key decides both
-		}
-		opts.WithHeader(jose.HeaderKey(k), v)
-	}
-	js, err := jose.NewSigner(jose.SigningKey{
-		Algorithm: jose.SignatureAlgorithm(key.Algorithm),
-		Key:       jose.JSONWebKey{Key: key.Key, KeyID: key.KID, Algorithm: key.Algorithm},
-	}, opts)
+	js, err := s.joseSigner(key, header.ToMap())
 	if err != nil {
-		return "", "", fmt.Errorf("new signer: %w", err)
+		return "", "", err
 	}
 	payload, err := json.Marshal(map[string]any(claims))
 	if err != nil {
@@ -89,6 +82,50 @@ func (s *signer) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.
 		return "", "", fmt.Errorf("serialize: %w", err)
 	}
 	return token, token[strings.LastIndexByte(token, '.')+1:], nil
+}
+
+// joseSigner returns a go-jose signer for key with the given extra
+// headers. Signers whose only extra header is typ (every token wxoidc
+// issues) are built once per key and reused.
+func (s *signer) joseSigner(key *keys.SigningKey, headers map[string]any) (jose.Signer, error) {
+	typ := "JWT"
+	cacheable := true
+	for k, v := range headers {
+		switch k {
+		case "kid", "alg": // the key decides both
+		case "typ":
+			if t, ok := v.(string); ok {
+				typ = t
+			} else {
+				cacheable = false
+			}
+		default:
+			cacheable = false
+		}
+	}
+	ck := key.KID + "\x00" + typ
+	if cacheable {
+		if js, ok := s.cache.Load(ck); ok {
+			return js.(jose.Signer), nil
+		}
+	}
+	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ))
+	for k, v := range headers {
+		if k != "kid" && k != "alg" && k != "typ" {
+			opts.WithHeader(jose.HeaderKey(k), v)
+		}
+	}
+	js, err := jose.NewSigner(jose.SigningKey{
+		Algorithm: jose.SignatureAlgorithm(key.Algorithm),
+		Key:       jose.JSONWebKey{Key: key.Key, KeyID: key.KID, Algorithm: key.Algorithm},
+	}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("new signer: %w", err)
+	}
+	if cacheable {
+		s.cache.Store(ck, js)
+	}
+	return js, nil
 }
 
 // Decode implements jwt.Signer: it verifies the signature with the

@@ -27,6 +27,10 @@ type RequestRecord struct {
 
 	// Authorize holds the authorization-request fields of a PAR record.
 	Authorize *AuthorizeFields `json:"authorize,omitempty"`
+
+	// session is the live session EncodeRequest read, so ExpiresAt need not
+	// parse Session back; nil for a record loaded from storage.
+	session fosite.Session
 }
 
 // AuthorizeFields are the parts of a fosite.AuthorizeRequest beyond the
@@ -56,6 +60,7 @@ func EncodeRequest(r fosite.Requester) (RequestRecord, error) {
 		rec.ClientID = c.GetID()
 	}
 	if s := r.GetSession(); s != nil {
+		rec.session = s
 		rec.Subject = s.GetSubject()
 		b, err := json.Marshal(s)
 		if err != nil {
@@ -85,6 +90,9 @@ func EncodeRequest(r fosite.Requester) (RequestRecord, error) {
 // expires, read from the stored session, or the zero time when the session
 // sets none.
 func (rec RequestRecord) ExpiresAt(tt fosite.TokenType) time.Time {
+	if rec.session != nil {
+		return rec.session.GetExpiresAt(tt)
+	}
 	var s struct {
 		ExpiresAt map[fosite.TokenType]time.Time `json:"expires_at"`
 	}

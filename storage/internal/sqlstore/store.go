@@ -312,12 +312,13 @@ func (s *Store) cached(query string) *sql.Stmt {
 }
 
 // txQueries are the statements fosite runs in transactions (code exchange,
-// refresh rotation, reuse detection) and what they read; warm prepares them
+// refresh rotation, reuse detection), what they read, and the session key
+// the Mini Program grant stores with its tokens; warm prepares them
 // on the writer before the first transaction.
 var txQueries = []string{
 	insertRefresh, accessTokens.insert, codes.get, refreshTokens.get, accessTokens.get,
 	accessTokens.del, refreshTokens.del, rotateRefresh, deleteAccessByRequest,
-	revokeRefresh, invalidateCode, selectClient,
+	revokeRefresh, invalidateCode, selectClient, putSessionKey,
 }
 
 // warm prepares txQueries on the writer once; it must run outside any

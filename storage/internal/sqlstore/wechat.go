@@ -10,11 +10,14 @@ import (
 
 // PutSessionKey implements storage.WeChatStore with one upsert.
 func (s *Store) PutSessionKey(ctx context.Context, k storage.SessionKey) error {
-	_, err := s.exec(ctx, `INSERT INTO wechat_session_keys (subject, app_id, open_id, ciphertext, updated_at) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (subject, app_id) DO UPDATE SET open_id = excluded.open_id, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`,
-		k.Subject, k.AppID, k.OpenID, k.Ciphertext, micros(k.UpdatedAt))
+	_, err := s.exec(ctx, putSessionKey, k.Subject, k.AppID, k.OpenID, k.Ciphertext, micros(k.UpdatedAt))
 	return s.wrap("put session key", err)
 }
+
+// putSessionKey replaces a user's session key for an app. The Mini Program
+// grant runs it in the transaction that stores the tokens.
+const putSessionKey = `INSERT INTO wechat_session_keys (subject, app_id, open_id, ciphertext, updated_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (subject, app_id) DO UPDATE SET open_id = excluded.open_id, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`
 
 // SessionKey implements storage.WeChatStore.
 func (s *Store) SessionKey(ctx context.Context, subject, appID string) (storage.SessionKey, error) {
