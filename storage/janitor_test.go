@@ -1,0 +1,50 @@
+package storage_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+
+	"github.com/wxoidc/wxoidc/storage"
+	"github.com/wxoidc/wxoidc/storage/memory"
+)
+
+func TestRunJanitor_DeletesExpired(t *testing.T) {
+	s := memory.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client := &storage.Client{ID: "c", TokenEndpointAuthMethod: storage.AuthMethodNone}
+	if err := s.CreateClient(ctx, *client); err != nil {
+		t.Fatal(err)
+	}
+	sess := &openid.DefaultSession{}
+	sess.SetExpiresAt(fosite.AccessToken, time.Now().Add(-time.Minute))
+	req := &fosite.Request{ID: "r1", RequestedAt: time.Now().Add(-time.Hour), Client: client, Session: sess}
+	if err := s.CreateAccessTokenSession(ctx, "expired", req); err != nil {
+		t.Fatal(err)
+	}
+	live := &openid.DefaultSession{}
+	live.SetExpiresAt(fosite.AccessToken, time.Now().Add(time.Hour))
+	if err := s.CreateAccessTokenSession(ctx, "live", &fosite.Request{ID: "r2", RequestedAt: time.Now(), Client: client, Session: live}); err != nil {
+		t.Fatal(err)
+	}
+
+	go storage.RunJanitor(ctx, s, 10*time.Millisecond, "test", nil)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := s.GetAccessTokenSession(ctx, "expired", &openid.DefaultSession{})
+		if err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the janitor never deleted the expired token")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := s.GetAccessTokenSession(ctx, "live", &openid.DefaultSession{}); err != nil {
+		t.Fatalf("the janitor deleted a live token: %v", err)
+	}
+}
