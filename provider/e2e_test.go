@@ -13,6 +13,8 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
+
+	"github.com/wxoidc/wxoidc/provider"
 )
 
 // authorize runs the browser leg: GET the authorization URL and return the
@@ -289,4 +291,23 @@ func headerOf(t testing.TB, token string) map[string]any {
 		out[string(k)] = v
 	}
 	return out
+}
+
+func TestE2E_OpaqueAccessTokens(t *testing.T) {
+	e := newEnv(t, func(c *provider.Config) { c.AccessTokenFormat = provider.AccessTokenOpaque })
+	tok := e.login()
+	if strings.Count(tok.AccessToken, ".") == 2 && strings.HasPrefix(tok.AccessToken, "eyJ") {
+		t.Fatalf("access token %q is a JWT, want opaque", tok.AccessToken)
+	}
+	ui, err := e.provider.UserInfo(e.ctx, oauth2.StaticTokenSource(tok))
+	if err != nil || ui.Subject != testSubject {
+		t.Fatalf("userinfo with an opaque token: %v %v", ui, err)
+	}
+	_, intro := e.postForm("/oauth2/introspect", webClient, webSecret, url.Values{"token": {tok.AccessToken}})
+	if intro["active"] != true || intro["token_type"] != "Bearer" {
+		t.Fatalf("introspection of an opaque token: %v", intro)
+	}
+	if _, err := e.provider.Verifier(&oidc.Config{ClientID: webClient}).Verify(e.ctx, tok.Extra("id_token").(string)); err != nil {
+		t.Fatalf("ID token with opaque access tokens: %v", err)
+	}
 }

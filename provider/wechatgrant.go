@@ -80,13 +80,13 @@ func (g *wechatGrant) HandleTokenEndpointRequest(ctx context.Context, ar fosite.
 	if phoneCode != "" {
 		info, err := app.Client.PhoneNumber(ctx, phoneCode)
 		if err != nil {
-			return g.wechatError(ctx, "getuserphonenumber", err)
+			return g.p.wechatError(ctx, "getuserphonenumber", err)
 		}
 		phone = e164(info)
 	}
 	sess, err := app.Client.Code2Session(ctx, jsCode)
 	if err != nil {
-		return g.wechatError(ctx, "jscode2session", err)
+		return g.p.wechatError(ctx, "jscode2session", err)
 	}
 	now := time.Now().UTC()
 	user, _, err := g.p.cfg.Storage.LinkIdentity(ctx, storage.LinkRequest{
@@ -200,13 +200,13 @@ func (g *wechatGrant) PopulateTokenEndpointResponse(ctx context.Context, ar fosi
 // wechatError maps a failed WeChat call to the token endpoint's answer
 // (SPEC §4). The errcode reaches error_description and the log; errmsg,
 // which carries WeChat's request id, only the log.
-func (g *wechatGrant) wechatError(ctx context.Context, api string, err error) error {
+func (p *Provider) wechatError(ctx context.Context, api string, err error) error {
 	var ae *wechat.APIError
 	code := 0
 	if errors.As(err, &ae) {
 		code = ae.Code
 	}
-	log := g.p.log.With("wechat_api", api, "wechat_errcode", code)
+	log := p.log.With("wechat_api", api, "wechat_errcode", code)
 	switch wechat.ClassOf(err) {
 	case wechat.ClassInvalidCode:
 		log.InfoContext(ctx, "wechat rejected a code", "error", err)
