@@ -28,6 +28,9 @@ var (
 	DefaultGrantLimitPerIP     = RateLimit{Rate: 20, Burst: 40}
 )
 
+// maxBuckets bounds the limiter's memory in normal operation.
+const maxBuckets = 100_000
+
 // grantLimits holds one token bucket per client and per IP address.
 type grantLimits struct {
 	perClient, perIP RateLimit
@@ -56,18 +59,26 @@ func newGrantLimits(perClient, perIP RateLimit) *grantLimits {
 func (g *grantLimits) allow(clientID, ip string, now time.Time) (bool, int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if now.Sub(g.lastSweep) > time.Minute {
+	// Forget idle buckets every minute, and sooner when someone sprays
+	// made-up client ids to grow the map.
+	if now.Sub(g.lastSweep) > time.Minute || len(g.buckets) > maxBuckets {
+		idle := 10 * time.Minute
+		if len(g.buckets) > maxBuckets {
+			idle = time.Minute
+		}
 		for k, b := range g.buckets {
-			if now.Sub(b.seen) > 10*time.Minute {
+			if now.Sub(b.seen) > idle {
 				delete(g.buckets, k)
 			}
 		}
 		g.lastSweep = now
 	}
+	// The address first, so one source cannot create client buckets
+	// faster than its own limit.
 	for _, c := range []struct {
 		key string
 		lim RateLimit
-	}{{"c:" + clientID, g.perClient}, {"i:" + ip, g.perIP}} {
+	}{{"i:" + ip, g.perIP}, {"c:" + clientID, g.perClient}} {
 		if c.lim.Rate < 0 {
 			continue
 		}
