@@ -152,13 +152,14 @@ func startDev(t *testing.T, data string) (issuer string, stop func()) {
 	return startDevAt(t, data, freeAddr(t))
 }
 
-func startDevAt(t *testing.T, data, addr string) (issuer string, stop func()) {
+func startDevAt(t *testing.T, data, addr string, extra ...string) (issuer string, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out bytes.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"dev", "--addr", addr, "--data", data, "--admin-addr", freeAddr(t)}, noEnv, &syncWriter{w: &out}, &syncWriter{w: &bytes.Buffer{}})
+		args := append([]string{"dev", "--addr", addr, "--data", data, "--admin-addr", freeAddr(t)}, extra...)
+		done <- run(ctx, args, noEnv, &syncWriter{w: &out}, &syncWriter{w: &bytes.Buffer{}})
 	}()
 	issuer = "http://" + addr
 	deadline := time.Now().Add(20 * time.Second)
@@ -265,5 +266,17 @@ func TestDev_RestartKeepsUsersAndTokens(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(data, "secret")); err != nil {
 		t.Fatal("no secret kept in the data directory")
+	}
+}
+
+func TestDev_ConfigOverlay(t *testing.T) {
+	cfg := writeFile(t, "overlay.yaml", "access_token:\n  format: opaque\n")
+	issuer, _ := startDevAt(t, t.TempDir(), freeAddr(t), "--config", cfg)
+	body := miniProgramLogin(t, issuer, "bob")
+	if at := body["access_token"].(string); strings.HasPrefix(at, "eyJ") {
+		t.Fatalf("--config overlay ignored: access token %q is a JWT", at)
+	}
+	if status, ui := userinfo(t, issuer, body["access_token"].(string)); status != 200 || ui["sub"] == nil {
+		t.Fatalf("userinfo with the overlay: %d %v", status, ui)
 	}
 }
