@@ -154,8 +154,10 @@ func (g *wechatGrant) PopulateTokenEndpointResponse(ctx context.Context, ar fosi
 	}
 	defer func() {
 		if err != nil {
+			// The failure that made us roll back is the one to report; a
+			// rollback on a connection that already broke fails too.
 			if rbErr := fstorage.MaybeRollbackTx(ctx, store); rbErr != nil {
-				err = fosite.ErrServerError.WithWrap(rbErr).WithDebug(rbErr.Error())
+				g.p.log.WarnContext(ctx, "rollback", "error", rbErr)
 			}
 		}
 	}()

@@ -21,6 +21,10 @@ var ErrNotFound error = notFoundError{}
 // ErrAlreadyExists reports that a record with the same key already exists.
 var ErrAlreadyExists = errors.New("storage: already exists")
 
+// ErrUnavailable reports that the database could not be reached or went
+// away; a retry may succeed. See also IsUnavailable.
+var ErrUnavailable = errors.New("storage: unavailable")
+
 // ErrConflict reports a lost compare-and-swap or an optimistic-concurrency
 // failure: the caller may reload and retry.
 var ErrConflict = errors.New("storage: conflict")
@@ -43,7 +47,7 @@ func IsUnavailable(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, sql.ErrConnDone) ||
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, sql.ErrConnDone) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 		return true
 	}

@@ -211,6 +211,7 @@ func dialect(lockTimeout time.Duration) sqlstore.Dialect {
 		NumberedPlaceholders: true,
 		IsUniqueViolation:    isUniqueViolation,
 		IsRetryable:          isRetryable,
+		IsUnavailable:        isUnavailable,
 		Goose:                goose.DialectPostgres,
 		Migrations:           sub,
 		SessionLocker:        schemaLocker{timeout: lockTimeout},
@@ -248,6 +249,12 @@ func sqlState(err error) string {
 }
 
 func isUniqueViolation(err error) bool { return sqlState(err) == codeUniqueViolation }
+
+// isUnavailable reports a connection pgx closed or could not use (the
+// server restarted or went away).
+func isUnavailable(err error) bool {
+	return errors.Is(err, pgconn.ErrConnClosed) || pgconn.SafeToRetry(err)
+}
 
 func isRetryable(err error) bool {
 	switch sqlState(err) {

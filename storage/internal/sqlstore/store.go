@@ -42,6 +42,12 @@ type Dialect struct {
 	// errors are returned wrapping fosite.ErrSerializationFailure, which
 	// fosite answers with "please retry". Nil means none is.
 	IsRetryable func(err error) bool
+	// IsUnavailable reports whether err says the database went away (a
+	// closed or broken connection, the server shutting down). Such errors
+	// are returned wrapping storage.ErrUnavailable, which the provider
+	// answers with 503. storage.IsUnavailable's generic checks apply in any
+	// case; nil adds none.
+	IsUnavailable func(err error) bool
 
 	// Goose is goose's name for the database.
 	Goose goose.Dialect
@@ -435,6 +441,8 @@ func (s *Store) wrap(op string, err error) error {
 		return fmt.Errorf("%s: %s: %w (%w)", s.d.Name, op, storage.ErrAlreadyExists, err)
 	case s.d.IsRetryable != nil && s.d.IsRetryable(err):
 		return fmt.Errorf("%s: %s: %w (%w)", s.d.Name, op, fosite.ErrSerializationFailure, err)
+	case storage.IsUnavailable(err) || (s.d.IsUnavailable != nil && s.d.IsUnavailable(err)):
+		return fmt.Errorf("%s: %s: %w (%w)", s.d.Name, op, storage.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %s: %w", s.d.Name, op, err)
 }
