@@ -212,6 +212,35 @@ func TestE2E_CodeFlowWithPKCE(t *testing.T) {
 	}
 }
 
+func TestLogout_WithoutHintAsksFirst(t *testing.T) {
+	e := newEnv(t)
+	q := url.Values{"client_id": {webClient}, "post_logout_redirect_uri": {webLogout}, "state": {"s-123"}}
+	resp, err := e.client.Get(e.issuer + "/oauth2/logout?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), `name="confirm"`) {
+		t.Fatalf("GET logout without id_token_hint: %d, want a confirmation page: %s", resp.StatusCode, page)
+	}
+	select {
+	case <-e.auth.ended:
+		t.Fatal("a GET without id_token_hint ended the session")
+	default:
+	}
+	q.Set("confirm", "yes")
+	resp, _ = e.postForm("/oauth2/logout", "", "", q)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != webLogout+"?state=s-123" {
+		t.Fatalf("confirmed logout: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	select {
+	case <-e.auth.ended:
+	default:
+		t.Fatal("the confirmed logout did not end the session")
+	}
+}
+
 func TestE2E_PublicClientPKCEAndPAR(t *testing.T) {
 	e := newEnv(t)
 	conf := e.oauth2Config(spaClient, "", spaRedirect, "openid", "offline_access")

@@ -63,6 +63,19 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Without an id_token_hint nothing shows that the person's own relying
+	// party sent them: ask before signing them out (RP-Initiated Logout
+	// §2), so a link on any site cannot end their session. The answer is a
+	// POST, which the SameSite=Lax session cookie accompanies only from
+	// this site.
+	if hint == "" && !(r.Method == http.MethodPost && r.PostForm.Get("confirm") == "yes") {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Type", "text/html;charset=UTF-8")
+		confirmPage.Execute(w, map[string]string{
+			"Action": p.url(pathLogout), "ClientID": clientID, "Redirect": redirect, "State": r.Form.Get("state"),
+		})
+		return
+	}
 	if la, ok := p.cfg.Authenticator.(LogoutAuthenticator); ok {
 		if err := la.EndSession(w, r); err != nil {
 			p.log.ErrorContext(ctx, "end login session", "error", err)
@@ -91,6 +104,19 @@ func (p *Provider) logoutError(w http.ResponseWriter, msg string) {
 	w.WriteHeader(http.StatusBadRequest)
 	logoutPage.Execute(w, msg)
 }
+
+var confirmPage = template.Must(template.New("confirm").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign out?</title></head>
+<body><main><h1>Sign out?</h1><p>Do you want to sign out of your account? 要退出登录吗？</p>
+<form method="post" action="{{.Action}}">
+<input type="hidden" name="confirm" value="yes">
+{{if .ClientID}}<input type="hidden" name="client_id" value="{{.ClientID}}">{{end}}
+{{if .Redirect}}<input type="hidden" name="post_logout_redirect_uri" value="{{.Redirect}}">{{end}}
+{{if .State}}<input type="hidden" name="state" value="{{.State}}">{{end}}
+<button type="submit">Sign out / 退出</button>
+</form></main></body></html>
+`))
 
 var logoutPage = template.Must(template.New("logout").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
