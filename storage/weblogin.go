@@ -62,6 +62,10 @@ type ConsentStore interface {
 	// PutConsent stores c, replacing the consent for (c.Subject,
 	// c.ClientID).
 	PutConsent(ctx context.Context, c Consent) error
-	// DeleteConsent withdraws a consent; nothing to delete is not an error.
+	// DeleteConsent withdraws a consent and, atomically with it, revokes
+	// what the client holds for the subject: its access tokens are deleted
+	// and its refresh tokens and unused authorization codes deactivated.
+	// (JWT access tokens already handed out stay verifiable offline until
+	// they expire.) Nothing to delete is not an error.
 	DeleteConsent(ctx context.Context, subject, clientID string) error
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -17,6 +19,7 @@ var webLoginTests = []testCase{
 	{"LoginStates", testLoginStates},
 	{"BrowserSessions", testBrowserSessions},
 	{"Consents", testConsents},
+	{"WithdrawnConsentRevokesTokens", testWithdrawnConsentRevokesTokens},
 	{"DeleteExpiredWebLogin", testDeleteExpiredWebLogin},
 }
 
@@ -111,6 +114,31 @@ func testConsents(t *testing.T, s storage.Storage) {
 	require.NoError(t, s.DeleteConsent(ctx, "alice", "c2"), "deleting twice is not an error")
 	_, err = s.Consent(ctx, "bob", "c1")
 	require.NoError(t, err, "withdrawing alice's consent left bob's")
+}
+
+func testWithdrawnConsentRevokesTokens(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	c1, c2 := createClient(t, s, "c1"), createClient(t, s, "c2")
+	exp := ms(time.Hour)
+	require.NoError(t, s.PutConsent(ctx, storage.Consent{Subject: "alice", ClientID: "c1", Scopes: []string{"openid"}, GrantedAt: ms(0)}))
+	require.NoError(t, s.CreateAccessTokenSession(ctx, "at-alice-c1", newRequest(c1, "r1", "alice", exp)))
+	require.NoError(t, s.CreateRefreshTokenSession(ctx, "rt-alice-c1", "at-alice-c1", newRequest(c1, "r1", "alice", exp)))
+	require.NoError(t, s.CreateAuthorizeCodeSession(ctx, "code-alice-c1", newRequest(c1, "r2", "alice", exp)))
+	require.NoError(t, s.CreateAccessTokenSession(ctx, "at-alice-c2", newRequest(c2, "r3", "alice", exp)))
+	require.NoError(t, s.CreateAccessTokenSession(ctx, "at-bob-c1", newRequest(c1, "r4", "bob", exp)))
+
+	require.NoError(t, s.DeleteConsent(ctx, "alice", "c1"))
+	_, err := s.GetAccessTokenSession(ctx, "at-alice-c1", new(openid.DefaultSession))
+	requireNotFound(t, err)
+	req, err := s.GetRefreshTokenSession(ctx, "rt-alice-c1", new(openid.DefaultSession))
+	require.ErrorIs(t, err, fosite.ErrInactiveToken)
+	require.NotNil(t, req)
+	_, err = s.GetAuthorizeCodeSession(ctx, "code-alice-c1", new(openid.DefaultSession))
+	require.ErrorIs(t, err, fosite.ErrInvalidatedAuthorizeCode)
+	_, err = s.GetAccessTokenSession(ctx, "at-alice-c2", new(openid.DefaultSession))
+	require.NoError(t, err, "another client's token was revoked")
+	_, err = s.GetAccessTokenSession(ctx, "at-bob-c1", new(openid.DefaultSession))
+	require.NoError(t, err, "another user's token was revoked")
 }
 
 func testDeleteExpiredWebLogin(t *testing.T, s storage.Storage) {

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -169,10 +170,33 @@ func (s *Store) PutConsent(_ context.Context, c storage.Consent) error {
 
 // DeleteConsent implements storage.ConsentStore.
 func (s *Store) DeleteConsent(_ context.Context, subject, clientID string) error {
+	// Lock order as in DeleteExpired: the store's lock, then web's.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	w := &s.web
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.initLocked()
 	delete(w.consents, consentKey{subject, clientID})
+	w.mu.Unlock()
+	s.revokeGrantsLocked(subject, clientID)
 	return nil
+}
+
+// revokeGrantsLocked deletes the client's access tokens for subject and
+// deactivates its refresh tokens and codes (the token half of
+// DeleteConsent). s.mu must be held.
+func (s *Store) revokeGrantsLocked(subject, clientID string) {
+	for _, t := range []table{accessTokens, refreshTokens, codes} {
+		for key, row := range s.tables[t] {
+			var rec storage.RequestRecord
+			if json.Unmarshal(row.data, &rec) != nil || rec.Subject != subject || rec.ClientID != clientID {
+				continue
+			}
+			if t == accessTokens {
+				delete(s.tables[t], key)
+			} else {
+				row.active = false
+			}
+		}
+	}
 }

@@ -118,6 +118,19 @@ ON CONFLICT (subject, client_id) DO UPDATE SET scopes = excluded.scopes, granted
 
 // DeleteConsent implements storage.ConsentStore.
 func (s *Store) DeleteConsent(ctx context.Context, subject, clientID string) error {
-	_, err := s.exec(ctx, "DELETE FROM consents WHERE subject = ? AND client_id = ?", subject, clientID)
-	return s.wrap("delete consent", err)
+	// Withdrawal is rare: the token tables are scanned by subject rather
+	// than given another index on the token endpoint's write path.
+	return s.inTx(ctx, "delete consent", false, func(ctx context.Context) error {
+		for _, q := range []string{
+			"DELETE FROM consents WHERE subject = ? AND client_id = ?",
+			"DELETE FROM oauth2_access WHERE subject = ? AND client_id = ?",
+			"UPDATE oauth2_refresh SET active = FALSE WHERE subject = ? AND client_id = ? AND active",
+			"UPDATE oauth2_code SET active = FALSE WHERE subject = ? AND client_id = ? AND active",
+		} {
+			if _, err := s.exec(ctx, q, subject, clientID); err != nil {
+				return s.wrap("delete consent", err)
+			}
+		}
+		return nil
+	})
 }
