@@ -84,13 +84,19 @@ func TestCallback_State(t *testing.T) {
 		}, nil)
 		return resp.location.Query().Get("code")
 	}
+	// Change the last character (to one it is not: a fixed suffix would
+	// sometimes equal the real one).
+	tampered := state[:len(state)-1] + "0"
+	if tampered == state {
+		tampered = state[:len(state)-1] + "1"
+	}
 	cases := []struct {
 		name  string
 		b     *browser
 		state string
 		want  string
 	}{
-		{"tampered", b, state[:len(state)-2] + "00", "errStateExpired"},
+		{"tampered", b, tampered, "errStateExpired"},
 		{"missing", b, "", "errNoState"},
 		{"other browser", e.browser(desktopUA), state, "errOtherBrowser"},
 		{"replayed", b, state, "errStateExpired"}, // consumed by "other browser"
