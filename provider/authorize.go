@@ -130,7 +130,7 @@ func (p *Provider) authorizeSession(ctx context.Context, ar fosite.AuthorizeRequ
 	}
 	sess := newUserSession(p.cfg.Issuer, client, user.Subject, auth.AuthTime, ar.GetRequestedAt(), idTokenAlg(client))
 	sess.Claims.AuthenticationMethodsReferences = auth.AMR
-	claims, err := p.userClaims(ctx, user, client, ar.GetGrantedScopes())
+	claims, err := p.userClaims(ctx, user, client, ar.GetGrantedScopes(), "")
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,9 @@ import (
 
 // userClaims returns the claims the granted scopes release about user to
 // client (SPEC §5). They go into the ID token and the userinfo response.
-func (p *Provider) userClaims(ctx context.Context, user storage.User, client fosite.Client, granted fosite.Arguments) (map[string]any, error) {
+// openID is the user's openid for the client's WeChat app when the caller
+// already knows it (the Mini Program grant), "" to look it up.
+func (p *Provider) userClaims(ctx context.Context, user storage.User, client fosite.Client, granted fosite.Arguments, openID string) (map[string]any, error) {
 	claims := map[string]any{}
 	if granted.Has(ScopeProfile) {
 		if user.Name != "" {
@@ -28,15 +30,20 @@ func (p *Provider) userClaims(ctx context.Context, user storage.User, client fos
 		if user.UnionID != "" {
 			claims["wechat_unionid"] = user.UnionID
 		}
-		ids, err := p.cfg.Storage.Identities(ctx, user.Subject)
-		if err != nil {
-			return nil, fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
-		}
 		if c, ok := client.(*storage.Client); ok && c.WeChatAppID != "" {
-			for _, id := range ids {
-				if id.AppID == c.WeChatAppID {
-					claims["wechat_openid"] = id.OpenID
+			if openID == "" {
+				ids, err := p.cfg.Storage.Identities(ctx, user.Subject)
+				if err != nil {
+					return nil, fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 				}
+				for _, id := range ids {
+					if id.AppID == c.WeChatAppID {
+						openID = id.OpenID
+					}
+				}
+			}
+			if openID != "" {
+				claims["wechat_openid"] = openID
 			}
 		}
 	}

@@ -119,7 +119,7 @@ func (p *Provider) prepareAccess(ctx context.Context, ar fosite.AccessRequester)
 		if err != nil {
 			return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 		}
-		claims, err := p.userClaims(ctx, user, client, ar.GetGrantedScopes())
+		claims, err := p.userClaims(ctx, user, client, ar.GetGrantedScopes(), "")
 		if err != nil {
 			return err
 		}

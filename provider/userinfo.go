@@ -48,7 +48,7 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
 		return
 	}
-	claims, err := p.userClaims(ctx, user, ar.GetClient(), ar.GetGrantedScopes())
+	claims, err := p.userClaims(ctx, user, ar.GetClient(), ar.GetGrantedScopes(), "")
 	if err != nil {
 		p.logError(ctx, r, standardError(err))
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})

@@ -114,7 +114,7 @@ func (g *wechatGrant) HandleTokenEndpointRequest(ctx context.Context, ar fosite.
 
 	s := newUserSession(g.p.cfg.Issuer, client, user.Subject, now, now, idTokenAlg(client))
 	s.Claims.AuthenticationMethodsReferences = []string{"wechat"}
-	claims, err := g.p.userClaims(ctx, user, client, ar.GetGrantedScopes())
+	claims, err := g.p.userClaims(ctx, user, client, ar.GetGrantedScopes(), sess.OpenID)
 	if err != nil {
 		return err
 	}
