@@ -118,19 +118,30 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// CheckIssuer reports why issuer cannot be an issuer identifier (OpenID
+// Connect Discovery §3: an https URL without query or fragment; wxoidc also
+// refuses a trailing slash, which would drift from the iss claim). dev
+// allows http.
+func CheckIssuer(issuer string, dev bool) error {
+	u, err := url.Parse(issuer)
+	switch {
+	case issuer == "":
+		return errors.New("required")
+	case err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("%q is not an absolute URL without query or fragment", issuer)
+	case strings.HasSuffix(issuer, "/"):
+		return fmt.Errorf("%q must not end with a slash", issuer)
+	case u.Scheme != "https" && !(dev && u.Scheme == "http"):
+		return fmt.Errorf("%q must use https (http is allowed only in dev)", issuer)
+	}
+	return nil
+}
+
 // Validate reports every problem with c.
 func (c Config) Validate() error {
 	var errs []error
-	u, err := url.Parse(c.Issuer)
-	switch {
-	case c.Issuer == "":
-		errs = append(errs, errors.New("issuer: required"))
-	case err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
-		errs = append(errs, fmt.Errorf("issuer: %q is not an absolute URL without query or fragment", c.Issuer))
-	case strings.HasSuffix(c.Issuer, "/"):
-		errs = append(errs, fmt.Errorf("issuer: %q must not end with a slash", c.Issuer))
-	case u.Scheme != "https" && !(c.Dev && u.Scheme == "http"):
-		errs = append(errs, fmt.Errorf("issuer: %q must use https (http is allowed only in dev)", c.Issuer))
+	if err := CheckIssuer(c.Issuer, c.Dev); err != nil {
+		errs = append(errs, fmt.Errorf("issuer: %w", err))
 	}
 	if len(c.Secret) < 32 {
 		errs = append(errs, errors.New("secret: must be at least 32 bytes"))

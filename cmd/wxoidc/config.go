@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/wxoidc/wxoidc/provider"
 )
 
 // Config is the wxoidc configuration file. Every scalar key can be
@@ -327,16 +329,8 @@ func (c Config) Validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	u, err := url.Parse(c.Issuer)
-	switch {
-	case c.Issuer == "":
-		bad("issuer", "required")
-	case err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
-		bad("issuer", "%q is not an absolute URL without query or fragment", c.Issuer)
-	case strings.HasSuffix(c.Issuer, "/"):
-		bad("issuer", "%q must not end with a slash", c.Issuer)
-	case u.Scheme != "https" && !(c.dev && u.Scheme == "http"):
-		bad("issuer", "%q must use https (http only in dev)", c.Issuer)
+	if err := provider.CheckIssuer(c.Issuer, c.dev); err != nil {
+		bad("issuer", "%v", err)
 	}
 	if c.Secret != "" && c.SecretFile != "" {
 		bad("secret", "set secret or secret_file, not both")
