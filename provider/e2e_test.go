@@ -310,7 +310,7 @@ func TestE2E_ClientCredentials(t *testing.T) {
 // headerOf decodes the JOSE header of a compact JWS.
 func headerOf(t testing.TB, token string) map[string]any {
 	t.Helper()
-	obj, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
+	obj, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
 	if err != nil {
 		t.Fatalf("parse %q: %v", token, err)
 	}

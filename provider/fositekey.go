@@ -178,7 +178,7 @@ func (s *signer) GetSigningMethodLength(ctx context.Context) int {
 // an expired one (OpenID Connect RP-Initiated Logout §2 allows that), and
 // returns its claims.
 func (s *signer) verifyIDTokenHint(ctx context.Context, token string) (map[string]any, error) {
-	obj, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
+	obj, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
 	if err != nil {
 		return nil, err
 	}

@@ -303,6 +303,9 @@ func TestWeChatGrant_PhoneAndDecrypt(t *testing.T) {
 
 	// Phone later, with the bearer token.
 	status, body, _ = m.grant(url.Values{"client_id": {miniClient}, "js_code": {m.wxLogin(miniApp, "grace")}, "scope": {"openid phone"}})
+	if status != 200 {
+		t.Fatalf("%d %v", status, body)
+	}
 	at := body["access_token"].(string)
 	if ui := m.userinfo(at); ui["phone_number"] != nil {
 		t.Fatalf("phone before binding: %v", ui)

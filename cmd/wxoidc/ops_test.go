@@ -91,17 +91,16 @@ func (fixedAuth) Authenticate(http.ResponseWriter, *http.Request, fosite.Authori
 
 // running is a provider served by serveOn, as `wxoidc serve` runs it.
 type running struct {
-	t       *testing.T
-	cfg     Config
-	st      *stack
-	log     *syncBuffer
-	issuer  string
-	admin   string // admin API base URL
-	sim     *wechattest.Server
-	simURL  string
-	cancel  context.CancelFunc
-	done    chan error
-	handler func(http.Handler) http.Handler // wraps the provider's handler
+	t      *testing.T
+	cfg    Config
+	st     *stack
+	log    *syncBuffer
+	issuer string
+	admin  string // admin API base URL
+	sim    *wechattest.Server
+	simURL string
+	cancel context.CancelFunc
+	done   chan error
 }
 
 // startRunning starts a provider on SQLite with the WeChat simulator,
