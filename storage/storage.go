@@ -17,7 +17,10 @@ import (
 // Backends may also implement fosite's storage.Transactional; fosite then
 // wraps its multi-write steps (code exchange, refresh rotation, reuse
 // detection) in one transaction. Every method must use the transaction it
-// finds in its context.
+// finds in its context. A backend may queue a transaction's writes and send
+// them at Commit: a conditional write (code invalidation, refresh rotation)
+// that finds its code or token already used then fails at Commit, with the
+// error its method documents, and the transaction writes nothing.
 type Storage interface {
 	FositeStore
 	ClientStore

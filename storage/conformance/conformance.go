@@ -606,6 +606,45 @@ func testTransactions(t *testing.T, s storage.Storage) {
 	require.NoError(t, err)
 	_, err = s.GetRefreshTokenSession(ctx, "rt-0", nil)
 	require.ErrorIs(t, err, fosite.ErrInactiveToken)
+
+	// A transaction whose conditional write finds its token used writes
+	// nothing, whether the store reports it at the write or at Commit.
+	txCtx, err = tx.BeginTX(ctx)
+	require.NoError(t, err)
+	err = s.RotateRefreshToken(txCtx, "req-1", "rt-0")
+	if err == nil {
+		require.NoError(t, s.CreateAccessTokenSession(txCtx, "at-2", req))
+		require.NoError(t, s.CreateRefreshTokenSession(txCtx, "rt-2", "at-2", req))
+		err = tx.Commit(txCtx)
+	}
+	require.ErrorIs(t, err, fosite.ErrNotFound)
+	require.NoError(t, tx.Rollback(txCtx), "rolling back a failed transaction")
+	_, err = s.GetAccessTokenSession(ctx, "at-2", nil)
+	requireNotFound(t, err)
+	_, err = s.GetRefreshTokenSession(ctx, "rt-2", nil)
+	requireNotFound(t, err)
+	_, err = s.GetAccessTokenSession(ctx, "at-1", nil)
+	require.NoError(t, err, "a failed rotation must not touch the current pair")
+
+	require.NoError(t, s.CreateAuthorizeCodeSession(ctx, "code-0", req))
+	for i, want := range []error{nil, fosite.ErrInvalidatedAuthorizeCode} {
+		txCtx, err = tx.BeginTX(ctx)
+		require.NoError(t, err)
+		at := fmt.Sprint("code-at-", i)
+		err = s.InvalidateAuthorizeCodeSession(txCtx, "code-0")
+		if err == nil {
+			require.NoError(t, s.CreateAccessTokenSession(txCtx, at, req))
+			err = tx.Commit(txCtx)
+		}
+		if want == nil {
+			require.NoError(t, err)
+			continue
+		}
+		require.ErrorIs(t, err, want)
+		require.NoError(t, tx.Rollback(txCtx))
+		_, err = s.GetAccessTokenSession(ctx, at, nil)
+		requireNotFound(t, err)
+	}
 }
 
 func testLinkIdentity(t *testing.T, s storage.Storage) {

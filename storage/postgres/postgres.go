@@ -215,22 +215,40 @@ func dialect(lockTimeout time.Duration) sqlstore.Dialect {
 		Goose:                goose.DialectPostgres,
 		Migrations:           sub,
 		SessionLocker:        schemaLocker{timeout: lockTimeout},
-		RotateRefresh:        rotateRefresh,
+		RotateRefresh:        "SELECT wxoidc_rotate_refresh(?, ?)",
+		InvalidateCode:       "SELECT wxoidc_invalidate_code(?)",
+		IsGuardFailure:       func(err error) bool { return sqlState(err) == codeNoDataFound },
+		ExecBatch:            execBatch,
 	}
 }
 
-// rotateRefresh is RotateRefreshToken in one statement (see
-// sqlstore.Dialect.RotateRefresh). The DELETE reads the UPDATE's output, so
-// the refresh row is locked before any access row (the order every writer
-// keeps), and it deletes nothing when the token was no longer active. At
-// READ COMMITTED a concurrent rotation of the same token waits for the row
-// lock, rechecks active and finds it false: count 0.
-const rotateRefresh = `WITH r AS (
-	UPDATE oauth2_refresh SET active = FALSE WHERE signature = ? AND active RETURNING 1
-), d AS (
-	DELETE FROM oauth2_access WHERE request_id = ? AND EXISTS (SELECT 1 FROM r)
-)
-SELECT count(*) FROM r`
+// execBatch implements sqlstore.Dialect.ExecBatch with a pgx batch: every
+// statement is sent at once, followed by one Sync, so PostgreSQL runs them
+// as one implicit transaction that a failing statement rolls back whole.
+// Statements are prepared and cached on the connection by pgx.
+func execBatch(ctx context.Context, conn *sql.Conn, stmts []sqlstore.Stmt) (failed int, err error) {
+	failed = -1
+	err = conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("postgres: batch on a %T connection", dc)
+		}
+		var b pgx.Batch
+		for _, st := range stmts {
+			b.Queue(st.Query, st.Args...)
+		}
+		br := c.Conn().SendBatch(ctx, &b)
+		for i := range stmts {
+			if _, err := br.Exec(); err != nil {
+				failed = i
+				br.Close()
+				return err
+			}
+		}
+		return br.Close()
+	})
+	return failed, err
+}
 
 // SQLSTATEs this package acts on
 // (https://www.postgresql.org/docs/current/errcodes-appendix.html).
@@ -238,6 +256,7 @@ const (
 	codeUniqueViolation      = "23505"
 	codeSerializationFailure = "40001"
 	codeDeadlockDetected     = "40P01"
+	codeNoDataFound          = "P0002" // raised by the guards of migration 00003
 )
 
 func sqlState(err error) string {

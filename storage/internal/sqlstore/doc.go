@@ -25,8 +25,13 @@
 //     time. DeleteExpired removes rows by expires_at only, so used refresh
 //     tokens stay until they expire and reuse detection keeps working.
 //   - Single use (codes, refresh tokens, JTIs) is enforced by conditional
-//     statements with rowcount checks, never by read-then-write, so it holds
-//     across replicas at READ COMMITTED.
+//     statements with rowcount checks (or, in PostgreSQL batches, functions
+//     that raise), never by read-then-write, so it holds across replicas at
+//     READ COMMITTED.
+//   - A transaction begun by BeginTX queues its writes and sends them at
+//     Commit, as one batch (PostgreSQL: one round trip, one implicit
+//     transaction) or one short transaction on the single writer (SQLite);
+//     see txState. A token step costs one read and one write round trip.
 //   - Clients and users carry a version column for compare-and-swap updates.
 //
 // It does not open databases, parse DSNs or pick connection strategies; the

@@ -96,8 +96,7 @@ func (s *Store) create(ctx context.Context, a *artifact, key string, r fosite.Re
 		query = insertRefresh
 		args = append(args, hash(accessSignature))
 	}
-	_, err = s.exec(ctx, query, args...)
-	return s.wrap("create "+a.table, err)
+	return s.write(ctx, "create "+a.table, nil, query, args...)
 }
 
 // load reads the stored record of key, with its client. The returned
@@ -157,8 +156,7 @@ func (s *Store) get(ctx context.Context, a *artifact, key string, session fosite
 }
 
 func (s *Store) del(ctx context.Context, a *artifact, key string) error {
-	_, err := s.exec(ctx, a.del, hash(key))
-	return s.wrap("delete "+a.table, err)
+	return s.write(ctx, "delete "+a.table, nil, a.del, hash(key))
 }
 
 // CreateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage.
@@ -181,17 +179,15 @@ func (s *Store) GetAuthorizeCodeSession(ctx context.Context, signature string, s
 }
 
 // InvalidateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage with
-// a conditional update: unless the code was active it returns
-// fosite.ErrInvalidatedAuthorizeCode, so only one exchange can succeed.
+// a conditional update: unless the code was active it fails with
+// fosite.ErrInvalidatedAuthorizeCode (at Commit, in a transaction), so only
+// one exchange can succeed.
 func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature string) error {
-	n, err := s.execN(ctx, invalidateCode, hash(signature))
-	if err != nil {
-		return s.wrap("invalidate oauth2_code", err)
+	query := invalidateCode
+	if s.d.InvalidateCode != "" {
+		query = s.d.InvalidateCode
 	}
-	if n == 0 {
-		return fosite.ErrInvalidatedAuthorizeCode
-	}
-	return nil
+	return s.write(ctx, "invalidate oauth2_code", fosite.ErrInvalidatedAuthorizeCode, query, hash(signature))
 }
 
 // CreateAccessTokenSession implements oauth2.AccessTokenStorage.
@@ -240,45 +236,38 @@ func (s *Store) DeleteRefreshTokenSession(ctx context.Context, signature string)
 
 // RotateRefreshToken implements oauth2.RefreshTokenStorage: it deactivates
 // the refresh token only if it is still active (otherwise
-// storage.ErrNotFound, which fosite answers with "please retry"), then
-// deletes the access tokens of requestID. Rows are touched in that order
-// (refresh row by key first), in the context's transaction or a new one.
+// storage.ErrNotFound, which fosite answers with "please retry"; at Commit,
+// in a transaction), then deletes the access tokens of requestID. Rows are
+// touched in that order (refresh row by key first), in the context's
+// transaction or a new one.
 func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
-	return s.inTx(ctx, "rotate oauth2_refresh", false, func(ctx context.Context) error {
-		if s.d.RotateRefresh != "" {
-			var n int64
-			if err := s.queryRow(ctx, s.d.RotateRefresh, []any{hash(signature), requestID}, &n); err != nil {
-				return s.wrap("rotate oauth2_refresh", err)
-			}
-			if n == 0 {
-				return fmt.Errorf("%s: rotate oauth2_refresh: no active token: %w", s.d.Name, storage.ErrNotFound)
-			}
-			return nil
+	const op = "rotate oauth2_refresh"
+	used := fmt.Errorf("%s: %s: no active token: %w", s.d.Name, op, storage.ErrNotFound)
+	if s.d.RotateRefresh != "" {
+		return s.write(ctx, op, used, s.d.RotateRefresh, hash(signature), requestID)
+	}
+	rotate := func(ctx context.Context) error {
+		if err := s.write(ctx, op, used, rotateRefresh, hash(signature)); err != nil {
+			return err
 		}
-		n, err := s.execN(ctx, rotateRefresh, hash(signature))
-		if err != nil {
-			return s.wrap("rotate oauth2_refresh", err)
-		}
-		if n == 0 {
-			return fmt.Errorf("%s: rotate oauth2_refresh: no active token: %w", s.d.Name, storage.ErrNotFound)
-		}
-		_, err = s.exec(ctx, deleteAccessByRequest, requestID)
-		return s.wrap("rotate oauth2_refresh: delete oauth2_access", err)
-	})
+		return s.write(ctx, op+": delete oauth2_access", nil, deleteAccessByRequest, requestID)
+	}
+	if s.state(ctx) != nil {
+		return rotate(ctx)
+	}
+	return s.inTx(ctx, op, false, rotate)
 }
 
 // RevokeRefreshToken implements oauth2.TokenRevocationStorage: every active
 // refresh token of requestID becomes inactive.
 func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error {
-	_, err := s.exec(ctx, revokeRefresh, requestID)
-	return s.wrap("revoke oauth2_refresh", err)
+	return s.write(ctx, "revoke oauth2_refresh", nil, revokeRefresh, requestID)
 }
 
 // RevokeAccessToken implements oauth2.TokenRevocationStorage: every access
 // token of requestID is deleted.
 func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
-	_, err := s.exec(ctx, deleteAccessByRequest, requestID)
-	return s.wrap("revoke oauth2_access", err)
+	return s.write(ctx, "revoke oauth2_access", nil, deleteAccessByRequest, requestID)
 }
 
 // CreatePKCERequestSession implements pkce.PKCERequestStorage.

@@ -55,11 +55,25 @@ type Dialect struct {
 	Migrations fs.FS
 	// RotateRefresh, if set, is one statement that does RotateRefreshToken's
 	// two (deactivate the refresh token by key if it is active, then delete
-	// the access tokens of its request ID, only if it was), saving a round
-	// trip in fosite's refresh transaction. Its placeholders are the key and
-	// the request ID, and it returns one row: how many refresh tokens it
-	// deactivated (0 or 1). Empty means the two statements.
+	// the access tokens of its request ID), saving a round trip. Its
+	// placeholders are the key and the request ID; when the token was not
+	// active it changes nothing and fails with an error IsGuardFailure
+	// recognises. Empty means the two statements, the first checked by its
+	// row count.
 	RotateRefresh string
+	// InvalidateCode, if set, deactivates an authorization code by key,
+	// failing like RotateRefresh when the code was not active. Empty means
+	// a conditional UPDATE checked by its row count.
+	InvalidateCode string
+	// IsGuardFailure reports whether err is the failure of RotateRefresh or
+	// InvalidateCode on a token that was not active. Required when either
+	// is set.
+	IsGuardFailure func(err error) bool
+	// ExecBatch, if set, runs the statements of a write set on conn in one
+	// round trip and one transaction: all of them or none. It returns the
+	// index of the statement that failed with the error, or -1 for an error
+	// of the batch as a whole. Nil means BEGIN, each statement, COMMIT.
+	ExecBatch func(ctx context.Context, conn *sql.Conn, stmts []Stmt) (failed int, err error)
 
 	// SessionLocker, if set, makes Migrate hold a database lock so that
 	// replicas starting together migrate once (for PostgreSQL,
@@ -183,49 +197,197 @@ func (s *Store) Close() error {
 // txKey is the context key of the transaction begun by BeginTX.
 type txKey struct{}
 
+// txState is a transaction in a context. One begun by BeginTX starts as a
+// write set: the writes fosite's token steps make (token rows, rotations,
+// invalidations, the session key) are only queued, with their arguments
+// already encoded, and Commit sends them to the database at once: in one
+// round trip and implicit transaction where the dialect has ExecBatch, else
+// in one short transaction on the writer (so SQLite's single writer is held
+// for the statements alone, never while a request encodes or signs). The
+// first statement that needs a result (a read after a queued write, a
+// row-counted write, a read-modify-write helper) turns the write set into a
+// database transaction, running the queued writes in it first; reads before
+// any write go to the reader, outside a transaction. Either way the effects
+// are those of one transaction, and a conditional write that finds its row
+// already used fails the whole set: at Commit, when it was queued.
 type txState struct {
-	s  *Store
-	tx *sql.Tx
+	s       *Store
+	tx      *sql.Tx // the database transaction; nil while only queueing
+	pending []Stmt  // queued writes, in order
+	done    bool    // committed or rolled back (or failed trying)
 }
 
-func (s *Store) txFrom(ctx context.Context) *sql.Tx {
+// Stmt is one queued write: a statement with the dialect's placeholders
+// and its arguments.
+type Stmt struct {
+	Query string
+	Args  []any
+	op    string // error context
+	// guard, if set, is the error of a conditional write that found no
+	// active row: it changed no row, or failed with the dialect's guard
+	// error.
+	guard error
+}
+
+func (s *Store) state(ctx context.Context) *txState {
 	if st, ok := ctx.Value(txKey{}).(*txState); ok && st.s == s {
-		return st.tx
+		return st
 	}
 	return nil
 }
 
-// BeginTX implements fosite's storage.Transactional: it begins a
-// transaction and returns a context that carries it. Every Store method
-// called with that context runs in the transaction.
-func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
-	if s.txFrom(ctx) != nil {
-		return ctx, fmt.Errorf("%s: begin: a transaction is already in progress", s.d.Name)
+// txFrom returns the context's database transaction, beginning it (and
+// running the queued writes in it) if the context holds a write set.
+func (s *Store) txFrom(ctx context.Context) (*sql.Tx, error) {
+	st := s.state(ctx)
+	if st == nil {
+		return nil, nil
 	}
+	if err := st.begin(ctx); err != nil {
+		return nil, err
+	}
+	return st.tx, nil
+}
+
+// begin turns a write set into a database transaction.
+func (st *txState) begin(ctx context.Context) error {
+	if st.tx != nil {
+		return nil
+	}
+	if st.done {
+		return fmt.Errorf("%s: the transaction has already ended", st.s.d.Name)
+	}
+	s := st.s
 	s.warm(ctx)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return ctx, s.wrap("begin", err)
+		return s.wrap("begin", err)
 	}
-	return context.WithValue(ctx, txKey{}, &txState{s: s, tx: tx}), nil
+	st.tx = tx
+	pending := st.pending
+	st.pending = nil
+	for _, p := range pending {
+		if err := s.run(ctx, tx, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// Commit implements fosite's storage.Transactional.
+// run executes one write in tx.
+func (s *Store) run(ctx context.Context, tx *sql.Tx, p Stmt) error {
+	var (
+		res sql.Result
+		err error
+	)
+	if st := s.cached(p.Query); st != nil {
+		ts := tx.StmtContext(ctx, st)
+		res, err = ts.ExecContext(ctx, p.Args...)
+		ts.Close()
+	} else {
+		res, err = tx.ExecContext(ctx, s.q(p.Query), p.Args...)
+	}
+	return s.result(p, res, err)
+}
+
+// result is the error of write p that returned res and err: p.guard for a
+// conditional write that found no active row, else err wrapped.
+func (s *Store) result(p Stmt, res sql.Result, err error) error {
+	if err != nil {
+		if p.guard != nil && s.d.IsGuardFailure != nil && s.d.IsGuardFailure(err) {
+			return p.guard
+		}
+		return s.wrap(p.op, err)
+	}
+	if p.guard != nil {
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			return p.guard
+		}
+	}
+	return nil
+}
+
+// flush writes a write set that never became a database transaction.
+func (st *txState) flush(ctx context.Context) error {
+	s := st.s
+	if len(st.pending) == 0 {
+		return nil
+	}
+	if s.d.ExecBatch == nil {
+		if err := st.begin(ctx); err != nil {
+			if st.tx != nil {
+				st.tx.Rollback() //nolint:errcheck // the failure is reported
+			}
+			return err
+		}
+		return s.wrap("commit", st.tx.Commit())
+	}
+	stmts := make([]Stmt, len(st.pending))
+	for i, p := range st.pending {
+		p.Query = s.q(p.Query)
+		stmts[i] = p
+	}
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return s.wrap("commit", err)
+	}
+	defer conn.Close()
+	i, err := s.d.ExecBatch(ctx, conn, stmts)
+	switch {
+	case err == nil:
+		return nil
+	case i < 0 || i >= len(stmts):
+		return s.wrap("commit", err)
+	}
+	return s.result(stmts[i], nil, err)
+}
+
+// BeginTX implements fosite's storage.Transactional: it returns a context
+// that carries a new write set (see txState). Every Store method called
+// with that context belongs to the transaction.
+func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
+	if s.state(ctx) != nil {
+		return ctx, fmt.Errorf("%s: begin: a transaction is already in progress", s.d.Name)
+	}
+	return context.WithValue(ctx, txKey{}, &txState{s: s}), nil
+}
+
+// Commit implements fosite's storage.Transactional. A queued conditional
+// write that finds its token already used fails here, with the error its
+// method documents, and nothing of the transaction is written.
 func (s *Store) Commit(ctx context.Context) error {
-	tx := s.txFrom(ctx)
-	if tx == nil {
+	st := s.state(ctx)
+	if st == nil {
 		return fmt.Errorf("%s: commit: no transaction in context", s.d.Name)
 	}
-	return s.wrap("commit", tx.Commit())
+	if st.done {
+		return fmt.Errorf("%s: commit: the transaction has already ended", s.d.Name)
+	}
+	if st.tx == nil {
+		err := st.flush(ctx)
+		st.pending, st.done = nil, true
+		return err
+	}
+	st.done = true
+	return s.wrap("commit", st.tx.Commit())
 }
 
-// Rollback implements fosite's storage.Transactional.
+// Rollback implements fosite's storage.Transactional. Rolling back a
+// transaction that has ended (a failed Commit, say) does nothing.
 func (s *Store) Rollback(ctx context.Context) error {
-	tx := s.txFrom(ctx)
-	if tx == nil {
+	st := s.state(ctx)
+	if st == nil {
 		return fmt.Errorf("%s: rollback: no transaction in context", s.d.Name)
 	}
-	return s.wrap("rollback", tx.Rollback())
+	st.pending = nil
+	if st.done {
+		return nil
+	}
+	st.done = true
+	if st.tx == nil {
+		return nil
+	}
+	return s.wrap("rollback", st.tx.Rollback())
 }
 
 // maxAttempts bounds the retries of inTx on unique violations and
@@ -236,7 +398,10 @@ const maxAttempts = 10
 // commits, retrying fn on unique violations and retryable conflicts when the
 // transaction is its own (fn must then be safe to rerun).
 func (s *Store) inTx(ctx context.Context, op string, retry bool, fn func(ctx context.Context) error) error {
-	if s.txFrom(ctx) != nil {
+	if st := s.state(ctx); st != nil {
+		if err := st.begin(ctx); err != nil {
+			return err
+		}
 		return fn(ctx)
 	}
 	var err error
@@ -334,8 +499,10 @@ func (s *Store) warm(ctx context.Context) {
 		return
 	}
 	qs := txQueries
-	if s.d.RotateRefresh != "" {
-		qs = append(qs[:len(qs):len(qs)], s.d.RotateRefresh)
+	for _, q := range []string{s.d.RotateRefresh, s.d.InvalidateCode} {
+		if q != "" {
+			qs = append(qs[:len(qs):len(qs)], q)
+		}
 	}
 	for _, q := range qs {
 		if _, err := s.prepared(ctx, s.w, q); err != nil {
@@ -345,9 +512,33 @@ func (s *Store) warm(ctx context.Context) {
 	s.warmed.Store(true)
 }
 
+// write runs a write whose result nobody needs: queued when the context
+// holds a write set, else run in the context's transaction or on the
+// writer. guard, if set, makes it a conditional write (see Stmt). Errors
+// are wrapped with op.
+func (s *Store) write(ctx context.Context, op string, guard error, query string, args ...any) error {
+	p := Stmt{Query: query, Args: args, op: op, guard: guard}
+	if st := s.state(ctx); st != nil {
+		if st.tx == nil {
+			if st.done {
+				return fmt.Errorf("%s: %s: the transaction has already ended", s.d.Name, op)
+			}
+			st.pending = append(st.pending, p)
+			return nil
+		}
+		return s.run(ctx, st.tx, p)
+	}
+	res, err := s.exec(ctx, query, args...)
+	return s.result(p, res, err)
+}
+
 // exec runs a statement in the context's transaction or on the writer.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if tx := s.txFrom(ctx); tx != nil {
+	tx, err := s.txFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if tx != nil {
 		if st := s.cached(query); st != nil {
 			ts := tx.StmtContext(ctx, st)
 			defer ts.Close()
@@ -371,10 +562,27 @@ func (s *Store) execN(ctx context.Context, query string, args ...any) (int64, er
 	return res.RowsAffected()
 }
 
+// readTx returns the transaction a read in ctx must use: none (the reader)
+// outside transactions and in a write set with nothing queued yet.
+func (s *Store) readTx(ctx context.Context) (*sql.Tx, error) {
+	st := s.state(ctx)
+	if st == nil || (st.tx == nil && len(st.pending) == 0) {
+		return nil, nil
+	}
+	if err := st.begin(ctx); err != nil {
+		return nil, err
+	}
+	return st.tx, nil
+}
+
 // queryRow runs a one-row query in the context's transaction or on the
 // reader and scans the row into dest; no row is sql.ErrNoRows.
 func (s *Store) queryRow(ctx context.Context, query string, args []any, dest ...any) error {
-	if tx := s.txFrom(ctx); tx != nil {
+	tx, err := s.readTx(ctx)
+	if err != nil {
+		return err
+	}
+	if tx != nil {
 		if st := s.cached(query); st != nil {
 			ts := tx.StmtContext(ctx, st)
 			defer ts.Close()
@@ -392,9 +600,12 @@ func (s *Store) queryRow(ctx context.Context, query string, args []any, dest ...
 // query runs a query in the context's transaction or on the reader and
 // calls scan for each row.
 func (s *Store) query(ctx context.Context, query string, args []any, scan func(*sql.Rows) error) error {
+	tx, err := s.readTx(ctx)
+	if err != nil {
+		return err
+	}
 	var rows *sql.Rows
-	if tx := s.txFrom(ctx); tx != nil {
-		var err error
+	if tx != nil {
 		if st := s.cached(query); st != nil {
 			ts := tx.StmtContext(ctx, st)
 			defer ts.Close()

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"database/sql"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/ory/fosite"
@@ -74,5 +75,14 @@ func TestTimes(t *testing.T) {
 	}
 	if got := fromMicros(micros(fromMicros(0))); !got.IsZero() {
 		t.Errorf("zero time round-trips to %v", got)
+	}
+}
+
+// TestLinkedUser_columns keeps the joined read of LinkIdentity's fast path
+// in step with userColumns, which userRow scans in order.
+func TestLinkedUser_columns(t *testing.T) {
+	want := "SELECT i.union_id, u." + strings.ReplaceAll(userColumns, ", ", ", u.") + " FROM"
+	if !strings.HasPrefix(linkedUser, want) {
+		t.Errorf("linkedUser = %q\nwant prefix %q", linkedUser, want)
 	}
 }

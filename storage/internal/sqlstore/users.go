@@ -11,6 +11,10 @@ import (
 
 const userColumns = "subject, union_id, name, picture, phone_number, version, created_at, updated_at"
 
+// linkedUser reads an identity's unionid and its user in one round trip.
+const linkedUser = "SELECT i.union_id, u.subject, u.union_id, u.name, u.picture, u.phone_number, u.version, u.created_at, u.updated_at " +
+	"FROM identities i JOIN users u ON u.subject = i.subject WHERE i.app_id = ? AND i.open_id = ?"
+
 // userRow holds the columns of a user row (userColumns).
 type userRow struct {
 	subject                    string
@@ -101,16 +105,14 @@ func (s *Store) LinkIdentity(ctx context.Context, req storage.LinkRequest) (stor
 	// Most logins are returning users whose identity is linked already and
 	// who bring nothing new: answer those from the read pool, without taking
 	// the single writer (SQLite) or a row lock (PostgreSQL).
-	if s.txFrom(ctx) == nil && req.Name == "" && req.Picture == "" {
-		var identUnionID sql.NullString
-		var subject string
-		err := s.queryRow(ctx, "SELECT union_id, subject FROM identities WHERE app_id = ? AND open_id = ?",
-			[]any{req.AppID, req.OpenID}, &identUnionID, &subject)
+	if s.state(ctx) == nil && req.Name == "" && req.Picture == "" {
+		var (
+			identUnionID sql.NullString
+			r            userRow
+		)
+		err := s.queryRow(ctx, linkedUser, []any{req.AppID, req.OpenID}, append([]any{&identUnionID}, r.dest()...)...)
 		if err == nil && (req.UnionID == "" || identUnionID.Valid) {
-			u, _, err := s.userWhere(ctx, "subject = ?", subject)
-			if err == nil {
-				return u, false, nil
-			}
+			return r.user(), false, nil
 		}
 	}
 	var (

@@ -10,8 +10,7 @@ import (
 
 // PutSessionKey implements storage.WeChatStore with one upsert.
 func (s *Store) PutSessionKey(ctx context.Context, k storage.SessionKey) error {
-	_, err := s.exec(ctx, putSessionKey, k.Subject, k.AppID, k.OpenID, k.Ciphertext, micros(k.UpdatedAt))
-	return s.wrap("put session key", err)
+	return s.write(ctx, "put session key", nil, putSessionKey, k.Subject, k.AppID, k.OpenID, k.Ciphertext, micros(k.UpdatedAt))
 }
 
 // putSessionKey replaces a user's session key for an app. The Mini Program
