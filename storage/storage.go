@@ -84,7 +84,9 @@ type FositeStore interface {
 type ClientStore interface {
 	// Client returns the client with the given ID, or ErrNotFound.
 	// (GetClient, from fosite.ClientManager, returns the same record as a
-	// fosite.Client.)
+	// fosite.Client. A SQL backend answers it from a cache of at most a
+	// second: a change made through another replica reaches this one
+	// within that time; its own changes, at once.)
 	Client(ctx context.Context, id string) (Client, error)
 	// ListClients returns every client, ordered by ID.
 	ListClients(ctx context.Context) ([]Client, error)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/ory/fosite"
 
@@ -99,11 +100,25 @@ func (s *Store) client(ctx context.Context, id string) (storage.Client, int64, e
 }
 
 // GetClient implements fosite.ClientManager; it returns a *storage.Client.
+// Outside transactions it may answer from a cache (see clientTTL).
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	if s.state(ctx) != nil {
+		cl, _, err := s.client(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return &cl, nil
+	}
+	now := time.Now()
+	cl, ok, gen := s.clients.get(id, now)
+	if ok {
+		return &cl, nil
+	}
 	cl, _, err := s.client(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	s.clients.put(cl, now, gen)
 	return &cl, nil
 }
 
@@ -182,6 +197,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(storage
 			return s.wrap(op, err)
 		}
 		if n == 1 {
+			s.clients.drop(id)
 			return nil
 		}
 	}
@@ -191,6 +207,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(storage
 // DeleteClient implements storage.ClientStore.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	n, err := s.execN(ctx, "DELETE FROM clients WHERE id = ?", id)
+	s.clients.drop(id)
 	if err != nil {
 		return s.wrap(fmt.Sprintf("delete client %q", id), err)
 	}

@@ -101,6 +101,8 @@ type Store struct {
 	r   *sql.DB          // reads outside transactions; never nil (may be w)
 	now func() time.Time // never nil
 
+	clients clientCache // GetClient's recent reads
+
 	rebound sync.Map    // query → query with $n placeholders
 	stmts   sync.Map    // stmtKey → *sql.Stmt, prepared on w or r
 	warmed  atomic.Bool // txQueries are in stmts
