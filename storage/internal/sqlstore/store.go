@@ -318,7 +318,7 @@ func (st *txState) flush(ctx context.Context) error {
 	if s.d.ExecBatch == nil {
 		if err := st.begin(ctx); err != nil {
 			if st.tx != nil {
-				st.tx.Rollback() //nolint:errcheck // the failure is reported
+				st.tx.Rollback() // the failure that stopped it is the one to report
 			}
 			return err
 		}
