@@ -28,13 +28,14 @@ type Storage interface {
 	KeyStore
 	WeChatStore
 	LeaseStore
+	RateStore
 	LoginStateStore
 	BrowserSessionStore
 	ConsentStore
 
 	// DeleteExpired removes every record whose lifetime ended before the
 	// given time (tokens, codes, PAR requests, JWT IDs, leases, login
-	// states, browser sessions). Used refresh
+	// states, browser sessions, idle rate limits). Used refresh
 	// tokens are kept until they expire, so reuse detection keeps working for
 	// a token family's whole life. It returns how many rows it removed.
 	DeleteExpired(ctx context.Context, before time.Time) (int64, error)
@@ -159,6 +160,18 @@ type WeChatStore interface {
 	// still equals expiresAt (it is the one the caller saw fail); otherwise
 	// it does nothing.
 	DeleteServerToken(ctx context.Context, appID string, expiresAt time.Time) error
+}
+
+// RateStore keeps rate limits that hold across every replica on the same
+// database.
+type RateStore interface {
+	// TakeRate takes n requests at now from the limit name, which admits
+	// rate requests per second on average and bursts of burst (the generic
+	// cell rate algorithm, equivalent to a token bucket that starts full).
+	// It takes all n or none and reports which; n > burst is never
+	// admitted. A limit that has refilled completely is forgotten by
+	// DeleteExpired.
+	TakeRate(ctx context.Context, name string, n int, rate float64, burst int, now time.Time) (bool, error)
 }
 
 // LeaseStore gives out named, time-limited locks shared by every replica on

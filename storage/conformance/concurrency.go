@@ -32,6 +32,7 @@ func RunConcurrencyTests(t *testing.T, newStorage NewStorage) {
 		{"RefreshFlowInTransaction", testConcurrentRefreshFlow},
 		{"SaveServerToken", testConcurrentSaveServerToken},
 		{"AcquireLease", testConcurrentAcquireLease},
+		{"TakeRate", testConcurrentTakeRate},
 		{"UpdateClient", testConcurrentUpdateClient},
 		{"SetClientAssertionJWT", testConcurrentJTI},
 	}, webLoginConcurrencyTests...))

@@ -52,6 +52,7 @@ func RunTests(t *testing.T, newStorage NewStorage) {
 		{"SessionKeys", testSessionKeys},
 		{"ServerToken", testServerToken},
 		{"Leases", testLeases},
+		{"TakeRate", testTakeRate},
 		{"DeleteExpired", testDeleteExpired},
 	}, webLoginTests...))
 }

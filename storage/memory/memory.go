@@ -44,6 +44,7 @@ type Store struct {
 	sessionKeys  map[identityKey]storage.SessionKey // keyed by (appID, subject)
 	serverTokens map[string]storage.ServerToken
 	leases       map[string]lease
+	rates        map[string]int64 // rate limit → theoretical arrival time, Unix µs
 
 	web webLogin // login states, browser sessions, consents; own lock
 }
@@ -91,6 +92,7 @@ func New() *Store {
 		sessionKeys:  map[identityKey]storage.SessionKey{},
 		serverTokens: map[string]storage.ServerToken{},
 		leases:       map[string]lease{},
+		rates:        map[string]int64{},
 	}
 	for i := range s.tables {
 		s.tables[i] = map[string]*tokenRow{}
@@ -433,6 +435,12 @@ func (s *Store) DeleteExpired(_ context.Context, before time.Time) (int64, error
 	for k, l := range s.leases {
 		if l.expiresAt.Before(before) {
 			delete(s.leases, k)
+			n++
+		}
+	}
+	for k, tat := range s.rates {
+		if tat < before.UnixMicro() {
+			delete(s.rates, k)
 			n++
 		}
 	}
@@ -785,6 +793,23 @@ func (s *Store) AcquireLease(_ context.Context, name, holder string, ttl time.Du
 		return false, nil
 	}
 	s.leases[name] = lease{holder: holder, expiresAt: norm(now.Add(ttl))}
+	return true, nil
+}
+
+// TakeRate implements storage.RateStore.
+func (s *Store) TakeRate(_ context.Context, name string, n int, rate float64, burst int, now time.Time) (bool, error) {
+	cost, tolerance, ok := storage.RateCost(n, rate, burst)
+	if !ok {
+		return false, nil
+	}
+	t := now.UnixMicro()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tat := max(s.rates[name], t)
+	if tat+cost > t+tolerance {
+		return false, nil
+	}
+	s.rates[name] = tat + cost
 	return true, nil
 }
 

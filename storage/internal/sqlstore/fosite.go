@@ -385,7 +385,7 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, err
 	for _, a := range artifacts {
 		targets = append(targets, target{a.table, "signature"})
 	}
-	targets = append(targets, target{"oauth2_jti", "jti"}, target{"leases", "name"})
+	targets = append(targets, target{"oauth2_jti", "jti"}, target{"leases", "name"}, target{"rate_limits", "name"})
 	for _, t := range webLoginTables {
 		targets = append(targets, target{t[0], t[1]})
 	}
