@@ -188,12 +188,14 @@ type Provider struct {
 	idSigner *signer
 	// sessionKeys seals WeChat session keys at rest.
 	sessionKeys *keys.Sealer
-	// limits rate-limits the WeChat grant per client and per IP.
-	limits    *grantLimits
-	routes    *mux.Router // what Route matches against; read-only after New
-	discovery []byte      // prepared discovery document
-	basePath  string      // the issuer's path, where the routes are mounted
-	log       *slog.Logger
+	// limits rate-limits the WeChat grant per client and per IP on this
+	// replica; clientQuota per client across replicas (nil when off).
+	limits      *grantLimits
+	clientQuota *clientQuota
+	routes      *mux.Router // what Route matches against; read-only after New
+	discovery   []byte      // prepared discovery document
+	basePath    string      // the issuer's path, where the routes are mounted
+	log         *slog.Logger
 }
 
 // New validates cfg and composes the provider.
@@ -207,6 +209,7 @@ func New(cfg Config) (*Provider, error) {
 		p.basePath = u.Path
 	}
 	p.limits = newGrantLimits(cfg.GrantLimitPerClient, cfg.GrantLimitPerIP)
+	p.clientQuota = newClientQuota(cfg.Storage, cfg.GrantLimitPerClient)
 	if err := p.compose(); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"math"
 	"net"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/wxoidc/wxoidc/storage"
 )
 
 // RateLimit is a token bucket: Rate requests per second on average, bursts
@@ -19,10 +22,11 @@ type RateLimit struct {
 	Burst int
 }
 
-// Default limits of the WeChat grant. They are per replica: N replicas
-// behind a load balancer admit up to N times as much (documented in
-// docs/config.md). WeChat's own per-user minute quota (45011) still holds
-// across the cluster.
+// Default limits of the WeChat grant. The per-client limit holds across
+// every replica on one database (clientQuota); the per-IP limit is kept by
+// each replica, so N replicas behind a load balancer admit up to N times as
+// much from one address (documented in docs/config.md). WeChat's own
+// per-user minute quota (45011) holds across the cluster in any case.
 var (
 	DefaultGrantLimitPerClient = RateLimit{Rate: 1000, Burst: 2000}
 	DefaultGrantLimitPerIP     = RateLimit{Rate: 20, Burst: 40}
@@ -109,4 +113,88 @@ func clientIP(r *http.Request) string {
 
 func retryAfterHeader(w http.ResponseWriter, seconds int) {
 	w.Header().Set("Retry-After", strconv.Itoa(seconds))
+}
+
+// clientQuota keeps the per-client limit of the WeChat grant across
+// replicas. It takes requests from the limit shared in storage
+// (storage.RateStore) a chunk at a time, 20 ms worth at the full rate, and
+// spends them locally, so a replica asks the database about once a chunk;
+// one request per client at a time fetches, the others wait for it. A
+// replica can only spend requests it has taken from the shared limit, so
+// the cluster never admits more than the limit; it may admit up to a chunk
+// per replica less.
+type clientQuota struct {
+	store storage.Storage
+	lim   RateLimit
+	chunk int
+
+	mu       sync.Mutex
+	reserves map[string]*reserve // guarded by mu; registered clients only
+}
+
+// reserve is what a replica holds of one client's shared limit.
+type reserve struct {
+	mu sync.Mutex // held while fetching
+	n  int        // requests taken from the shared limit, not yet spent
+}
+
+// newClientQuota returns the shared form of lim, or nil if lim is off.
+func newClientQuota(store storage.Storage, lim RateLimit) *clientQuota {
+	if lim.Rate == 0 {
+		lim = DefaultGrantLimitPerClient
+	}
+	if lim.Rate < 0 {
+		return nil
+	}
+	lim.Burst = max(lim.Burst, 1)
+	chunk := min(max(int(math.Ceil(lim.Rate/50)), 1), lim.Burst)
+	return &clientQuota{store: store, lim: lim, chunk: chunk, reserves: map[string]*reserve{}}
+}
+
+// allow reports whether a grant request of clientID may proceed, and if
+// not, after how many seconds to retry. Only registered clients have a
+// shared limit (made-up ids fail client authentication anyway and must not
+// create rows). If the database cannot answer, the request proceeds: the
+// per-replica limits still apply, and the grant itself then meets the
+// outage and says so.
+func (q *clientQuota) allow(ctx context.Context, clientID string, now time.Time) (bool, int) {
+	if q == nil {
+		return true, 0
+	}
+	q.mu.Lock()
+	r := q.reserves[clientID]
+	q.mu.Unlock()
+	if r == nil {
+		if _, err := q.store.GetClient(ctx, clientID); err != nil {
+			return true, 0
+		}
+		q.mu.Lock()
+		if r = q.reserves[clientID]; r == nil {
+			r = &reserve{}
+			q.reserves[clientID] = r
+		}
+		q.mu.Unlock()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n > 0 {
+		r.n--
+		return true, 0
+	}
+	name := "wechat-grant/client/" + clientID
+	sizes := []int{q.chunk}
+	if q.chunk > 1 {
+		sizes = append(sizes, 1)
+	}
+	for _, n := range sizes {
+		ok, err := q.store.TakeRate(ctx, name, n, q.lim.Rate, q.lim.Burst, now)
+		if err != nil {
+			return true, 0
+		}
+		if ok {
+			r.n = n - 1
+			return true, 0
+		}
+	}
+	return false, int(math.Ceil(max(1/q.lim.Rate, 1)))
 }

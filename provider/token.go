@@ -32,7 +32,12 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostForm.Get("grant_type") == GrantTypeWeChat {
-		if ok, wait := p.limits.allow(r.PostForm.Get("client_id"), clientIP(r), time.Now()); !ok {
+		now, clientID := time.Now(), r.PostForm.Get("client_id")
+		ok, wait := p.limits.allow(clientID, clientIP(r), now)
+		if ok {
+			ok, wait = p.clientQuota.allow(ctx, clientID, now)
+		}
+		if !ok {
 			retryAfterHeader(w, wait)
 			p.writeTokenError(ctx, w, r, nil, errRateLimited)
 			return

@@ -101,8 +101,9 @@ type Config struct {
 	Clients []ClientConfig `yaml:"clients"`
 
 	RateLimit struct {
-		// WeChatGrant limits the Mini Program grant per client and per
-		// client IP address, per replica (HTTP 429 beyond). A rate of 0
+		// WeChatGrant limits the Mini Program grant per client (across
+		// replicas) and per client IP address (per replica); HTTP 429
+		// beyond. A rate of 0
 		// takes the default (1000/s per client, 20/s per IP); a negative
 		// rate turns the limit off.
 		WeChatGrant struct {

@@ -86,7 +86,9 @@ const (
 	replicaRedirect  = "https://rp.example/cb"
 )
 
-func newCluster(t *testing.T, n int) *cluster {
+// newCluster starts n replicas on a fresh schema; tune, if given, adjusts
+// their shared configuration.
+func newCluster(t *testing.T, n int, tune ...func(*Config)) *cluster {
 	dsn := pgSchema(t)
 	sim := wechattest.New(wechattest.Config{})
 	simSrv := httptest.NewServer(sim)
@@ -111,6 +113,9 @@ func newCluster(t *testing.T, n int) *cluster {
 			Scope: "openid offline_access phone", WeChatAppID: devMiniProgramAppID},
 		{ClientID: replicaWebClient, ClientSecret: replicaWebSecret, GrantTypes: []string{"authorization_code", "refresh_token"},
 			Scope: "openid offline_access", RedirectURIs: []string{replicaRedirect}},
+	}
+	for _, f := range tune {
+		f(&cfg)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -460,4 +465,56 @@ func kidOf(token string) string {
 
 func decodeSegment(s string) ([]byte, error) {
 	return base64.RawURLEncoding.DecodeString(s)
+}
+
+// TestReplicas_ClientRateLimit shows the per-client limit of the WeChat
+// grant holding across replicas: three replicas together admit one burst
+// (plus what refills meanwhile), not three.
+func TestReplicas_ClientRateLimit(t *testing.T) {
+	const burst = 24
+	c := newCluster(t, 3, func(cfg *Config) {
+		cfg.RateLimit.WeChatGrant.PerClient = RateConfig{Rate: 1, Burst: burst}
+	})
+	codes := make([]string, 90)
+	for i := range codes {
+		codes[i] = c.code(fmt.Sprintf("limited%02d", i))
+	}
+	start := time.Now()
+	var (
+		wg       sync.WaitGroup
+		out      outcome
+		noHeader atomic.Int32
+	)
+	for _, code := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			form := url.Values{"grant_type": {provider.GrantTypeWeChat}, "client_id": {devMiniClient}, "js_code": {code}, "scope": {"openid"}}
+			resp, err := http.PostForm(c.url()+"/oauth2/token", form)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			var body map[string]any
+			json.NewDecoder(resp.Body).Decode(&body)
+			if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+				noHeader.Add(1)
+			}
+			out.add(resp.StatusCode, body)
+		}()
+	}
+	wg.Wait()
+	refilled := int(time.Since(start).Seconds()) + 1
+	ok, limited := out.by["200"], out.by["429 temporarily_unavailable"]
+	t.Logf("outcomes %v in %v", out.by, time.Since(start).Round(time.Millisecond))
+	if ok+limited != len(codes) {
+		t.Errorf("outcomes %v: want only 200 and 429", out.by)
+	}
+	if ok < burst || ok > burst+refilled {
+		t.Errorf("%d grants admitted across 3 replicas, want %d to %d (one burst, not one per replica)", ok, burst, burst+refilled)
+	}
+	if noHeader.Load() > 0 {
+		t.Errorf("%d answers 429 without Retry-After", noHeader.Load())
+	}
 }
