@@ -43,6 +43,9 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if r.PostForm.Get("grant_type") == "refresh_token" {
+		ctx, _ = storage.WithPrefetch(ctx)
+	}
 	ar, err := p.oauth2.NewAccessRequest(ctx, r, newSession())
 	if err != nil {
 		if ar != nil && ar.GetGrantTypes().ExactOne("client_credentials") && ar.GetClient() != nil && ar.GetClient().IsPublic() {
@@ -117,12 +120,17 @@ func (p *Provider) prepareAccess(ctx context.Context, ar fosite.AccessRequester)
 		sess.Subject = client.GetID()
 		sess.ClientID = client.GetID()
 	case ar.GetGrantTypes().ExactOne("refresh_token"):
-		user, err := p.cfg.Storage.User(ctx, sess.Subject)
-		if errors.Is(err, storage.ErrNotFound) {
-			return fosite.ErrInvalidGrant.WithHint("The user of this refresh token no longer exists.")
-		}
-		if err != nil {
-			return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+		// The store may have read the user along with the refresh token.
+		user, ok := storage.PrefetchFrom(ctx).User(sess.Subject)
+		if !ok {
+			var err error
+			user, err = p.cfg.Storage.User(ctx, sess.Subject)
+			if errors.Is(err, storage.ErrNotFound) {
+				return fosite.ErrInvalidGrant.WithHint("The user of this refresh token no longer exists.")
+			}
+			if err != nil {
+				return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+			}
 		}
 		claims, err := p.userClaims(ctx, user, client, ar.GetGrantedScopes(), "")
 		if err != nil {

@@ -407,3 +407,31 @@ func TestWeChatGrant_NoSecretLeaks(t *testing.T) {
 		t.Fatal("the WeChat errcode never reached the log")
 	}
 }
+
+// TestWeChatGrant_RefreshTellsTodaysClaims binds a phone number after the
+// login and refreshes: the new ID token carries it (the user is read along
+// with the refresh token, not taken from the old session).
+func TestWeChatGrant_RefreshTellsTodaysClaims(t *testing.T) {
+	e := newEnv(t)
+	m := mp{e: e}
+	status, body, _ := m.grant(url.Values{"client_id": {miniClient}, "js_code": {m.wxLogin(miniApp, "henry")}, "scope": {"openid offline_access phone"}})
+	if status != 200 {
+		t.Fatalf("%d %v", status, body)
+	}
+	if status, b, _ := m.post("/wechat/phone", body["access_token"].(string), url.Values{"phone_code": {m.phoneCode(miniApp, "henry", "13700137000")}}); status != 200 {
+		t.Fatalf("/wechat/phone: %d %v", status, b)
+	}
+	status, body, _ = m.post("/oauth2/token", "", url.Values{"grant_type": {"refresh_token"}, "client_id": {miniClient}, "refresh_token": {body["refresh_token"].(string)}})
+	if status != 200 {
+		t.Fatalf("refresh: %d %v", status, body)
+	}
+	idt, err := e.provider.Verifier(&oidc.Config{ClientID: miniClient, SupportedSigningAlgs: []string{"ES256"}}).Verify(e.ctx, body["id_token"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	idt.Claims(&claims)
+	if claims["phone_number"] != "+8613700137000" || claims["phone_number_verified"] != true {
+		t.Fatalf("refreshed ID token claims: %v", claims)
+	}
+}

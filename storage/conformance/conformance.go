@@ -53,6 +53,7 @@ func RunTests(t *testing.T, newStorage NewStorage) {
 		{"ServerToken", testServerToken},
 		{"Leases", testLeases},
 		{"TakeRate", testTakeRate},
+		{"PrefetchUser", testPrefetchUser},
 		{"DeleteExpired", testDeleteExpired},
 	}, webLoginTests...))
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ory/fosite"
@@ -63,6 +64,13 @@ const (
 	deleteAccessByRequest = "DELETE FROM oauth2_access WHERE request_id = ?"
 )
 
+// getRefreshWithUser is refreshTokens.get with the token's user (for
+// storage.Prefetch): a refresh reads the token, its client and its user in
+// one round trip.
+var getRefreshWithUser = strings.Replace(refreshTokens.get, " FROM oauth2_refresh a LEFT JOIN clients c ON c.id = a.client_id",
+	", u.subject, u.union_id, u.name, u.picture, u.phone_number, u.version, u.created_at, u.updated_at"+
+		" FROM oauth2_refresh a LEFT JOIN clients c ON c.id = a.client_id LEFT JOIN users u ON u.subject = a.subject", 1)
+
 const insertRefresh = "INSERT INTO oauth2_refresh (signature, request_id, client_id, subject, requested_at, expires_at, request, active, access_signature) VALUES (?, ?, ?, ?, ?, ?, ?, TRUE, ?)"
 
 // expiry is the expires_at of rec in a table of token type tt; see the
@@ -110,9 +118,20 @@ func (s *Store) load(ctx context.Context, a *artifact, key string) (rec storage.
 		cr                        clientRow
 		version, created, updated sql.NullInt64
 	)
-	err = s.queryRow(ctx, a.get, []any{hash(key)}, &active, &exp, &data, &cid, &cr.secretHash, &cr.meta, &version, &created, &updated)
+	dest := []any{&active, &exp, &data, &cid, &cr.secretHash, &cr.meta, &version, &created, &updated}
+	query := a.get
+	pre := storage.PrefetchFrom(ctx)
+	var u nullUserRow
+	if a == refreshTokens && pre != nil {
+		query = getRefreshWithUser
+		dest = append(dest, u.dest()...)
+	}
+	err = s.queryRow(ctx, query, []any{hash(key)}, dest...)
 	if err != nil {
 		return rec, nil, false, time.Time{}, s.wrap("get "+a.table, err)
+	}
+	if u.subject.Valid {
+		pre.PutUser(u.user())
 	}
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return rec, nil, false, time.Time{}, fmt.Errorf("%s: decode %s: %w", s.d.Name, a.table, err)

@@ -86,3 +86,14 @@ func TestLinkedUser_columns(t *testing.T) {
 		t.Errorf("linkedUser = %q\nwant prefix %q", linkedUser, want)
 	}
 }
+
+// TestGetRefreshWithUser_columns keeps the refresh read with its user in
+// step with the plain one and with userColumns.
+func TestGetRefreshWithUser_columns(t *testing.T) {
+	if getRefreshWithUser == refreshTokens.get {
+		t.Fatal("getRefreshWithUser did not add the user to refreshTokens.get")
+	}
+	if want := ", u." + strings.ReplaceAll(userColumns, ", ", ", u.") + " FROM"; !strings.Contains(getRefreshWithUser, want) {
+		t.Errorf("getRefreshWithUser = %q\nwant it to contain %q", getRefreshWithUser, want)
+	}
+}

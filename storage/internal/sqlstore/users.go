@@ -39,6 +39,24 @@ func (r *userRow) user() storage.User {
 	}
 }
 
+// nullUserRow is a userRow from an outer join: all NULL when there is no
+// user.
+type nullUserRow struct {
+	subject, unionID, name, picture, phoneNumber sql.NullString
+	version, created, updated                    sql.NullInt64
+}
+
+func (r *nullUserRow) dest() []any {
+	return []any{&r.subject, &r.unionID, &r.name, &r.picture, &r.phoneNumber, &r.version, &r.created, &r.updated}
+}
+
+func (r *nullUserRow) user() storage.User {
+	return (&userRow{
+		subject: r.subject.String, unionID: r.unionID, name: r.name.String, picture: r.picture.String,
+		phoneNumber: r.phoneNumber.String, version: r.version.Int64, created: r.created.Int64, updated: r.updated.Int64,
+	}).user()
+}
+
 // userWhere loads the user matching the condition cond (with one
 // placeholder).
 func (s *Store) userWhere(ctx context.Context, cond string, arg any) (storage.User, int64, error) {

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+
 	"github.com/wxoidc/wxoidc/storage"
 	"github.com/wxoidc/wxoidc/storage/sqlite"
 )
@@ -74,5 +77,38 @@ func TestGetClient_cache(t *testing.T) {
 	}
 	if _, err := a.GetClient(ctx, "c"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("GetClient after delete: %v, want ErrNotFound", err)
+	}
+}
+
+// TestPrefetch_refreshTokenUser shows the SQL backends reading a refresh
+// token's user with the token when asked (storage.Prefetch).
+func TestPrefetch_refreshTokenUser(t *testing.T) {
+	ctx := t.Context()
+	s := newStore(t)
+	defer s.Close()
+	if err := s.CreateClient(ctx, storage.Client{ID: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	u, _, err := s.LinkIdentity(ctx, storage.LinkRequest{AppID: "app", OpenID: "o", NewSubject: "alice", Name: "Alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := s.GetClient(ctx, "c")
+	req := fosite.NewRequest()
+	req.ID, req.Client = "r", c
+	req.Session = &openid.DefaultSession{Subject: "alice"}
+	if err := s.CreateRefreshTokenSession(ctx, "rt", "at", req); err != nil {
+		t.Fatal(err)
+	}
+	pctx, pre := storage.WithPrefetch(ctx)
+	if _, err := s.GetRefreshTokenSession(pctx, "rt", &openid.DefaultSession{}); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := pre.User("alice")
+	if !ok {
+		t.Fatal("the refresh token's user was not prefetched")
+	}
+	if got.Name != u.Name || !got.CreatedAt.Equal(u.CreatedAt) {
+		t.Errorf("prefetched %+v, want %+v", got, u)
 	}
 }
