@@ -226,8 +226,8 @@ func (c *statements) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.Tra
 func (c *statements) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
 func (c *statements) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
 
-// TestRefreshFlow_roundTrips pins the number of round trips of what fosite
-// asks of storage on a refresh: one read (token and client together), then
+// TestRefreshFlow_roundTrips pins the number of round trips of what a
+// refresh asks of storage: one read (token, client and user together), then
 // the rotation and the two inserts as one batch at Commit.
 func TestRefreshFlow_roundTrips(t *testing.T) {
 	var count statements
@@ -245,17 +245,24 @@ func TestRefreshFlow_roundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := benchRequest(&c, "family")
+	if _, _, err := s.LinkIdentity(ctx, storage.LinkRequest{AppID: "app", OpenID: "o", NewSubject: "sub"}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.CreateRefreshTokenSession(ctx, "rt-0", "at-0", req); err != nil {
 		t.Fatal(err)
 	}
 	refresh := func(i int) int64 {
 		before := count.n.Load()
-		got, err := s.GetRefreshTokenSession(ctx, fmt.Sprint("rt-", i), new(openid.DefaultSession))
+		pctx, pre := storage.WithPrefetch(ctx)
+		got, err := s.GetRefreshTokenSession(pctx, fmt.Sprint("rt-", i), new(openid.DefaultSession))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got.GetClient().GetID() != c.ID {
 			t.Fatalf("client %q, want %q", got.GetClient().GetID(), c.ID)
+		}
+		if _, ok := pre.User("sub"); !ok {
+			t.Fatal("the token's user was not read with it")
 		}
 		txCtx, err := s.BeginTX(ctx)
 		if err != nil {
