@@ -261,7 +261,7 @@ func (s *Store) DeleteRefreshTokenSession(ctx context.Context, signature string)
 // transaction or a new one.
 func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
 	const op = "rotate oauth2_refresh"
-	used := fmt.Errorf("%s: %s: no active token: %w", s.d.Name, op, storage.ErrNotFound)
+	used := s.refreshUsed
 	if s.d.RotateRefresh != "" {
 		return s.write(ctx, op, used, s.d.RotateRefresh, hash(signature), requestID)
 	}

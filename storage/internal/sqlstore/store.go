@@ -102,6 +102,9 @@ type Store struct {
 	now func() time.Time // never nil
 
 	clients clientCache // GetClient's recent reads
+	// refreshUsed is RotateRefreshToken's error for a token no longer
+	// active, built once instead of on every refresh.
+	refreshUsed error
 
 	rebound sync.Map    // query → query with $n placeholders
 	stmts   sync.Map    // stmtKey → *sql.Stmt, prepared on w or r
@@ -132,6 +135,7 @@ func New(cfg Config) (*Store, error) {
 	if s.d.Name == "" {
 		s.d.Name = "sqlstore"
 	}
+	s.refreshUsed = fmt.Errorf("%s: rotate oauth2_refresh: no active token: %w", s.d.Name, storage.ErrNotFound)
 	return s, nil
 }
 
@@ -219,8 +223,8 @@ type txState struct {
 	done    bool    // committed or rolled back (or failed trying)
 }
 
-// Stmt is one queued write: a statement with the dialect's placeholders
-// and its arguments.
+// Stmt is one queued write: a statement and its arguments. Queued, Query
+// has ? placeholders; ExecBatch receives it with the dialect's.
 type Stmt struct {
 	Query string
 	Args  []any
