@@ -1,0 +1,53 @@
+package provider
+
+import (
+	"errors"
+	"mime"
+	"net/http"
+
+	"github.com/ory/fosite"
+)
+
+// Request limits. Every endpoint parses its parameters through parseForm
+// before fosite sees them.
+const (
+	maxFormBytes  = 64 << 10
+	maxParamBytes = 4096
+)
+
+// repeatable are the parameters RFC 8707 and fosite allow more than once.
+var repeatable = map[string]bool{"audience": true, "resource": true}
+
+// parseForm parses query and body with size limits, requires
+// application/x-www-form-urlencoded for POST bodies (RFC 6749 §3.2, RFC 7009
+// §2.1, RFC 7662 §2.1) and refuses repeated parameters (RFC 6749 §3.1).
+func parseForm(w http.ResponseWriter, r *http.Request) error {
+	if r.Method == http.MethodPost {
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || mt != "application/x-www-form-urlencoded" {
+			return fosite.ErrInvalidRequest.WithHint("The request body must be sent as application/x-www-form-urlencoded.")
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	}
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fosite.ErrInvalidRequest.WithHintf("The request body is larger than %d bytes.", maxFormBytes)
+		}
+		return fosite.ErrInvalidRequest.WithHint("The request parameters could not be parsed.")
+	}
+	for k, vs := range r.Form {
+		if len(k) > 128 {
+			return fosite.ErrInvalidRequest.WithHint("A request parameter name is too long.")
+		}
+		if len(vs) > 1 && !repeatable[k] {
+			return fosite.ErrInvalidRequest.WithHintf("The request parameter '%s' must not be included more than once.", k)
+		}
+		for _, v := range vs {
+			if len(v) > maxParamBytes {
+				return fosite.ErrInvalidRequest.WithHintf("The request parameter '%s' is longer than %d bytes.", k, maxParamBytes)
+			}
+		}
+	}
+	return nil
+}
