@@ -82,62 +82,6 @@ func resumeParams(ar fosite.AuthorizeRequester, drop string) url.Values {
 	return v
 }
 
-// newPending fills what every step needs from ar.
-func (a *Authenticator) newPending(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, step, drop string) *pending {
-	p := &pending{
-		Step:         step,
-		Params:       resumeParams(ar, drop).Encode(),
-		ClientID:     ar.GetClient().GetID(),
-		State:        ar.GetState(),
-		ResponseMode: string(ar.GetResponseMode()),
-		Binding:      hashHex(a.binding(w, r)),
-		Locale:       pickLocale(ar.GetRequestForm().Get("ui_locales"), r.Header.Get("Accept-Language")),
-	}
-	if u := ar.GetRedirectURI(); u != nil {
-		p.RedirectURI = u.String()
-	}
-	return p
-}
-
-// save stores p under a new random ID and returns the ID.
-func (a *Authenticator) save(ctx context.Context, p *pending) (string, error) {
-	b, err := encodePending(p)
-	if err != nil {
-		return "", err
-	}
-	id := randomID(32)
-	if err := a.cfg.Storage.CreateLoginState(ctx, id, b, a.now().Add(a.cfg.StateLifetime)); err != nil {
-		return "", err
-	}
-	return id, nil
-}
-
-// consume takes the login state id, checking that it is of the given step
-// and belongs to this browser. The error is a page message key.
-func (a *Authenticator) consume(ctx context.Context, r *http.Request, id, step string) (*pending, string, error) {
-	if id == "" {
-		return nil, "errNoState", nil
-	}
-	b, err := a.cfg.Storage.ConsumeLoginState(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, "errStateExpired", nil
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	p, err := decodePending(b)
-	if err != nil {
-		return nil, "", err
-	}
-	if p.Step != step {
-		return nil, "errStateExpired", nil
-	}
-	if !boundTo(r, p.Binding) {
-		return nil, "errOtherBrowser", nil
-	}
-	return p, "", nil
-}
-
 // startLogin keeps ar and sends the browser to /login.
 func (a *Authenticator) startLogin(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester) error {
 	id, err := a.save(r.Context(), a.newPending(w, r, ar, stepLogin, "login"))

@@ -6,9 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/url"
 	"sort"
@@ -155,42 +153,6 @@ func (a *Authenticator) Mount(r *mux.Router) {
 
 func (a *Authenticator) url(path string) string { return a.cfg.Issuer + path }
 
-// pending is a login state: what a step needs to carry on. Stored as JSON.
-type pending struct {
-	// Step is stepLogin (on its way to /login), stepWeChat (at WeChat) or
-	// stepConsent (on the consent page).
-	Step string `json:"step"`
-	// Params re-create the authorization request (URL-encoded).
-	Params string `json:"params"`
-	// ClientID, RedirectURI, State and ResponseMode let an error go back
-	// to the client; RedirectURI was validated by fosite.
-	ClientID     string `json:"client_id"`
-	RedirectURI  string `json:"redirect_uri"`
-	State        string `json:"state,omitempty"`
-	ResponseMode string `json:"response_mode,omitempty"`
-	// Binding is the hash of the browser-binding cookie.
-	Binding string `json:"binding"`
-	// Locale is the page language chosen at the start.
-	Locale string `json:"locale"`
-	// Kind and Scope are the WeChat flow of stepWeChat.
-	Kind  wechat.AppKind `json:"kind,omitempty"`
-	Scope string         `json:"scope,omitempty"`
-	// Subject and Scopes are what stepConsent asks about.
-	Subject string   `json:"subject,omitempty"`
-	Scopes  []string `json:"scopes,omitempty"`
-}
-
-const (
-	stepLogin   = "login"
-	stepWeChat  = "wechat"
-	stepConsent = "consent"
-)
-
-// authorizeURL is where the browser resumes the authorization request.
-func (a *Authenticator) authorizeURL(p *pending) string {
-	return a.url(pathAuthorize) + "?" + p.Params
-}
-
 // randomID returns n random bytes, hex-encoded (letters and digits only,
 // as WeChat wants for state).
 func randomID(n int) string {
@@ -208,20 +170,4 @@ func randomToken() string {
 func hashHex(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
-}
-
-func encodePending(p *pending) ([]byte, error) {
-	b, err := json.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("encode login state: %w", err)
-	}
-	return b, nil
-}
-
-func decodePending(b []byte) (*pending, error) {
-	var p pending
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("decode login state: %w", err)
-	}
-	return &p, nil
 }

@@ -1,0 +1,122 @@
+package weblogin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/ory/fosite"
+
+	"github.com/wxoidc/wxoidc/provider/wechat"
+	"github.com/wxoidc/wxoidc/storage"
+)
+
+// pending is a login state: what a step needs to carry on. Stored as JSON.
+type pending struct {
+	// Step is stepLogin (on its way to /login), stepWeChat (at WeChat) or
+	// stepConsent (on the consent page).
+	Step string `json:"step"`
+	// Params re-create the authorization request (URL-encoded).
+	Params string `json:"params"`
+	// ClientID, RedirectURI, State and ResponseMode let an error go back
+	// to the client; RedirectURI was validated by fosite.
+	ClientID     string `json:"client_id"`
+	RedirectURI  string `json:"redirect_uri"`
+	State        string `json:"state,omitempty"`
+	ResponseMode string `json:"response_mode,omitempty"`
+	// Binding is the hash of the browser-binding cookie.
+	Binding string `json:"binding"`
+	// Locale is the page language chosen at the start.
+	Locale string `json:"locale"`
+	// Kind and Scope are the WeChat flow of stepWeChat.
+	Kind  wechat.AppKind `json:"kind,omitempty"`
+	Scope string         `json:"scope,omitempty"`
+	// Subject and Scopes are what stepConsent asks about.
+	Subject string   `json:"subject,omitempty"`
+	Scopes  []string `json:"scopes,omitempty"`
+}
+
+const (
+	stepLogin   = "login"
+	stepWeChat  = "wechat"
+	stepConsent = "consent"
+)
+
+// authorizeURL is where the browser resumes the authorization request.
+func (a *Authenticator) authorizeURL(p *pending) string {
+	return a.url(pathAuthorize) + "?" + p.Params
+}
+
+func encodePending(p *pending) ([]byte, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode login state: %w", err)
+	}
+	return b, nil
+}
+
+func decodePending(b []byte) (*pending, error) {
+	var p pending
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("decode login state: %w", err)
+	}
+	return &p, nil
+}
+
+// newPending fills what every step needs from ar.
+func (a *Authenticator) newPending(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, step, drop string) *pending {
+	p := &pending{
+		Step:         step,
+		Params:       resumeParams(ar, drop).Encode(),
+		ClientID:     ar.GetClient().GetID(),
+		State:        ar.GetState(),
+		ResponseMode: string(ar.GetResponseMode()),
+		Binding:      hashHex(a.binding(w, r)),
+		Locale:       pickLocale(ar.GetRequestForm().Get("ui_locales"), r.Header.Get("Accept-Language")),
+	}
+	if u := ar.GetRedirectURI(); u != nil {
+		p.RedirectURI = u.String()
+	}
+	return p
+}
+
+// save stores p under a new random ID and returns the ID.
+func (a *Authenticator) save(ctx context.Context, p *pending) (string, error) {
+	b, err := encodePending(p)
+	if err != nil {
+		return "", err
+	}
+	id := randomID(32)
+	if err := a.cfg.Storage.CreateLoginState(ctx, id, b, a.now().Add(a.cfg.StateLifetime)); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// consume takes the login state id, checking that it is of the given step
+// and belongs to this browser. The error is a page message key.
+func (a *Authenticator) consume(ctx context.Context, r *http.Request, id, step string) (*pending, string, error) {
+	if id == "" {
+		return nil, "errNoState", nil
+	}
+	b, err := a.cfg.Storage.ConsumeLoginState(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, "errStateExpired", nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := decodePending(b)
+	if err != nil {
+		return nil, "", err
+	}
+	if p.Step != step {
+		return nil, "errStateExpired", nil
+	}
+	if !boundTo(r, p.Binding) {
+		return nil, "errOtherBrowser", nil
+	}
+	return p, "", nil
+}
