@@ -1,0 +1,233 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// run executes one write in tx.
+func (s *Store) run(ctx context.Context, tx *sql.Tx, p Stmt) error {
+	var (
+		res sql.Result
+		err error
+	)
+	if st := s.cached(p.Query); st != nil {
+		ts := tx.StmtContext(ctx, st)
+		res, err = ts.ExecContext(ctx, p.Args...)
+		ts.Close()
+	} else {
+		res, err = tx.ExecContext(ctx, s.q(p.Query), p.Args...)
+	}
+	return s.result(p, res, err)
+}
+
+// result is the error of write p that returned res and err: p.guard for a
+// conditional write that found no active row, else err wrapped.
+func (s *Store) result(p Stmt, res sql.Result, err error) error {
+	if err != nil {
+		if p.guard != nil && s.d.IsGuardFailure != nil && s.d.IsGuardFailure(err) {
+			return p.guard
+		}
+		return s.wrap(p.op, err)
+	}
+	if p.guard != nil {
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			return p.guard
+		}
+	}
+	return nil
+}
+
+// q returns query with the dialect's placeholders. Queries are written with
+// ? and contain no literal question marks.
+func (s *Store) q(query string) string {
+	if !s.d.NumberedPlaceholders {
+		return query
+	}
+	if v, ok := s.rebound.Load(query); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	v, _ := s.rebound.LoadOrStore(query, b.String())
+	return v.(string)
+}
+
+// prepared returns query prepared on db, preparing it once.
+func (s *Store) prepared(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+	k := stmtKey{db, query}
+	if v, ok := s.stmts.Load(k); ok {
+		return v.(*sql.Stmt), nil
+	}
+	st, err := db.PrepareContext(ctx, s.q(query))
+	if err != nil {
+		return nil, err
+	}
+	if v, loaded := s.stmts.LoadOrStore(k, st); loaded {
+		st.Close()
+		return v.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// cached returns query's statement prepared on the writer, if it has been.
+// Inside a transaction nothing may be prepared on the writer: with SQLite
+// its only connection is the transaction's.
+func (s *Store) cached(query string) *sql.Stmt {
+	if v, ok := s.stmts.Load(stmtKey{s.w, query}); ok {
+		return v.(*sql.Stmt)
+	}
+	return nil
+}
+
+// txQueries are the statements fosite runs in transactions (code exchange,
+// refresh rotation, reuse detection), what they read, and the session key
+// the Mini Program grant stores with its tokens; warm prepares them
+// on the writer before the first transaction.
+var txQueries = []string{
+	insertRefresh, accessTokens.insert, codes.get, refreshTokens.get, accessTokens.get,
+	accessTokens.del, refreshTokens.del, rotateRefresh, deleteAccessByRequest,
+	revokeRefresh, invalidateCode, selectClient, putSessionKey,
+}
+
+// warm prepares txQueries on the writer once; it must run outside any
+// transaction. A failure (say, before Migrate) is retried next time.
+func (s *Store) warm(ctx context.Context) {
+	if s.warmed.Load() {
+		return
+	}
+	qs := txQueries
+	for _, q := range []string{s.d.RotateRefresh, s.d.InvalidateCode} {
+		if q != "" {
+			qs = append(qs[:len(qs):len(qs)], q)
+		}
+	}
+	for _, q := range qs {
+		if _, err := s.prepared(ctx, s.w, q); err != nil {
+			return
+		}
+	}
+	s.warmed.Store(true)
+}
+
+// write runs a write whose result nobody needs: queued when the context
+// holds a write set, else run in the context's transaction or on the
+// writer. guard, if set, makes it a conditional write (see Stmt). Errors
+// are wrapped with op.
+func (s *Store) write(ctx context.Context, op string, guard error, query string, args ...any) error {
+	p := Stmt{Query: query, Args: args, op: op, guard: guard}
+	if st := s.state(ctx); st != nil {
+		if st.tx == nil {
+			if st.done {
+				return fmt.Errorf("%s: %s: the transaction has already ended", s.d.Name, op)
+			}
+			st.pending = append(st.pending, p)
+			return nil
+		}
+		return s.run(ctx, st.tx, p)
+	}
+	res, err := s.exec(ctx, query, args...)
+	return s.result(p, res, err)
+}
+
+// exec runs a statement in the context's transaction or on the writer.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	tx, err := s.txFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if tx != nil {
+		if st := s.cached(query); st != nil {
+			ts := tx.StmtContext(ctx, st)
+			defer ts.Close()
+			return ts.ExecContext(ctx, args...)
+		}
+		return tx.ExecContext(ctx, s.q(query), args...)
+	}
+	st, err := s.prepared(ctx, s.w, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// execN runs a statement and returns how many rows it changed.
+func (s *Store) execN(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := s.exec(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// queryRow runs a one-row query in the context's transaction or on the
+// reader and scans the row into dest; no row is sql.ErrNoRows.
+func (s *Store) queryRow(ctx context.Context, query string, args []any, dest ...any) error {
+	tx, err := s.readTx(ctx)
+	if err != nil {
+		return err
+	}
+	if tx != nil {
+		if st := s.cached(query); st != nil {
+			ts := tx.StmtContext(ctx, st)
+			defer ts.Close()
+			return ts.QueryRowContext(ctx, args...).Scan(dest...)
+		}
+		return tx.QueryRowContext(ctx, s.q(query), args...).Scan(dest...)
+	}
+	st, err := s.prepared(ctx, s.r, query)
+	if err != nil {
+		return err
+	}
+	return st.QueryRowContext(ctx, args...).Scan(dest...)
+}
+
+// query runs a query in the context's transaction or on the reader and
+// calls scan for each row.
+func (s *Store) query(ctx context.Context, query string, args []any, scan func(*sql.Rows) error) error {
+	tx, err := s.readTx(ctx)
+	if err != nil {
+		return err
+	}
+	var rows *sql.Rows
+	if tx != nil {
+		if st := s.cached(query); st != nil {
+			ts := tx.StmtContext(ctx, st)
+			defer ts.Close()
+			rows, err = ts.QueryContext(ctx, args...)
+		} else {
+			rows, err = tx.QueryContext(ctx, s.q(query), args...)
+		}
+		if err != nil {
+			return err
+		}
+	} else {
+		st, err := s.prepared(ctx, s.r, query)
+		if err != nil {
+			return err
+		}
+		rows, err = st.QueryContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
