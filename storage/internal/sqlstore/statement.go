@@ -10,18 +10,63 @@ import (
 
 // run executes one write in tx.
 func (s *Store) run(ctx context.Context, tx *sql.Tx, p Stmt) error {
-	var (
-		res sql.Result
-		err error
-	)
-	if st := s.cached(p.Query); st != nil {
-		ts := tx.StmtContext(ctx, st)
-		res, err = ts.ExecContext(ctx, p.Args...)
-		ts.Close()
-	} else {
-		res, err = tx.ExecContext(ctx, s.q(p.Query), p.Args...)
+	st, err := s.statement(ctx, tx, s.w, p.Query)
+	if err != nil {
+		return s.wrap(p.op, err)
 	}
+	defer st.close()
+	res, err := st.exec(ctx, p.Args...)
 	return s.result(p, res, err)
+}
+
+// stmt is a statement ready to run: prepared (on a pool, or bound to a
+// transaction), or else the query text to run in a transaction.
+type stmt struct {
+	prep  *sql.Stmt // nil: run query in tx
+	bound bool      // prep is bound to a transaction; close closes it
+	tx    *sql.Tx
+	query string // with the dialect's placeholders
+}
+
+// statement returns query ready to run in tx or, when tx is nil, prepared
+// on db (once). In a transaction the writer's prepared statement is used
+// when there is one; nothing new is prepared there (see cached).
+func (s *Store) statement(ctx context.Context, tx *sql.Tx, db *sql.DB, query string) (stmt, error) {
+	if tx == nil {
+		prep, err := s.prepared(ctx, db, query)
+		return stmt{prep: prep}, err
+	}
+	if prep := s.cached(query); prep != nil {
+		return stmt{prep: tx.StmtContext(ctx, prep), bound: true}, nil
+	}
+	return stmt{tx: tx, query: s.q(query)}, nil
+}
+
+func (st stmt) close() {
+	if st.bound {
+		st.prep.Close()
+	}
+}
+
+func (st stmt) exec(ctx context.Context, args ...any) (sql.Result, error) {
+	if st.prep != nil {
+		return st.prep.ExecContext(ctx, args...)
+	}
+	return st.tx.ExecContext(ctx, st.query, args...)
+}
+
+func (st stmt) queryRow(ctx context.Context, args ...any) *sql.Row {
+	if st.prep != nil {
+		return st.prep.QueryRowContext(ctx, args...)
+	}
+	return st.tx.QueryRowContext(ctx, st.query, args...)
+}
+
+func (st stmt) queryRows(ctx context.Context, args ...any) (*sql.Rows, error) {
+	if st.prep != nil {
+		return st.prep.QueryContext(ctx, args...)
+	}
+	return st.tx.QueryContext(ctx, st.query, args...)
 }
 
 // result is the error of write p that returned res and err: p.guard for a
@@ -148,19 +193,12 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 	if err != nil {
 		return nil, err
 	}
-	if tx != nil {
-		if st := s.cached(query); st != nil {
-			ts := tx.StmtContext(ctx, st)
-			defer ts.Close()
-			return ts.ExecContext(ctx, args...)
-		}
-		return tx.ExecContext(ctx, s.q(query), args...)
-	}
-	st, err := s.prepared(ctx, s.w, query)
+	st, err := s.statement(ctx, tx, s.w, query)
 	if err != nil {
 		return nil, err
 	}
-	return st.ExecContext(ctx, args...)
+	defer st.close()
+	return st.exec(ctx, args...)
 }
 
 // execN runs a statement and returns how many rows it changed.
@@ -179,19 +217,12 @@ func (s *Store) queryRow(ctx context.Context, query string, args []any, dest ...
 	if err != nil {
 		return err
 	}
-	if tx != nil {
-		if st := s.cached(query); st != nil {
-			ts := tx.StmtContext(ctx, st)
-			defer ts.Close()
-			return ts.QueryRowContext(ctx, args...).Scan(dest...)
-		}
-		return tx.QueryRowContext(ctx, s.q(query), args...).Scan(dest...)
-	}
-	st, err := s.prepared(ctx, s.r, query)
+	st, err := s.statement(ctx, tx, s.r, query)
 	if err != nil {
 		return err
 	}
-	return st.QueryRowContext(ctx, args...).Scan(dest...)
+	defer st.close()
+	return st.queryRow(ctx, args...).Scan(dest...)
 }
 
 // query runs a query in the context's transaction or on the reader and
@@ -201,27 +232,14 @@ func (s *Store) query(ctx context.Context, query string, args []any, scan func(*
 	if err != nil {
 		return err
 	}
-	var rows *sql.Rows
-	if tx != nil {
-		if st := s.cached(query); st != nil {
-			ts := tx.StmtContext(ctx, st)
-			defer ts.Close()
-			rows, err = ts.QueryContext(ctx, args...)
-		} else {
-			rows, err = tx.QueryContext(ctx, s.q(query), args...)
-		}
-		if err != nil {
-			return err
-		}
-	} else {
-		st, err := s.prepared(ctx, s.r, query)
-		if err != nil {
-			return err
-		}
-		rows, err = st.QueryContext(ctx, args...)
-		if err != nil {
-			return err
-		}
+	st, err := s.statement(ctx, tx, s.r, query)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	rows, err := st.queryRows(ctx, args...)
+	if err != nil {
+		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
