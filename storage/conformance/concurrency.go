@@ -35,7 +35,7 @@ func RunConcurrencyTests(t *testing.T, newStorage NewStorage) {
 		{"TakeRate", testConcurrentTakeRate},
 		{"UpdateClient", testConcurrentUpdateClient},
 		{"SetClientAssertionJWT", testConcurrentJTI},
-	}, webLoginConcurrencyTests...))
+	}, append(webLoginConcurrencyTests, deviceConcurrencyTests...)...))
 }
 
 // race runs fn(i) for i in [0, n) in n goroutines released together.

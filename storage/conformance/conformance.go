@@ -51,7 +51,7 @@ func RunTests(t *testing.T, newStorage NewStorage) {
 		{"TakeRate", testTakeRate},
 		{"PrefetchUser", testPrefetchUser},
 		{"DeleteExpired", testDeleteExpired},
-	}, webLoginTests...))
+	}, append(webLoginTests, deviceTests...)...))
 }
 
 func run(t *testing.T, newStorage NewStorage, tests []testCase) {

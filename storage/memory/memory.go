@@ -46,7 +46,8 @@ type Store struct {
 	leases       map[string]lease
 	rates        map[string]int64 // rate limit → theoretical arrival time, Unix µs
 
-	web webLogin // login states, browser sessions, consents; own lock
+	web     webLogin // login states, browser sessions, consents; own lock
+	devices devices  // device authorizations; own lock
 }
 
 type table int
@@ -445,6 +446,7 @@ func (s *Store) DeleteExpired(_ context.Context, before time.Time) (int64, error
 		}
 	}
 	n += s.web.deleteExpired(before)
+	n += s.devices.deleteExpired(before)
 	return n, nil
 }
 

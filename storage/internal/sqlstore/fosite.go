@@ -410,10 +410,15 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, err
 	}
 	var total int64
 	b := micros(before)
+	targets = append(targets, target{"device_auths", "device_hash"})
 	for _, t := range targets {
 		query := fmt.Sprintf("DELETE FROM %[1]s WHERE %[2]s IN (SELECT %[2]s FROM %[1]s WHERE expires_at < ? LIMIT %[3]d)", t.table, t.key, deleteBatch)
+		cutoff := b
+		if t.table == "device_auths" {
+			cutoff = micros(before.Add(-storage.DeviceRetention)) // late polls learn of the expiry
+		}
 		for {
-			n, err := s.execN(ctx, query, b)
+			n, err := s.execN(ctx, query, cutoff)
 			if err != nil {
 				return total, s.wrap("delete expired "+t.table, err)
 			}
