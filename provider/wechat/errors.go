@@ -21,6 +21,8 @@ const (
 	CodeInvalidCode         = 40029 // code invalid, expired, foreign or of the wrong kind
 	CodeInvalidRefreshToken = 40030 // OAuth refresh token invalid
 	CodeInvalidAppSecret    = 40125 // app secret wrong
+	CodeInvalidActionName   = 40052 // qrcode/create: action_name unknown
+	CodeInvalidActionInfo   = 40053 // qrcode/create: scene or expire_seconds out of range
 	CodeCodeUsed            = 40163 // single-use code presented again
 	CodeIPNotAllowed        = 40164 // caller IP not in the API IP whitelist
 	CodeCodeBlocked         = 40226 // login refused for a high-risk user

@@ -32,6 +32,8 @@ var errmsgs = map[int]string{
 	wechat.CodeInvalidCode:         "invalid code",
 	wechat.CodeInvalidRefreshToken: "invalid refresh_token",
 	wechat.CodeInvalidAppSecret:    "invalid appsecret",
+	wechat.CodeInvalidActionName:   "invalid action name",
+	wechat.CodeInvalidActionInfo:   "invalid action info",
 	wechat.CodeCodeUsed:            "code been used",
 	wechat.CodeIPNotAllowed:        "invalid ip 127.0.0.1 ipv6 ::ffff:127.0.0.1, not in whitelist",
 	wechat.CodeCodeBlocked:         "code blocked",
@@ -76,6 +78,8 @@ func (s *Server) routes() {
 	api(wechat.PathOAuthRefreshToken, ctypePlain, s.oauthRefreshToken)
 	api(wechat.PathUserInfo, ctypePlain, s.userInfo)
 	api(wechat.PathOAuthAuth, ctypePlain, s.snsAuth)
+	api(wechat.PathQRCodeCreate, ctypeJSON, s.qrcodeCreate)
+	api(wechat.PathFollowerInfo, ctypeJSON, s.followerInfo)
 
 	page := func(path string, h http.HandlerFunc) {
 		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
@@ -91,6 +95,9 @@ func (s *Server) routes() {
 	page("/sim/stats", s.simStats)
 	page("/sim/auto-confirm", s.simAutoConfirm)
 	page("/sim/{$}", s.simIndex)
+	page(wechat.PathShowQRCode, s.showQRCode)
+	page("/sim/oa-scan", s.simOAScan)
+	page("/sim/oaqrcodes", s.simOAQRCodes)
 	s.mux = m
 }
 

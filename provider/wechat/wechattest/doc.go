@@ -7,8 +7,10 @@
 // (/sns/jscode2session, /cgi-bin/token, /cgi-bin/stable_token,
 // /wxa/business/getuserphonenumber, /wxa/checksession,
 // /wxa/resetusersessionkey, /sns/oauth2/access_token,
-// /sns/oauth2/refresh_token, /sns/userinfo, /sns/auth) and the open host's
-// pages (/connect/qrconnect, /connect/oauth2/authorize), with WeChat's JSON
+// /sns/oauth2/refresh_token, /sns/userinfo, /sns/auth, /cgi-bin/qrcode/create,
+// /cgi-bin/user/info), mp.weixin.qq.com's /cgi-bin/showqrcode (a PNG), and
+// the open host's pages (/connect/qrconnect, /connect/oauth2/authorize),
+// with WeChat's JSON
 // shapes, content types (text/plain on /sns/*) and error codes: every
 // error is HTTP 200 with {"errcode","errmsg"} and a request id in errmsg.
 // Codes are single use and expire (login, phone and official-account codes
@@ -24,7 +26,14 @@
 // {"code": ...} as the getPhoneNumber button would; /sim/faults switches
 // fault injection (latency, -1 busy, 45011, any errcode, wrong secret) at
 // run time; GET /sim/stats counts calls per path; POST /sim/auto-confirm
-// makes the authorize pages confirm at once as a given user.
+// makes the authorize pages confirm at once as a given user. For official
+// accounts with a push URL ([App.Push], [Server.SetPush]), POST
+// /sim/oa-scan (form appid, user, ticket) plays a person scanning a
+// parametric QR code: it pushes the subscribe or SCAN event, signed and in
+// safe mode encrypted, to the account's server with WeChat's retries, and
+// answers what happened and the chat reply; GET /sim/oa-scan is a page
+// listing the codes waiting to be scanned with a button per test user, and
+// GET /sim/oaqrcodes?appid lists them as JSON, newest first.
 //
 // Pages use relative links and form actions, so the handler works when
 // mounted under a prefix with [http.StripPrefix]; the endpoint of a

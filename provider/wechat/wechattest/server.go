@@ -33,6 +33,22 @@ type App struct {
 	// RedirectHosts, when not empty, lists the hosts (host[:port]) that a
 	// redirect_uri may name; other hosts get WeChat's 10003 error page.
 	RedirectHosts []string
+	// Push is the message-push configuration of an official account
+	// (the console's 服务器配置); [Server.SetPush] changes it at run time.
+	Push Push
+}
+
+// Push is where and how the simulator pushes an official account's
+// events.
+type Push struct {
+	// URL is the account's server URL; empty means no pushes.
+	URL string
+	// Token signs the pushes.
+	Token string
+	// Mode is plaintext (the zero value), compatible or safe; the last two
+	// need EncodingAESKey.
+	Mode           wechat.PushMode
+	EncodingAESKey string
 }
 
 // User is a simulated WeChat user.
@@ -78,6 +94,17 @@ type Config struct {
 	Seed string
 	// Logger receives a line per request; nil discards.
 	Logger *slog.Logger
+
+	// PushAttempts is how many times an event is delivered before the
+	// simulator gives up (WeChat: three); 0 means 3.
+	PushAttempts int
+	// PushTimeout bounds each delivery (WeChat: 5 s); 0 means 5 s.
+	PushTimeout time.Duration
+	// PushRetryDelay is the wait between deliveries; 0 means 1 s.
+	PushRetryDelay time.Duration
+	// PushClient sends the pushes; nil means a plain client with
+	// PushTimeout.
+	PushClient *http.Client
 }
 
 // DevPlatform is the Open Platform account of [DevApps].
@@ -188,6 +215,9 @@ type Server struct {
 	autoConfirm  string
 	calls        map[string]int
 	lastPrune    time.Time
+	pushes       map[string]Push      // by appid
+	qrcodes      map[string]*qrTicket // by ticket
+	followers    map[identity]*follow
 }
 
 // New returns a simulator. It panics on an invalid Config (duplicate or
@@ -214,6 +244,9 @@ func New(cfg Config) *Server {
 		refresh:      map[string]*oauthGrant{},
 		autoConfirm:  cfg.AutoConfirm,
 		calls:        map[string]int{},
+		pushes:       map[string]Push{},
+		qrcodes:      map[string]*qrTicket{},
+		followers:    map[identity]*follow{},
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -240,6 +273,12 @@ func New(cfg Config) *Server {
 			panic(fmt.Sprintf("wechattest: app %s: unknown kind %q", a.AppID, a.Kind))
 		}
 		s.apps[a.AppID] = a
+		if a.Push.URL != "" {
+			if err := checkPush(a.AppID, a.Push); err != nil {
+				panic(err.Error())
+			}
+			s.pushes[a.AppID] = a.Push
+		}
 	}
 	for _, u := range cfg.Users {
 		if !validUserName(u.Name) {
@@ -507,6 +546,11 @@ func (s *Server) pruneLocked() {
 	for k, c := range s.codes {
 		if now.Sub(c.expires) > time.Hour {
 			delete(s.codes, k)
+		}
+	}
+	for k, q := range s.qrcodes {
+		if !q.expires.IsZero() && now.Sub(q.expires) > time.Hour {
+			delete(s.qrcodes, k)
 		}
 	}
 	for k, t := range s.serverTokens {
