@@ -5,6 +5,9 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ory/fosite"
@@ -69,7 +72,20 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		p.writeAuthorizeError(ctx, w, r, fosite.NewAuthorizeRequest(), err)
 		return
 	}
+	if err := p.expandRequestObject(ctx, r, false); err != nil {
+		p.writeAuthorizeError(ctx, w, r, p.errorTarget(ctx, r), err)
+		return
+	}
 	ar, err := p.oauth2.NewAuthorizeRequest(ctx, r)
+	if ar != nil && ar.IsRedirectURIValid() && !redirectRegistered(ar) {
+		p.writeAuthorizeError(ctx, w, r, nil, errLoopbackPort)
+		return
+	}
+	if err == nil {
+		// Everything that would fail after the login fails now, before
+		// the person is asked to sign in.
+		err = checkAuthorizeRequest(ar)
+	}
 	if err != nil {
 		p.writeAuthorizeError(ctx, w, r, ar, err)
 		return
@@ -88,6 +104,104 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return // the login step took over the response
 	}
 	p.FinishAuthorization(w, r, ar, auth)
+}
+
+// errLoopbackPort refuses a loopback redirect URI whose port differs from
+// the registered one for a confidential client.
+var errLoopbackPort = fosite.ErrInvalidRequest.WithHint("The 'redirect_uri' parameter does not match any of the OAuth 2.0 Client's pre-registered redirect urls (only public native clients may vary the port of a loopback redirect URI).")
+
+// redirectRegistered reports whether ar may use its redirect URI. fosite
+// lets a loopback redirect URI vary its port for every client; RFC 8252
+// §7.3 allows that for native apps, which are public clients, only, so a
+// confidential client's redirect URI must match a registered one exactly.
+func redirectRegistered(ar fosite.AuthorizeRequester) bool {
+	c := ar.GetClient()
+	raw := ar.GetRequestForm().Get("redirect_uri")
+	return c.IsPublic() || raw == "" || slices.Contains(c.GetRedirectURIs(), raw)
+}
+
+// checkAuthorizeRequest refuses what fosite would only refuse after the
+// login step, or not at all: a response_type other than exactly "code"
+// (fosite compares it without case), PKCE that is missing for a public
+// client or is not S256 of a 43-character base64url challenge (RFC 7636
+// §4.2), and malformed prompt or max_age (OpenID Connect Core §3.1.2.1).
+func checkAuthorizeRequest(ar fosite.AuthorizeRequester) error {
+	f := ar.GetRequestForm()
+	if rt := f.Get("response_type"); rt != "code" {
+		return fosite.ErrUnsupportedResponseType.WithHintf("The response_type '%s' is not supported; use 'code'.", rt)
+	}
+	challenge, method := f.Get("code_challenge"), f.Get("code_challenge_method")
+	switch {
+	case challenge == "" && method != "":
+		return fosite.ErrInvalidRequest.WithHint("code_challenge_method was given without code_challenge.")
+	case challenge == "" && ar.GetClient().IsPublic():
+		return fosite.ErrInvalidRequest.WithHint("Public clients must use PKCE: send code_challenge and code_challenge_method=S256.")
+	case challenge != "" && method != "S256":
+		return fosite.ErrInvalidRequest.WithHint("The code_challenge_method must be S256.")
+	case challenge != "" && !isS256Challenge(challenge):
+		return fosite.ErrInvalidRequest.WithHint("The code_challenge must be the 43-character base64url encoding of a SHA-256 hash.")
+	}
+	if prompt := f.Get("prompt"); prompt != "" {
+		vals := strings.Fields(prompt)
+		for _, v := range vals {
+			switch v {
+			case "none", "login", "consent", "select_account":
+			default:
+				return fosite.ErrInvalidRequest.WithHintf("The prompt value '%s' is not supported.", v)
+			}
+		}
+		if slices.Contains(vals, "none") && len(vals) > 1 {
+			return fosite.ErrInvalidRequest.WithHint("prompt=none must not be combined with other values.")
+		}
+	}
+	if ma := f.Get("max_age"); ma != "" {
+		if n, err := strconv.ParseInt(ma, 10, 64); err != nil || n < 0 {
+			return fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative number of seconds.")
+		}
+	}
+	return nil
+}
+
+// isS256Challenge reports whether s is 43 base64url characters, the
+// encoding of 32 bytes.
+func isS256Challenge(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// errorTarget is where an authorization error found before fosite parsed
+// the request (a bad request object) goes: to the client's redirect URI
+// when the outer request names the client and one of its registered
+// redirect URIs exactly, else nowhere (a JSON error).
+func (p *Provider) errorTarget(ctx context.Context, r *http.Request) fosite.AuthorizeRequester {
+	ar := fosite.NewAuthorizeRequest()
+	ar.Form = r.Form
+	ar.State = r.Form.Get("state")
+	c, err := p.cfg.Storage.GetClient(ctx, r.Form.Get("client_id"))
+	if err != nil {
+		return ar
+	}
+	ar.Client = c
+	raw := r.Form.Get("redirect_uri")
+	if raw == "" || !slices.Contains(c.GetRedirectURIs(), raw) {
+		return ar
+	}
+	if u, err := url.Parse(raw); err == nil {
+		ar.RedirectURI = u
+	}
+	ar.ResponseMode = fosite.ResponseModeQuery
+	if r.Form.Get("response_mode") == string(fosite.ResponseModeFormPost) {
+		ar.ResponseMode = fosite.ResponseModeFormPost
+	}
+	return ar
 }
 
 // FinishAuthorization completes the authorization request ar for a person

@@ -1,14 +1,19 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/wxoidc/wxoidc/storage"
 )
@@ -30,8 +35,16 @@ type ClientMetadata struct {
 	IDTokenSignedResponseAlg string   `json:"id_token_signed_response_alg,omitempty" yaml:"id_token_signed_response_alg,omitempty"`
 	WeChatAppID              string   `json:"wechat_appid,omitempty" yaml:"wechat_appid,omitempty"`
 	SkipConsent              bool     `json:"skip_consent,omitempty" yaml:"skip_consent,omitempty"`
-	ClientIDIssuedAt         int64    `json:"client_id_issued_at,omitempty" yaml:"-"`
-	ClientSecretExpiresAt    *int64   `json:"client_secret_expires_at,omitempty" yaml:"-"`
+
+	JWKS                             JSONObject `json:"jwks,omitempty" yaml:"jwks,omitempty"`
+	JWKSURI                          string     `json:"jwks_uri,omitempty" yaml:"jwks_uri,omitempty"`
+	RequestObjectSigningAlg          string     `json:"request_object_signing_alg,omitempty" yaml:"request_object_signing_alg,omitempty"`
+	RequestURIs                      []string   `json:"request_uris,omitempty" yaml:"request_uris,omitempty"`
+	BackchannelLogoutURI             string     `json:"backchannel_logout_uri,omitempty" yaml:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool       `json:"backchannel_logout_session_required,omitempty" yaml:"backchannel_logout_session_required,omitempty"`
+
+	ClientIDIssuedAt      int64  `json:"client_id_issued_at,omitempty" yaml:"-"`
+	ClientSecretExpiresAt *int64 `json:"client_secret_expires_at,omitempty" yaml:"-"`
 }
 
 // Metadata returns the document of a stored client (never its secret).
@@ -49,7 +62,14 @@ func Metadata(c storage.Client) ClientMetadata {
 		IDTokenSignedResponseAlg: idTokenAlg(&c),
 		WeChatAppID:              c.WeChatAppID,
 		SkipConsent:              c.SkipConsent,
+		JWKS:                     JSONObject(c.JWKS),
+		JWKSURI:                  c.JWKSURI,
+		RequestObjectSigningAlg:  c.RequestObjectSigningAlg,
+		RequestURIs:              c.RequestURIs,
+		BackchannelLogoutURI:     c.BackchannelLogoutURI,
 		ClientIDIssuedAt:         c.CreatedAt.Unix(),
+
+		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 	}
 }
 
@@ -83,8 +103,15 @@ func (m ClientMetadata) Client(dev bool, now time.Time) (storage.Client, error) 
 		IDTokenSignedResponseAlg: m.IDTokenSignedResponseAlg,
 		WeChatAppID:              m.WeChatAppID,
 		SkipConsent:              m.SkipConsent,
+		JWKS:                     []byte(m.JWKS),
+		JWKSURI:                  m.JWKSURI,
+		RequestObjectSigningAlg:  m.RequestObjectSigningAlg,
+		RequestURIs:              m.RequestURIs,
+		BackchannelLogoutURI:     m.BackchannelLogoutURI,
 		CreatedAt:                now,
-		UpdatedAt:                now,
+
+		BackchannelLogoutSessionRequired: m.BackchannelLogoutSessionRequired,
+		UpdatedAt:                        now,
 	}
 	if c.TokenEndpointAuthMethod == "" {
 		c.TokenEndpointAuthMethod = storage.AuthMethodBasic
@@ -156,6 +183,114 @@ func ValidateClient(c storage.Client, dev bool) error {
 			return metadataError("scope %q is not a valid scope token", s)
 		}
 	}
+	return validateKeysAndLogout(c, dev)
+}
+
+// validateKeysAndLogout checks the metadata of request objects (OpenID
+// Connect Registration §2, Core §6) and of back-channel logout (Back-Channel
+// Logout 1.0 §2.2).
+func validateKeysAndLogout(c storage.Client, dev bool) error {
+	if len(c.JWKS) > 0 && c.JWKSURI != "" {
+		return metadataError("jwks and jwks_uri must not both be set (RFC 7591 §2)")
+	}
+	if len(c.JWKS) > 0 {
+		if _, err := parseClientJWKS(c.JWKS); err != nil {
+			return metadataError("jwks: %s", err)
+		}
+	}
+	if c.JWKSURI != "" {
+		if err := checkServerURI(c.JWKSURI, dev); err != nil {
+			return metadataError("jwks_uri %q: %s", c.JWKSURI, err)
+		}
+	}
+	switch c.RequestObjectSigningAlg {
+	case "", "none":
+	default:
+		if !slices.Contains(requestObjectAlgs, c.RequestObjectSigningAlg) {
+			return metadataError("request_object_signing_alg %q is not one of %s or none", c.RequestObjectSigningAlg, strings.Join(requestObjectAlgs, ", "))
+		}
+		if len(c.JWKS) == 0 && c.JWKSURI == "" {
+			return metadataError("request_object_signing_alg %s needs the client's keys in jwks or jwks_uri", c.RequestObjectSigningAlg)
+		}
+	}
+	for _, u := range c.RequestURIs {
+		if err := checkServerURI(u, dev); err != nil {
+			return metadataError("request_uri %q: %s", u, err)
+		}
+	}
+	if c.BackchannelLogoutURI != "" {
+		if err := checkServerURI(c.BackchannelLogoutURI, dev); err != nil {
+			return metadataError("backchannel_logout_uri %q: %s", c.BackchannelLogoutURI, err)
+		}
+	} else if c.BackchannelLogoutSessionRequired {
+		return metadataError("backchannel_logout_session_required needs a backchannel_logout_uri")
+	}
+	return nil
+}
+
+// checkServerURI checks a URI the provider itself calls (jwks_uri,
+// request_uris, backchannel_logout_uri): absolute https (http on a
+// loopback host, or anywhere in dev), without a fragment — a request_uri
+// may carry one (OpenID Connect Core §6.2), which is kept for matching.
+func checkServerURI(raw string, dev bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return fmt.Errorf("must be an absolute URL")
+	}
+	if u.User != nil {
+		return fmt.Errorf("must not carry credentials")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		h := u.Hostname()
+		if dev || h == "127.0.0.1" || h == "::1" || h == "localhost" {
+			return nil
+		}
+		return fmt.Errorf("must use https (http only for loopback hosts)")
+	}
+	return fmt.Errorf("scheme %q is not allowed", u.Scheme)
+}
+
+// JSONObject is a JSON object kept verbatim (the jwks of a client
+// document). In YAML it is written as a mapping.
+type JSONObject json.RawMessage
+
+// MarshalJSON implements json.Marshaler.
+func (o JSONObject) MarshalJSON() ([]byte, error) {
+	if len(o) == 0 {
+		return []byte("null"), nil
+	}
+	return o, nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler; it accepts only an object
+// (or null).
+func (o *JSONObject) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if string(b) == "null" {
+		*o = nil
+		return nil
+	}
+	if len(b) == 0 || b[0] != '{' {
+		return &json.UnmarshalTypeError{Value: "non-object", Type: reflect.TypeOf(map[string]any{}), Field: "jwks"}
+	}
+	*o = append((*o)[:0], b...)
+	return nil
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (o *JSONObject) UnmarshalYAML(n *yaml.Node) error {
+	var v map[string]any
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	*o = b
 	return nil
 }
 

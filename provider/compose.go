@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/ory/fosite"
@@ -12,6 +13,7 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/handler/pkce"
+	fstorage "github.com/ory/fosite/storage"
 	fhmac "github.com/ory/fosite/token/hmac"
 	"github.com/ory/fosite/token/jwt"
 
@@ -45,17 +47,19 @@ func (p *Provider) compose() error {
 		IDTokenLifespan:       c.IDTokenLifespan,
 		GlobalSecret:          keys.DeriveKey(c.Secret, "fosite-hmac", 32),
 		// Refresh tokens only for offline_access (OIDC Core §11).
-		RefreshTokenScopes:              []string{ScopeOfflineAccess},
-		EnforcePKCEForPublicClients:     true,
-		EnablePKCEPlainChallengeMethod:  false,
-		SendDebugMessagesToClients:      c.Dev,
-		ScopeStrategy:                   fosite.ExactScopeStrategy,
-		AudienceMatchingStrategy:        fosite.DefaultAudienceMatchingStrategy,
+		RefreshTokenScopes:             []string{ScopeOfflineAccess},
+		EnforcePKCEForPublicClients:    true,
+		EnablePKCEPlainChallengeMethod: false,
+		SendDebugMessagesToClients:     c.Dev,
+		ScopeStrategy:                  fosite.ExactScopeStrategy,
+		// Audiences are compared as whole strings: fosite's default lets
+		// https://api.example grant https://api.example/anything.
+		AudienceMatchingStrategy:        fosite.ExactAudienceMatchingStrategy,
 		RedirectSecureChecker:           fosite.IsRedirectURISecureStrict,
 		ClientSecretsHasher:             NewSecretHasher(c.Secret),
 		JWTScopeClaimKey:                jwt.JWTScopeFieldString,
 		PushedAuthorizeContextLifespan:  5 * time.Minute,
-		PushedAuthorizeRequestURIPrefix: "urn:ietf:params:oauth:request_uri:",
+		PushedAuthorizeRequestURIPrefix: parRequestURIPrefix,
 		MinParameterEntropy:             fosite.MinParameterEntropy,
 		// Set eagerly: fosite's getters would otherwise write these fields
 		// lazily from concurrent requests. wxoidc clients are not OpenID
@@ -80,7 +84,7 @@ func (p *Provider) compose() error {
 	}
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               core,
-		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: p.idSigner, Config: fc},
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idTokenSigner{p.idSigner}, Config: fc},
 		Signer:                     p.idSigner,
 	}
 	sealer, err := keys.NewSealer(c.Secret, "wechat-session-keys")
@@ -92,7 +96,7 @@ func (p *Provider) compose() error {
 		p: p, access: core, refresh: core, sealer: sealer,
 		idTokens: &openid.IDTokenHandleHelper{IDTokenStrategy: strategy.OpenIDConnectTokenStrategy},
 	}
-	p.oauth2 = compose.Compose(fc, c.Storage, strategy,
+	p.oauth2 = compose.Compose(fc, fositeStore{c.Storage}, strategy,
 		// Order matters: OAuth 2.0 handlers before their OpenID Connect and
 		// PKCE counterparts (fosite-notes §2.1).
 		compose.OAuth2AuthorizeExplicitFactory,
@@ -106,7 +110,63 @@ func (p *Provider) compose() error {
 		compose.OAuth2TokenRevocationFactory,
 		func(fosite.Configurator, any, any) any { return grant },
 	).(*fosite.Fosite)
+	fc.ClientAuthenticationStrategy = p.authenticateClient
 	return nil
+}
+
+// fositeStore is the storage fosite's handlers see: c.Storage, except that
+// a refresh whose access token was narrowed to fewer scopes stores its new
+// refresh token with the whole grant's scope, which RFC 6749 §6 keeps for
+// the refresh token.
+type fositeStore struct{ storage.Storage }
+
+var _ fstorage.Transactional = fositeStore{}
+
+// CreateRefreshTokenSession implements oauth2.RefreshTokenStorage.
+func (s fositeStore) CreateRefreshTokenSession(ctx context.Context, signature, accessSignature string, req fosite.Requester) error {
+	if sess, ok := req.GetSession().(*Session); ok && sess.RefreshScope != nil {
+		if r, ok := req.(*fosite.Request); ok {
+			cp := *r
+			cp.GrantedScope = slices.Clone(sess.RefreshScope)
+			req = &cp
+		}
+	}
+	return s.Storage.CreateRefreshTokenSession(ctx, signature, accessSignature, req)
+}
+
+// BeginTX implements fosite's storage.Transactional when the backend does.
+func (s fositeStore) BeginTX(ctx context.Context) (context.Context, error) {
+	if t, ok := s.Storage.(fstorage.Transactional); ok {
+		return t.BeginTX(ctx)
+	}
+	return ctx, nil
+}
+
+// Commit implements fosite's storage.Transactional.
+func (s fositeStore) Commit(ctx context.Context) error {
+	if t, ok := s.Storage.(fstorage.Transactional); ok {
+		return t.Commit(ctx)
+	}
+	return nil
+}
+
+// Rollback implements fosite's storage.Transactional.
+func (s fositeStore) Rollback(ctx context.Context) error {
+	if t, ok := s.Storage.(fstorage.Transactional); ok {
+		return t.Rollback(ctx)
+	}
+	return nil
+}
+
+// idTokenSigner signs ID tokens without fosite's non-standard rat claim
+// (the session keeps RequestedAt, which fosite's max_age and prompt checks
+// need).
+type idTokenSigner struct{ *signer }
+
+// Generate implements jwt.Signer.
+func (s idTokenSigner) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.Mapper) (string, string, error) {
+	delete(claims, "rat")
+	return s.signer.Generate(ctx, claims, header)
 }
 
 // SecretHasher is fosite's client-secret hasher for wxoidc: HMAC-SHA256

@@ -3,6 +3,7 @@ package provider
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 )
 
@@ -42,6 +43,8 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 		ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
 		RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 		RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+		RequireRequestURIRegistration              bool     `json:"require_request_uri_registration"`
+		RequestObjectSigningAlgValuesSupported     []string `json:"request_object_signing_alg_values_supported"`
 		AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 		FrontchannelLogoutSupported                bool     `json:"frontchannel_logout_supported"`
 		BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
@@ -70,6 +73,10 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "at_hash",
 			"name", "picture", "phone_number", "phone_number_verified", "wechat_openid", "wechat_unionid",
 		},
+		RequestParameterSupported:                  true,
+		RequestURIParameterSupported:               true,
+		RequireRequestURIRegistration:              true,
+		RequestObjectSigningAlgValuesSupported:     append(slices.Clone(requestObjectAlgs), "none"),
 		AuthorizationResponseIssParameterSupported: true,
 		UILocalesSupported:                         []string{"zh-CN", "en"},
 	}

@@ -22,7 +22,9 @@ var repeatable = map[string]bool{"audience": true, "resource": true}
 // application/x-www-form-urlencoded for POST bodies (RFC 6749 §3.2, RFC 7009
 // §2.1, RFC 7662 §2.1) and refuses repeated parameters (RFC 6749 §3.1).
 func parseForm(w http.ResponseWriter, r *http.Request) error {
-	if r.Method == http.MethodPost {
+	if r.Method == http.MethodPost && (r.ContentLength != 0 || r.Header.Get("Content-Type") != "") {
+		// A POST without a body (a bearer request to userinfo, OIDC Core
+		// §5.3.1) has nothing to parse and needs no Content-Type.
 		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if err != nil || mt != "application/x-www-form-urlencoded" {
 			return fosite.ErrInvalidRequest.WithHint("The request body must be sent as application/x-www-form-urlencoded.")

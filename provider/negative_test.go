@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -33,6 +34,7 @@ type hostileCase struct {
 
 func TestNegative_Table(t *testing.T) {
 	e := newEnv(t)
+	rp := e.addInteropClients()
 	web := e.oauth2Config(webClient, webSecret, webRedirect, "openid", "offline_access")
 	spa := e.oauth2Config(spaClient, "", spaRedirect, "openid", "offline_access")
 
@@ -40,6 +42,12 @@ func TestNegative_Table(t *testing.T) {
 	verifier := oauth2.GenerateVerifier()
 	usedCode := e.authorize(web.AuthCodeURL("state-0123456789", oauth2.S256ChallengeOption(verifier))).Query().Get("code")
 	tok, err := web.Exchange(e.ctx, usedCode, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// tok is revoked by the code replay below; live is not.
+	liveVerifier := oauth2.GenerateVerifier()
+	live, err := web.Exchange(e.ctx, e.authorize(web.AuthCodeURL("state-0123456789", oauth2.S256ChallengeOption(liveVerifier))).Query().Get("code"), oauth2.VerifierOption(liveVerifier))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +92,13 @@ func TestNegative_Table(t *testing.T) {
 		return v
 	}
 	challenge := oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())
+	roAuthz := func(obj string) url.Values {
+		return url.Values{"client_id": {roClient}, "response_type": {"code"}, "redirect_uri": {webRedirect}, "scope": {"openid"}, "state": {"state-0123456789"}, "request": {obj}}
+	}
+	loopAuthz := func(client, redirect string) url.Values {
+		return url.Values{"client_id": {client}, "response_type": {"code"}, "redirect_uri": {redirect}, "scope": {"openid"}, "state": {"state-0123456789"},
+			"code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+	}
 	get := http.MethodGet
 	post := http.MethodPost
 
@@ -102,7 +117,23 @@ func TestNegative_Table(t *testing.T) {
 		{name: "authorize scope not allowed", method: get, path: "/oauth2/authorize", query: authz("scope", "openid admin"), wantStatus: 303, wantError: "invalid_scope"},
 		{name: "authorize missing state", method: get, path: "/oauth2/authorize", query: authz("state", ""), wantStatus: 303, wantError: "invalid_request"},
 		{name: "authorize short state", method: get, path: "/oauth2/authorize", query: authz("state", "abc"), wantStatus: 303, wantError: "invalid_request"},
-		{name: "authorize request object", method: get, path: "/oauth2/authorize", query: authz("request", "eyJhbGciOiJub25lIn0.e30."), wantStatus: 400, wantError: "request_not_supported"},
+		{name: "authorize unsigned request object from a client not registered with none", method: get, path: "/oauth2/authorize", query: authz("request", "eyJhbGciOiJub25lIn0.e30."), wantStatus: 303, wantError: "invalid_request_object"},
+		{name: "authorize request object signed by another key", method: get, path: "/oauth2/authorize", query: roAuthz(requestObject(t, otherKID, e.roClaims())), wantStatus: 303, wantError: "invalid_request_object"},
+		{name: "authorize unsigned request object from a client registered with ES256", method: get, path: "/oauth2/authorize", query: roAuthz(requestObject(t, "none", e.roClaims())), wantStatus: 303, wantError: "invalid_request_object"},
+		{name: "authorize expired request object", method: get, path: "/oauth2/authorize", query: roAuthz(requestObject(t, "rp-1", e.roClaims("exp", time.Now().Add(-time.Hour).Unix()))), wantStatus: 303, wantError: "invalid_request_object"},
+		{name: "authorize request object for another audience", method: get, path: "/oauth2/authorize", query: roAuthz(requestObject(t, "rp-1", e.roClaims("aud", "https://other.example"))), wantStatus: 303, wantError: "invalid_request_object"},
+		{name: "authorize request object of another client", method: get, path: "/oauth2/authorize", query: roAuthz(requestObject(t, "rp-1", e.roClaims("iss", webClient))), wantStatus: 303, wantError: "invalid_request_object"},
+		{name: "authorize unregistered request_uri", method: get, path: "/oauth2/authorize", query: authz("request_uri", rp.srv.URL+"/other.jwt"), wantStatus: 303, wantError: "invalid_request_uri"},
+		{name: "authorize request and request_uri", method: get, path: "/oauth2/authorize", query: authz("request", "a.b.c", "request_uri", rp.srv.URL+requestObjPath), wantStatus: 303, wantError: "invalid_request"},
+		{name: "authorize response_mode=query", method: get, path: "/oauth2/authorize", query: authz("response_mode", "query"), wantStatus: 303},
+		{name: "authorize response_mode=fragment is not offered", method: get, path: "/oauth2/authorize", query: authz("response_mode", "fragment"), wantStatus: 303, wantError: "unsupported_response_mode"},
+		{name: "authorize response_type=CODE", method: get, path: "/oauth2/authorize", query: authz("response_type", "CODE"), wantStatus: 303, wantError: "unsupported_response_type"},
+		{name: "authorize 3-character code_challenge", method: get, path: "/oauth2/authorize", query: spaAuthz("code_challenge", "abc", "code_challenge_method", "S256"), wantStatus: 303, wantError: "invalid_request"},
+		{name: "authorize loopback port change by a confidential client", method: get, path: "/oauth2/authorize", query: loopAuthz(loopConfClient, "http://127.0.0.1:9999/cb"), wantStatus: 400, wantError: "invalid_request"},
+		{name: "authorize loopback registered port by a confidential client", method: get, path: "/oauth2/authorize", query: loopAuthz(loopConfClient, loopRedirect), wantStatus: 303},
+		{name: "authorize loopback port change by a public native client", method: get, path: "/oauth2/authorize", query: loopAuthz(loopPubClient, "http://127.0.0.1:9999/cb"), wantStatus: 303},
+		{name: "par loopback port change by a confidential client", method: post, path: "/oauth2/par", form: loopAuthz(loopConfClient, "http://127.0.0.1:9999/cb"), user: loopConfClient, pass: loopConfSecret, wantStatus: 400, wantError: "invalid_request"},
+		{name: "par public client without PKCE", method: post, path: "/oauth2/par", form: spaAuthz("client_id", spaClient), wantStatus: 400, wantError: "invalid_request"},
 		{name: "authorize unsupported code_challenge_method", method: get, path: "/oauth2/authorize", query: spaAuthz("code_challenge", challenge, "code_challenge_method", "S512"), wantStatus: 303, wantError: "invalid_request"},
 
 		// Token endpoint.
@@ -123,7 +154,15 @@ func TestNegative_Table(t *testing.T) {
 		{name: "token GET", method: get, path: "/oauth2/token", query: tokenForm("grant_type", "client_credentials"), wantStatus: 405, wantError: "invalid_request"},
 		{name: "token client_credentials by public client", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "client_credentials", "client_id", spaClient), wantStatus: 400, wantError: "unauthorized_client"},
 		{name: "token client_credentials scope not allowed", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "client_credentials", "client_id", serviceClient, "client_secret", serviceSecret, "scope", "orders.delete"), wantStatus: 400, wantError: "invalid_scope"},
-		{name: "token client_credentials with openid", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "client_credentials", "client_id", resourceClient, "client_secret", resourceSecret, "scope", "openid"), wantStatus: 400, wantError: "invalid_scope"},
+		{name: "token client_credentials with openid", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "client_credentials", "scope", "openid"), user: resourceClient, pass: resourceSecret, wantStatus: 400, wantError: "invalid_scope"},
+		{name: "token client_secret_post by a client_secret_basic client", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "client_credentials", "client_id", resourceClient, "client_secret", resourceSecret), wantStatus: 401, wantError: "invalid_client"},
+		{name: "token client_secret_basic by a client_secret_post client", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "client_credentials"), user: serviceClient, pass: serviceSecret, wantStatus: 401, wantError: "invalid_client"},
+		{name: "token no secret by a confidential client", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "client_credentials", "client_id", serviceClient), wantStatus: 401, wantError: "invalid_client"},
+		{name: "token two authentication methods", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "client_credentials", "client_id", resourceClient, "client_secret", resourceSecret), user: resourceClient, pass: resourceSecret, wantStatus: 400, wantError: "invalid_request"},
+		{name: "token client_secret_post by its client", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "client_credentials", "client_id", serviceClient, "client_secret", serviceSecret), wantStatus: 200},
+		{name: "token audience matched by prefix", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "client_credentials", "client_id", serviceClient, "client_secret", serviceSecret, "audience", resourceClient+"/evil"), wantStatus: 400, wantError: "invalid_request"},
+		{name: "token registered audience", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "client_credentials", "client_id", serviceClient, "client_secret", serviceSecret, "audience", resourceClient), wantStatus: 200},
+		{name: "token refresh with a broader scope", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "refresh_token", "refresh_token", live.RefreshToken, "scope", "openid profile offline_access"), user: webClient, pass: webSecret, wantStatus: 400, wantError: "invalid_scope"},
 		{name: "token grant not allowed for client", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "client_credentials"), user: webClient, pass: webSecret, wantStatus: 400, wantError: "unauthorized_client"},
 		{name: "token repeated parameter", method: post, path: "/oauth2/token", body: "grant_type=client_credentials&grant_type=client_credentials", user: serviceClient, pass: serviceSecret, wantStatus: 400, wantError: "invalid_request"},
 
@@ -144,6 +183,7 @@ func TestNegative_Table(t *testing.T) {
 		{name: "userinfo without token", method: get, path: "/userinfo", wantStatus: 401, wantError: "invalid_token", wantHeader: [2]string{"WWW-Authenticate", "Bearer"}},
 		{name: "userinfo garbage token", method: get, path: "/userinfo", bearer: "garbage", wantStatus: 401, wantError: "invalid_token", wantHeader: [2]string{"WWW-Authenticate", `error="invalid_token"`}},
 		{name: "userinfo refresh token", method: get, path: "/userinfo", bearer: tok.RefreshToken, wantStatus: 401, wantError: "invalid_token"},
+		{name: "userinfo POST with the token in the header and no body", method: post, path: "/userinfo", bearer: live.AccessToken, wantStatus: 200},
 		{name: "userinfo token without openid", method: get, path: "/userinfo", bearer: ccToken, wantStatus: 403, wantError: "insufficient_scope", wantHeader: [2]string{"WWW-Authenticate", `error="insufficient_scope"`}},
 
 		// PAR (RFC 9126).

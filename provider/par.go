@@ -9,7 +9,17 @@ func (p *Provider) handlePAR(w http.ResponseWriter, r *http.Request) {
 		p.writeTokenError(ctx, w, r, nil, err)
 		return
 	}
+	if err := p.expandRequestObject(ctx, r, true); err != nil {
+		p.writeTokenError(ctx, w, r, nil, err)
+		return
+	}
 	ar, err := p.oauth2.NewPushedAuthorizeRequest(ctx, r)
+	if err == nil && !redirectRegistered(ar) {
+		err = errLoopbackPort
+	}
+	if err == nil {
+		err = checkAuthorizeRequest(ar)
+	}
 	if err != nil {
 		p.writeTokenError(ctx, w, r, nil, err)
 		return

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -88,6 +89,12 @@ type Config struct {
 	// Logger receives one line per failure worth an operator's attention.
 	// nil discards.
 	Logger *slog.Logger
+
+	// HTTPClient makes the provider's calls to URIs clients registered
+	// (jwks_uri, request_uris, backchannel_logout_uri). nil means a plain
+	// client; either way a 5-second timeout applies unless the client sets
+	// one, and redirects are never followed.
+	HTTPClient *http.Client
 
 	// Metrics, when set, is told of events worth counting (tokens issued).
 	// nil counts nothing.
@@ -196,6 +203,8 @@ type Provider struct {
 	discovery   []byte      // prepared discovery document
 	basePath    string      // the issuer's path, where the routes are mounted
 	log         *slog.Logger
+	// outbound calls clients' registered URIs (see Config.HTTPClient).
+	outbound *http.Client
 }
 
 // New validates cfg and composes the provider.
@@ -204,7 +213,7 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	p := &Provider{cfg: cfg, log: cfg.Logger}
+	p := &Provider{cfg: cfg, log: cfg.Logger, outbound: newOutboundClient(cfg.HTTPClient)}
 	if u, err := url.Parse(cfg.Issuer); err == nil {
 		p.basePath = u.Path
 	}

@@ -25,6 +25,10 @@ type Session struct {
 	ClientID string `json:"client_id"`
 	// AccessClaims are extra claims for JWT access tokens.
 	AccessClaims map[string]any `json:"access_claims,omitempty"`
+	// RefreshScope, when set, is the whole grant's scope: a refresh asked
+	// for a narrower access token, and the new refresh token keeps this
+	// scope (RFC 6749 §6).
+	RefreshScope []string `json:"refresh_scope,omitempty"`
 
 	// sessionKey is the WeChat session key a Mini Program login stores with
 	// its tokens; it lives only between the grant's Handle and Populate

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ory/fosite"
@@ -120,6 +122,9 @@ func (p *Provider) prepareAccess(ctx context.Context, ar fosite.AccessRequester)
 		sess.Subject = client.GetID()
 		sess.ClientID = client.GetID()
 	case ar.GetGrantTypes().ExactOne("refresh_token"):
+		if err := narrowScope(ar, sess); err != nil {
+			return err
+		}
 		// The store may have read the user along with the refresh token.
 		user, ok := storage.PrefetchFrom(ctx).User(sess.Subject)
 		if !ok {
@@ -138,5 +143,37 @@ func (p *Provider) prepareAccess(ctx context.Context, ar fosite.AccessRequester)
 		}
 		sess.setUserClaims(claims)
 	}
+	return nil
+}
+
+// narrowScope honours the scope parameter of a refresh (RFC 6749 §6): the
+// new access token gets the scopes asked for, which must all have been
+// granted (invalid_scope otherwise); the new refresh token keeps the whole
+// grant. fosite ignores the parameter and re-grants everything.
+func narrowScope(ar fosite.AccessRequester, sess *Session) error {
+	sess.RefreshScope = nil
+	asked := strings.Fields(ar.GetRequestForm().Get("scope"))
+	if len(asked) == 0 {
+		return nil
+	}
+	full := ar.GetGrantedScopes()
+	narrow := make(fosite.Arguments, 0, len(asked))
+	for _, s := range asked {
+		if !slices.Contains(full, s) {
+			return fosite.ErrInvalidScope.WithHintf("The scope '%s' was not granted to this refresh token.", s)
+		}
+		if !slices.Contains(narrow, s) {
+			narrow = append(narrow, s)
+		}
+	}
+	if len(narrow) == len(full) {
+		return nil
+	}
+	req, ok := ar.(*fosite.AccessRequest)
+	if !ok {
+		return fosite.ErrServerError.WithDebug("unexpected access request type")
+	}
+	sess.RefreshScope = slices.Clone(full)
+	req.GrantedScope = narrow
 	return nil
 }

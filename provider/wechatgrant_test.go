@@ -208,7 +208,7 @@ func TestWeChatGrant_Errors(t *testing.T) {
 		{"missing code", url.Values{"client_id": {miniClient}}, 400, "invalid_request", "js_code"},
 		{"unknown client", url.Values{"client_id": {"nobody"}, "js_code": {"x"}}, 401, "invalid_client", ""},
 		{"client without the grant", url.Values{"client_id": {spaClient}, "js_code": {"x"}}, 400, "unauthorized_client", ""},
-		{"confidential client without the grant", url.Values{"client_id": {webClient}, "client_secret": {webSecret}, "js_code": {"x"}}, 400, "unauthorized_client", ""},
+		{"confidential client without the grant", url.Values{"client_id": {serviceClient}, "client_secret": {serviceSecret}, "js_code": {"x"}}, 400, "unauthorized_client", ""},
 		{"scope not allowed", url.Values{"client_id": {miniClient2}, "js_code": {"x"}, "scope": {"openid phone"}}, 400, "invalid_scope", ""},
 	}
 	for _, tc := range cases {

@@ -43,6 +43,25 @@ type Client struct {
 	// SkipConsent marks a first-party client that gets no consent screen.
 	SkipConsent bool
 
+	// JWKS is the client's public key set as JSON (RFC 7591 jwks), and
+	// JWKSURI where it is published (jwks_uri); at most one is set. They
+	// verify the client's signed request objects.
+	JWKS    []byte
+	JWKSURI string
+	// RequestObjectSigningAlg is the only JWS alg the client's request
+	// objects may use (OpenID Connect Registration §2); "none" allows
+	// unsigned ones; empty means any signed one.
+	RequestObjectSigningAlg string
+	// RequestURIs are the request_uri values the client may pass by
+	// reference (OpenID Connect Core §6.2), besides PAR's.
+	RequestURIs []string
+
+	// BackchannelLogoutURI receives logout tokens (OpenID Connect
+	// Back-Channel Logout 1.0 §2.2); empty means none are sent.
+	BackchannelLogoutURI string
+	// BackchannelLogoutSessionRequired asks for sid in logout tokens.
+	BackchannelLogoutSessionRequired bool
+
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -82,6 +101,14 @@ func (c *Client) GetScopes() fosite.Arguments { return c.Scopes }
 // GetAudience implements fosite.Client.
 func (c *Client) GetAudience() fosite.Arguments { return c.Audience }
 
+// GetResponseModes implements fosite.ResponseModeClient: every client may
+// ask for the response modes discovery advertises.
+func (c *Client) GetResponseModes() []fosite.ResponseModeType {
+	return responseModes
+}
+
+var responseModes = []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery, fosite.ResponseModeFormPost}
+
 // IsPublic implements fosite.Client: a client that authenticates with
 // "none" is public.
 func (c *Client) IsPublic() bool { return c.TokenEndpointAuthMethod == AuthMethodNone }
@@ -95,6 +122,8 @@ func (c Client) Clone() Client {
 	c.ResponseTypes = slices.Clone(c.ResponseTypes)
 	c.Scopes = slices.Clone(c.Scopes)
 	c.Audience = slices.Clone(c.Audience)
+	c.JWKS = slices.Clone(c.JWKS)
+	c.RequestURIs = slices.Clone(c.RequestURIs)
 	return c
 }
 

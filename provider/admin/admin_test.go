@@ -259,6 +259,44 @@ func TestAdmin_ClientCRUD(t *testing.T) {
 	}
 }
 
+// testJWKS is a relying party's public key set.
+const testJWKS = `{"keys":[{"kty":"EC","crv":"P-256","kid":"rp-1","use":"sig","alg":"ES256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}`
+
+// TestAdmin_RequestObjectAndLogoutMetadata: the admin API accepts and
+// returns jwks, jwks_uri, request_uris, request_object_signing_alg and the
+// back-channel logout metadata.
+func TestAdmin_RequestObjectAndLogoutMetadata(t *testing.T) {
+	e := newEnv(t, testToken)
+	doc := map[string]any{
+		"client_id": "rp", "redirect_uris": []string{"https://rp.example/cb"},
+		"jwks": json.RawMessage(testJWKS), "request_object_signing_alg": "ES256",
+		"request_uris":           []string{"https://rp.example/request.jwt#v1"},
+		"backchannel_logout_uri": "https://rp.example/bcl", "backchannel_logout_session_required": true,
+	}
+	if code, body, _ := e.do(http.MethodPost, "/admin/clients", doc); code != http.StatusCreated {
+		t.Fatalf("create: %d %v", code, body)
+	}
+	_, got, _ := e.do(http.MethodGet, "/admin/clients/rp", nil)
+	for _, k := range []string{"jwks", "request_object_signing_alg", "request_uris", "backchannel_logout_uri", "backchannel_logout_session_required"} {
+		want, _ := json.Marshal(doc[k])
+		have, _ := json.Marshal(got[k])
+		if k == "jwks" {
+			var a, b any
+			json.Unmarshal(want, &a)
+			json.Unmarshal(have, &b)
+			want, _ = json.Marshal(a)
+			have, _ = json.Marshal(b)
+		}
+		if string(want) != string(have) {
+			t.Errorf("%s = %s, want %s", k, have, want)
+		}
+	}
+	doc["jwks"], doc["jwks_uri"] = nil, "https://rp.example/jwks.json"
+	if code, body, _ := e.do(http.MethodPut, "/admin/clients/rp", doc); code != http.StatusOK || body["jwks_uri"] != "https://rp.example/jwks.json" || body["jwks"] != nil {
+		t.Fatalf("replace with jwks_uri: %d %v", code, body)
+	}
+}
+
 func TestAdmin_ValidationErrors(t *testing.T) {
 	e := newEnv(t, testToken)
 	if code, _, _ := e.do(http.MethodPost, "/admin/clients", map[string]any{"client_id": "dup", "grant_types": []string{"client_credentials"}}); code != http.StatusCreated {
@@ -286,6 +324,14 @@ func TestAdmin_ValidationErrors(t *testing.T) {
 		{"secret given", map[string]any{"grant_types": []string{"client_credentials"}, "client_secret": "mine"}, 400, "invalid_client_metadata"},
 		{"not json", "client_id=x", 400, "invalid_client_metadata"},
 		{"taken", map[string]any{"client_id": "dup", "grant_types": []string{"client_credentials"}}, 409, "invalid_client_metadata"},
+		{"jwks and jwks_uri", map[string]any{"grant_types": []string{"client_credentials"}, "jwks": json.RawMessage(testJWKS), "jwks_uri": "https://rp.example/jwks"}, 400, "invalid_client_metadata"},
+		{"private jwks", map[string]any{"grant_types": []string{"client_credentials"}, "jwks": json.RawMessage(`{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`)}, 400, "invalid_client_metadata"},
+		{"jwks not an object", map[string]any{"grant_types": []string{"client_credentials"}, "jwks": []string{"x"}}, 400, "invalid_client_metadata"},
+		{"http jwks_uri", map[string]any{"grant_types": []string{"client_credentials"}, "jwks_uri": "http://rp.example/jwks"}, 400, "invalid_client_metadata"},
+		{"request object alg without keys", map[string]any{"grant_types": []string{"client_credentials"}, "request_object_signing_alg": "RS256"}, 400, "invalid_client_metadata"},
+		{"request object alg HS256", map[string]any{"grant_types": []string{"client_credentials"}, "jwks": json.RawMessage(testJWKS), "request_object_signing_alg": "HS256"}, 400, "invalid_client_metadata"},
+		{"request_uri not https", map[string]any{"grant_types": []string{"client_credentials"}, "request_uris": []string{"ftp://rp.example/r"}}, 400, "invalid_client_metadata"},
+		{"backchannel logout uri not https", map[string]any{"grant_types": []string{"client_credentials"}, "backchannel_logout_uri": "http://rp.example/bcl"}, 400, "invalid_client_metadata"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body, _ := e.do(http.MethodPost, "/admin/clients", tc.body)

@@ -26,6 +26,13 @@ type clientMetadata struct {
 	IDTokenSignedResponseAlg string   `json:"id_token_signed_response_alg,omitempty"`
 	WeChatAppID              string   `json:"wechat_app_id,omitempty"`
 	SkipConsent              bool     `json:"skip_consent,omitempty"`
+
+	JWKS                             json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                          string          `json:"jwks_uri,omitempty"`
+	RequestObjectSigningAlg          string          `json:"request_object_signing_alg,omitempty"`
+	RequestURIs                      []string        `json:"request_uris,omitempty"`
+	BackchannelLogoutURI             string          `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool            `json:"backchannel_logout_session_required,omitempty"`
 }
 
 func encodeClient(c storage.Client) (string, error) {
@@ -41,6 +48,13 @@ func encodeClient(c storage.Client) (string, error) {
 		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,
 		WeChatAppID:              c.WeChatAppID,
 		SkipConsent:              c.SkipConsent,
+
+		JWKS:                             c.JWKS,
+		JWKSURI:                          c.JWKSURI,
+		RequestObjectSigningAlg:          c.RequestObjectSigningAlg,
+		RequestURIs:                      c.RequestURIs,
+		BackchannelLogoutURI:             c.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 	})
 	return string(b), err
 }
@@ -82,8 +96,16 @@ func (r *clientRow) client() (storage.Client, error) {
 		IDTokenSignedResponseAlg: m.IDTokenSignedResponseAlg,
 		WeChatAppID:              m.WeChatAppID,
 		SkipConsent:              m.SkipConsent,
-		CreatedAt:                fromMicros(r.created),
-		UpdatedAt:                fromMicros(r.updated),
+
+		JWKS:                             m.JWKS,
+		JWKSURI:                          m.JWKSURI,
+		RequestObjectSigningAlg:          m.RequestObjectSigningAlg,
+		RequestURIs:                      m.RequestURIs,
+		BackchannelLogoutURI:             m.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired: m.BackchannelLogoutSessionRequired,
+
+		CreatedAt: fromMicros(r.created),
+		UpdatedAt: fromMicros(r.updated),
 	}, nil
 }
 
