@@ -89,7 +89,11 @@ func (a *Authenticator) startLogin(w http.ResponseWriter, r *http.Request, ar fo
 		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 	}
 	noStore(w)
-	http.Redirect(w, r, a.url(PathLogin)+"?"+url.Values{"login": {id}}.Encode(), http.StatusSeeOther)
+	q := url.Values{"login": {id}}
+	if l := ar.GetRequestForm().Get("ui_locales"); l != "" {
+		q.Set("ui_locales", l) // the login page speaks the language asked for
+	}
+	http.Redirect(w, r, a.url(PathLogin)+"?"+q.Encode(), http.StatusSeeOther)
 	return nil
 }
 

@@ -6,8 +6,50 @@
 //
 // [Authenticator] implements [provider.Authenticator],
 // [provider.LogoutAuthenticator] and [provider.RouteMounter]; it serves
-// GET /login, GET /login/wechat/callback, POST /login/consent and
-// GET/POST /login/consents below the issuer.
+// GET /login, GET /login/wechat/callback, POST /login/consent,
+// GET/POST /login/consents and the waiting page (GET /login/wait,
+// /login/wait/status, /login/wait/continue, /login/wait.js) below the
+// issuer.
+//
+// # Ways in
+//
+// The desktop login page offers every way in the deployment has configured
+// (SPEC §9), each a link marked data-login: "qr" (the website app's QR
+// login at WeChat), "scan" (a Mini Program code, [ScanConfig]), and
+// "official" (an official-account QR, issue 16). They are the list
+// loginMethods builds, in login.go: a method is its marker, its button
+// text and a start function. Adding one is appending to that list.
+//
+// With a single way in, /login starts it at once, as before the chooser
+// existed: a page with one button costs a click and tells nothing. Inside
+// WeChat's browser the official account's OAuth always starts at once,
+// since nobody can scan their own screen. The chooser itself reads and
+// consumes nothing, so a reload or the back button never breaks it.
+//
+// # Waiting for an out-of-band approval
+//
+// A method that finishes on the person's phone ("scan", "official") calls
+// startWait with its kind: the login state goes into a new
+// storage.DeviceAuth of that kind (the mechanism the RFC 8628 device flow
+// uses too), and the browser goes to /login/wait?id=<device code>, which
+// shows what its waitKind renders (the code to scan) with the user code.
+// Whoever learns of the approval calls storage.DecideDeviceAuth with the
+// user code (the scene of the scanned code): the Mini Program does so
+// through /oauth2/device/verify, an official-account push through its
+// event handler. A new waiting method therefore needs a waitKind (lifetime,
+// how the person signed in, and a show function) in Authenticator.waits,
+// and nothing else.
+//
+// The page finishes by itself: wait.js polls /login/wait/status (one
+// storage read, plain short GETs that pass any proxy) starting at two
+// seconds and backing off, and goes to /login/wait/continue once
+// approved. Without JavaScript, the data-login="continue" link does the
+// same, once per click. /login/wait/continue redeems the approval once
+// (storage.PollDeviceAuth, single use across replicas), checks that the
+// browser is the one that started the login, starts the login session and
+// resumes the authorization request. Expired and denied logins are shown
+// as such (HTTP 410) with a data-login="restart" link that starts the
+// authorization again, for a fresh code.
 //
 // # Flow
 //

@@ -58,7 +58,8 @@ type env struct {
 	ctx      context.Context
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv builds the env; opts adjust the web login's configuration.
+func newEnv(t *testing.T, opts ...func(*weblogin.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "wxoidc.db"))
@@ -96,9 +97,13 @@ func newEnv(t *testing.T) *env {
 				Endpoint: wechat.Endpoint{APIURL: simSrv.URL, OpenURL: simSrv.URL},
 			}}
 		}
-		auth, err := weblogin.New(weblogin.Config{
+		cfg := weblogin.Config{
 			Issuer: srv.URL, Storage: store, WeChatApps: apps, Secret: testSecret, Dev: true,
-		})
+		}
+		for _, o := range opts {
+			o(&cfg)
+		}
+		auth, err := weblogin.New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,11 +16,69 @@ func inWeChat(r *http.Request) bool {
 	return strings.Contains(ua, "micromessenger") && !strings.Contains(ua, "wxwork")
 }
 
-// handleLogin serves GET /login?login=ID: it picks the WeChat flow for
-// this browser and sends it to WeChat with a new single-use state.
+// A loginMethod is one way in on the desktop login page (SPEC §9). Adding
+// one is a matter of appending it in loginMethods, with its button text in
+// pages.go's messages; a method that finishes out of band (the person
+// scans something with their phone) starts with startWait and registers a
+// waitKind (wait.go).
+type loginMethod struct {
+	// name is the method's data-login marker and its ?method= value:
+	// "qr", "scan", "official".
+	name string
+	// label and hint are the message keys of its button and the line
+	// below it.
+	label, hint string
+	// start begins the login of p, whose login state has just been
+	// consumed, and writes the response.
+	start func(w http.ResponseWriter, r *http.Request, p *pending)
+}
+
+// loginMethods lists the ways in this deployment offers on a desktop
+// browser, in the order the login page shows them.
+func (a *Authenticator) loginMethods() []loginMethod {
+	var ms []loginMethod
+	if a.website != nil {
+		ms = append(ms, loginMethod{name: "qr", label: "methodQR", hint: "methodQRHint", start: func(w http.ResponseWriter, r *http.Request, p *pending) {
+			p.Kind, p.Scope = wechat.KindWebsite, wechat.ScopeLogin
+			a.toWeChat(w, r, p)
+		}})
+	}
+	if a.scan != nil {
+		ms = append(ms, loginMethod{name: kindScan, label: "methodScan", hint: "methodScanHint", start: func(w http.ResponseWriter, r *http.Request, p *pending) {
+			a.startWait(w, r, p, kindScan)
+		}})
+	}
+	return ms
+}
+
+// handleLogin serves GET /login?login=ID[&method=NAME].
+//
+// Inside WeChat's browser the official account's OAuth is the only way in
+// that makes sense (nobody scans their own screen), so it starts at once,
+// as does the only method of a deployment that has one: a page with a
+// single button is a click for nothing. Otherwise, without a method, it
+// shows the chooser; the chooser reads nothing from storage and consumes
+// nothing, so reloading it or coming back to it is harmless. With a
+// method, it consumes the login state and starts that method.
 func (a *Authenticator) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	p, msg, err := a.consume(ctx, r, r.URL.Query().Get("login"), stepLogin)
+	q := r.URL.Query()
+	id, name := q.Get("login"), q.Get("method")
+	methods := a.loginMethods()
+	if inWeChat(r) && a.official != nil {
+		name = "wechat"
+	} else if name == "" && len(methods) == 1 {
+		name = methods[0].name
+	} else if name == "" && len(methods) > 1 {
+		a.showChooser(w, r, id, methods)
+		return
+	}
+	i := slices.IndexFunc(methods, func(m loginMethod) bool { return m.name == name })
+	if name != "wechat" && name != "" && i < 0 {
+		a.errorPage(w, r, "", http.StatusBadRequest, "errForm", "")
+		return
+	}
+	p, msg, err := a.consume(ctx, r, id, stepLogin)
 	if err != nil {
 		a.serverError(w, r, "", "consume login state", err)
 		return
@@ -30,19 +88,32 @@ func (a *Authenticator) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
-	case inWeChat(r) && a.official != nil:
+	case name == "wechat":
 		p.Kind, p.Scope = wechat.KindOfficial, wechat.ScopeBase
 		if wantsProfile(p.Params) {
 			p.Scope = wechat.ScopeUserInfo
 		}
-	case a.website != nil:
-		p.Kind, p.Scope = wechat.KindWebsite, wechat.ScopeLogin
+		a.toWeChat(w, r, p)
+	case i >= 0:
+		methods[i].start(w, r, p)
 	default:
 		// Only an official account, and not inside WeChat.
 		a.errorPage(w, r, p.Locale, http.StatusBadRequest, "errOpenInWeChat", a.authorizeURL(p))
-		return
 	}
-	a.toWeChat(w, r, p)
+}
+
+// showChooser renders the desktop login page: one link per method,
+// marked data-login=NAME.
+func (a *Authenticator) showChooser(w http.ResponseWriter, r *http.Request, id string, methods []loginMethod) {
+	q := r.URL.Query()
+	locale := pickLocale(q.Get("ui_locales"), r.Header.Get("Accept-Language"))
+	type choice struct{ Name, Label, Hint, URL string }
+	choices := make([]choice, 0, len(methods))
+	for _, m := range methods {
+		v := url.Values{"login": {id}, "method": {m.name}}
+		choices = append(choices, choice{m.name, msg(locale, m.label), msg(locale, m.hint), a.url(PathLogin) + "?" + v.Encode()})
+	}
+	a.render(w, http.StatusOK, "login", locale, map[string]any{"Choices": choices})
 }
 
 // wantsProfile reports whether the authorization request asks for scope

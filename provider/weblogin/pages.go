@@ -101,6 +101,24 @@ var messages = map[string][2]string{ // key → {zh-CN, en}
 	"errForm":              {"请求格式错误。", "The request could not be read."},
 	"errNotSignedIn":       {"你尚未登录。", "You are not signed in."},
 	"errServer":            {"服务器出错，请稍后重试。", "Something went wrong on our side. Please try again later."},
+	"loginTitle":           {"登录", "Sign in"},
+	"loginIntro":           {"选择登录方式：", "Choose how to sign in:"},
+	"methodQR":             {"微信扫码登录", "Sign in with WeChat QR code"},
+	"methodQRHint":         {"用微信扫描网站二维码", "Scan the website's QR code with WeChat"},
+	"methodScan":           {"小程序扫码登录", "Scan with the Mini Program"},
+	"methodScanHint":       {"用微信扫描小程序码，在小程序中确认", "Scan a Mini Program code with WeChat and confirm in the Mini Program"},
+	"methodOfficial":       {"关注公众号登录", "Follow the official account"},
+	"methodOfficialHint":   {"用微信扫码关注公众号即可登录", "Scan with WeChat and follow the official account"},
+	"waitTitle":            {"扫码登录", "Scan to sign in"},
+	"scanAlt":              {"小程序码", "Mini Program code"},
+	"scanInstructions":     {"请用微信扫描上方小程序码，并在小程序中确认登录。", "Scan the Mini Program code above with WeChat, then confirm the sign-in in the Mini Program."},
+	"userCodeLabel":        {"确认码：", "Code: "},
+	"waiting":              {"等待确认……确认后本页会自动继续。", "Waiting for confirmation… this page carries on by itself once you confirm."},
+	"continue":             {"我已确认，继续", "I have confirmed, continue"},
+	"otherMethod":          {"换一种登录方式", "Use another way to sign in"},
+	"waitExpired":          {"二维码已过期。", "The code has expired."},
+	"waitDenied":           {"登录已在手机上被拒绝。", "The sign-in was declined on the phone."},
+	"freshCode":            {"获取新的二维码", "Get a new code"},
 	"scope.openid":         {"识别你的身份（一个固定的用户标识）", "Know who you are (a stable user ID)"},
 	"scope.profile":        {"你的微信昵称和头像", "Your WeChat nickname and profile picture"},
 	"scope.phone":          {"你的手机号码", "Your phone number"},
@@ -135,6 +153,12 @@ func scopeLines(locale string, scopes []string) []scopeLine {
 
 // render writes page name in locale. Pages are never cached or framed.
 func (a *Authenticator) render(w http.ResponseWriter, status int, name, locale string, data map[string]any) {
+	a.renderPage(w, status, name, locale, data, false)
+}
+
+// renderPage is render; withScript lets the page run the provider's own
+// scripts and fetch from it (the waiting page's polling).
+func (a *Authenticator) renderPage(w http.ResponseWriter, status int, name, locale string, data map[string]any, withScript bool) {
 	if locale == "" {
 		locale = localeZH
 	}
@@ -142,7 +166,11 @@ func (a *Authenticator) render(w http.ResponseWriter, status int, name, locale s
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Language", locale)
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'none'; base-uri 'none'")
+	csp := "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'none'; base-uri 'none'"
+	if withScript {
+		csp += "; script-src 'self'; connect-src 'self'"
+	}
+	h.Set("Content-Security-Policy", csp)
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	noStore(w)

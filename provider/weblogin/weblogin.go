@@ -63,6 +63,9 @@ type Config struct {
 	// StateLifetime bounds a round trip to WeChat or a consent page;
 	// default 10 minutes.
 	StateLifetime time.Duration
+	// Scan, when set, offers "scan with the Mini Program" on the desktop
+	// login page.
+	Scan *ScanConfig
 	// Logger receives one line per failure; nil discards. WeChat codes,
 	// tokens and state values are never logged.
 	Logger *slog.Logger
@@ -76,6 +79,10 @@ type Authenticator struct {
 	website  *wechat.Client // nil if there is no website app
 	official *wechat.Client // nil if there is no official account
 	csrfKey  []byte
+	scan     *scanCodes // nil unless Config.Scan is set
+	// waits are the login methods that wait for an out-of-band approval,
+	// by DeviceAuth kind; read-only after New.
+	waits    map[string]waitKind
 	basePath string // the issuer's path; cookie path
 	log      *slog.Logger
 	now      func() time.Time
@@ -103,8 +110,22 @@ func New(cfg Config) (*Authenticator, error) {
 	a := &Authenticator{cfg: cfg, log: cfg.Logger, now: cfg.Now}
 	a.website = pickApp(cfg.WeChatApps, wechat.KindWebsite)
 	a.official = pickApp(cfg.WeChatApps, wechat.KindOfficial)
-	if a.website == nil && a.official == nil {
-		errs = append(errs, errors.New("weblogin: wechat apps: a website app or an official account is required"))
+	a.waits = map[string]waitKind{}
+	if cfg.Scan != nil {
+		apps := map[string]wechatApp{}
+		for id, app := range cfg.WeChatApps {
+			apps[id] = wechatApp{app.Kind, app.Client}
+		}
+		sc, err := newScanCodes(cfg.Scan, apps)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			a.scan = sc
+			a.waits[kindScan] = waitKind{lifetime: sc.cfg.Lifetime, amr: []string{amrWeChat, "miniprogram"}, show: sc.show}
+		}
+	}
+	if a.website == nil && a.official == nil && cfg.Scan == nil {
+		errs = append(errs, errors.New("weblogin: wechat apps: a website app, an official account or a Mini Program for scanning is required"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -149,6 +170,10 @@ func (a *Authenticator) Mount(r *mux.Router) {
 	r.HandleFunc(PathCallback, a.handleCallback).Methods("GET", "HEAD")
 	r.HandleFunc(PathConsent, a.handleConsent).Methods("POST")
 	r.HandleFunc(PathConsents, a.handleConsents).Methods("GET", "HEAD", "POST")
+	r.HandleFunc(PathWait, a.handleWait).Methods("GET", "HEAD")
+	r.HandleFunc(PathWaitStatus, a.handleWaitStatus).Methods("GET", "HEAD")
+	r.HandleFunc(PathWaitContinue, a.handleWaitContinue).Methods("GET", "HEAD")
+	r.HandleFunc(PathWaitScript, a.handleWaitScript).Methods("GET", "HEAD")
 }
 
 func (a *Authenticator) url(path string) string { return a.cfg.Issuer + path }

@@ -36,6 +36,7 @@ const (
 	opStableToken    = "stable_token"
 	opPhoneNumber    = "getuserphonenumber"
 	opCheckSession   = "checksession"
+	opWXACode        = "getwxacodeunlimit"
 	opOAuthToken     = "oauth2_access_token"
 	opOAuthRefresh   = "oauth2_refresh_token"
 	opUserInfo       = "userinfo"
@@ -185,6 +186,9 @@ type request struct {
 	query      url.Values // may hold secrets: never printed
 	body       any        // JSON body for POST, or nil
 	idempotent bool       // transport failures may be retried
+	// image, when set, takes a success answer that is an image (not
+	// JSON) instead of decoding it into out.
+	image *Image
 }
 
 // do runs r with retries and decodes a success answer into out.
@@ -273,7 +277,19 @@ func (c *Client) attempt(ctx context.Context, r request, out any) error {
 	if len(b) > maxBody {
 		return &unavailableError{op: r.op, err: errors.New("answer too large")}
 	}
+	if r.image != nil && resp.StatusCode == http.StatusOK && isImage(b) {
+		r.image.ContentType = http.DetectContentType(b)
+		r.image.Data = b
+		return nil
+	}
 	return decodeResponse(r.op, resp.StatusCode, b, out)
+}
+
+// isImage reports whether an answer is a PNG or JPEG rather than JSON:
+// WeChat's content types are unreliable, so the first bytes decide
+// (wechat-api.md §8.1).
+func isImage(b []byte) bool {
+	return bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) || bytes.HasPrefix(b, []byte{0xFF, 0xD8, 0xFF})
 }
 
 // scrub removes the URL from a *url.Error, since WeChat's URLs carry the
@@ -435,6 +451,39 @@ func (c *Client) CheckSession(ctx context.Context, openID, sessionKey string) er
 		}, &st)
 	})
 	return err
+}
+
+// WXACodeUnlimit fetches a Mini Program code that opens req.Page with
+// req.Scene, via /wxa/getwxacodeunlimit, using the server access token like
+// [Client.PhoneNumber]. WeChat answers an image (JPEG; the simulator, PNG)
+// or a JSON error: 40129 for a scene with illegal characters, 40169 for a
+// bad length, 41030 for an unknown or unpublished page, 45009 over the
+// rate limit. Codes are permanent, so callers should cache them.
+//
+// https://developers.weixin.qq.com/miniprogram/dev/server/API/qrcode-link/qr-code/api_getunlimitedqrcode
+func (c *Client) WXACodeUnlimit(ctx context.Context, req WXACodeRequest) (*Image, error) {
+	if req.Scene == "" {
+		return nil, errors.New("wechat: getwxacodeunlimit: empty scene")
+	}
+	return withServerToken(ctx, c, func(token string) (*Image, error) {
+		img := &Image{}
+		err := c.do(ctx, request{
+			op:         opWXACode,
+			method:     http.MethodPost,
+			path:       PathWXACodeUnlimit,
+			query:      url.Values{"access_token": {token}},
+			body:       req,
+			idempotent: true, // the same scene and page give the same code
+			image:      img,
+		}, nil)
+		if err != nil {
+			return nil, err
+		}
+		if img.Data == nil {
+			return nil, malformed(opWXACode, "no image")
+		}
+		return img, nil
+	})
 }
 
 // AuthCodeURL returns the URL of WeChat's authorize page to send a browser

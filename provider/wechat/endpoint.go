@@ -27,6 +27,7 @@ const (
 	PathStableToken       = "/cgi-bin/stable_token"
 	PathPhoneNumber       = "/wxa/business/getuserphonenumber"
 	PathCheckSession      = "/wxa/checksession"
+	PathWXACodeUnlimit    = "/wxa/getwxacodeunlimit"
 	PathResetSessionKey   = "/wxa/resetusersessionkey"
 	PathOAuthAccessToken  = "/sns/oauth2/access_token"
 	PathOAuthRefreshToken = "/sns/oauth2/refresh_token"

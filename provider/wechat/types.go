@@ -163,3 +163,26 @@ type Status struct {
 	ErrCode int    `json:"errcode"`
 	ErrMsg  string `json:"errmsg"`
 }
+
+// WXACodeRequest is the JSON body of getwxacodeunlimit (wechat-api.md
+// §8.1). Zero fields take WeChat's defaults.
+type WXACodeRequest struct {
+	// Scene (at most 32 visible characters of digits, letters and
+	// !#$&'()*+,/:;=?@-._~) reaches the page as options.scene.
+	Scene string `json:"scene"`
+	// Page is the page to open, without a leading slash or query; empty
+	// means the home page.
+	Page string `json:"page,omitempty"`
+	// CheckPath false allows pages not yet published (default true).
+	CheckPath *bool `json:"check_path,omitempty"`
+	// EnvVersion is release (default), trial or develop.
+	EnvVersion string `json:"env_version,omitempty"`
+	// Width in pixels, 280 to 1280 (default 430).
+	Width int `json:"width,omitempty"`
+}
+
+// Image is an image WeChat answered with.
+type Image struct {
+	ContentType string // as sniffed: image/png or image/jpeg
+	Data        []byte
+}

@@ -52,6 +52,10 @@ var errmsgs = map[int]string{
 	wechat.CodeUnauthorized:        "api unauthorized",
 	wechat.CodeInvalidSigMethod:    "invalid sig_method",
 	wechat.CodeInvalidSignature:    "invalid signature",
+	codeInvalidScene:               "invalid scene",
+	codeInvalidSceneLength:         "invalid length for scene, or the data is not json string",
+	codeInvalidPage:                "invalid page",
+	codeInvalidArgs:                "invalid args",
 }
 
 func (s *Server) routes() {
@@ -74,6 +78,7 @@ func (s *Server) routes() {
 	api(wechat.PathPhoneNumber, ctypeJSON, s.phoneNumber)
 	api(wechat.PathCheckSession, ctypeJSON, s.checkSession)
 	api(wechat.PathResetSessionKey, ctypeJSON, s.resetSessionKey)
+	api(wechat.PathWXACodeUnlimit, ctypeJSON, s.wxaCodeUnlimit)
 	api(wechat.PathOAuthAccessToken, ctypePlain, s.oauthAccessToken)
 	api(wechat.PathOAuthRefreshToken, ctypePlain, s.oauthRefreshToken)
 	api(wechat.PathUserInfo, ctypePlain, s.userInfo)
@@ -94,6 +99,7 @@ func (s *Server) routes() {
 	page("/sim/faults", s.simFaults)
 	page("/sim/stats", s.simStats)
 	page("/sim/auto-confirm", s.simAutoConfirm)
+	page("/sim/wxacodes", s.simWXACodes)
 	page("/sim/{$}", s.simIndex)
 	page(wechat.PathShowQRCode, s.showQRCode)
 	page("/sim/oa-scan", s.simOAScan)

@@ -33,6 +33,10 @@ type App struct {
 	// RedirectHosts, when not empty, lists the hosts (host[:port]) that a
 	// redirect_uri may name; other hosts get WeChat's 10003 error page.
 	RedirectHosts []string
+	// Pages, for a Mini Program, lists its published pages: with
+	// check_path (the default) getwxacodeunlimit refuses any other page
+	// (41030). Empty accepts every page.
+	Pages []string
 	// Push is the message-push configuration of an official account
 	// (the console's 服务器配置); [Server.SetPush] changes it at run time.
 	Push Push
@@ -218,6 +222,7 @@ type Server struct {
 	pushes       map[string]Push      // by appid
 	qrcodes      map[string]*qrTicket // by ticket
 	followers    map[identity]*follow
+	wxaCodes     map[string][]WXACode // by appid, oldest first
 }
 
 // New returns a simulator. It panics on an invalid Config (duplicate or
@@ -238,6 +243,7 @@ func New(cfg Config) *Server {
 		byOpenID:     map[string]identity{},
 		sessionGen:   map[identity]int{},
 		codes:        map[string]*code{},
+		wxaCodes:     map[string][]WXACode{},
 		spaces:       map[tokenRef]*tokenSpace{},
 		serverTokens: map[string]tokenRef{},
 		access:       map[string]*oauthGrant{},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -579,5 +580,71 @@ func TestListenAndServe(t *testing.T) {
 		require.NoError(t, err)
 	case <-time.After(5 * time.Second):
 		t.Fatal("Serve did not return after cancel")
+	}
+}
+
+func TestWXACodeUnlimit(t *testing.T) {
+	sim := wechattest.New(wechattest.Config{})
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	mini := &wechat.Client{AppID: "wxd0000000000000a1", AppSecret: "dev-miniprogram-secret", Endpoint: wechat.Endpoint{APIURL: srv.URL}}
+	ctx := t.Context()
+	img, err := mini.WXACodeUnlimit(ctx, wechat.WXACodeRequest{Scene: "BCDFGHJK", Page: "pages/scan/index"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.ContentType != "image/png" || !bytes.HasPrefix(img.Data, []byte("\x89PNG")) {
+		t.Fatalf("got %s, %d bytes; want a PNG", img.ContentType, len(img.Data))
+	}
+	if got := sim.WXACodes("wxd0000000000000a1"); len(got) != 1 || got[0].Scene != "BCDFGHJK" || got[0].Page != "pages/scan/index" {
+		t.Fatalf("issued %v", got)
+	}
+	for _, tc := range []struct {
+		name string
+		req  wechat.WXACodeRequest
+		want int
+	}{
+		{"scene too long", wechat.WXACodeRequest{Scene: strings.Repeat("a", 33)}, 40169},
+		{"illegal scene", wechat.WXACodeRequest{Scene: "a%20b"}, 40129},
+		{"page with slash", wechat.WXACodeRequest{Scene: "a", Page: "/pages/scan/index"}, 41030},
+		{"page with query", wechat.WXACodeRequest{Scene: "a", Page: "pages/scan/index?x=1"}, 41030},
+		{"env version", wechat.WXACodeRequest{Scene: "a", EnvVersion: "beta"}, 40097},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := mini.WXACodeUnlimit(ctx, tc.req)
+			var ae *wechat.APIError
+			if !errors.As(err, &ae) || ae.Code != tc.want {
+				t.Fatalf("got %v, want errcode %d", err, tc.want)
+			}
+		})
+	}
+	// Only a Mini Program's token may ask.
+	web := &wechat.Client{AppID: "wxd0000000000000b2", AppSecret: "dev-website-secret", Endpoint: wechat.Endpoint{APIURL: srv.URL}}
+	var ae *wechat.APIError
+	if _, err := web.WXACodeUnlimit(ctx, wechat.WXACodeRequest{Scene: "a"}); !errors.As(err, &ae) || ae.Code != wechat.CodeUnauthorized {
+		t.Fatalf("website app: got %v, want errcode 48001", err)
+	}
+	// A form post is not JSON: 47001.
+	var st wechat.Status
+	resp, err := http.Post(srv.URL+wechat.PathWXACodeUnlimit+"?access_token=x", "application/x-www-form-urlencoded", strings.NewReader("scene=a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if st.ErrCode == 0 {
+		t.Fatalf("form post: errcode %d, want an error", st.ErrCode)
+	}
+	// /sim/wxacodes lists newest first.
+	mini.WXACodeUnlimit(ctx, wechat.WXACodeRequest{Scene: "CCCCDDDD", Page: "pages/scan/index"})
+	resp, err = http.Get(srv.URL + "/sim/wxacodes?appid=wxd0000000000000a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list struct{ Codes []wechattest.WXACode }
+	json.NewDecoder(resp.Body).Decode(&list)
+	if len(list.Codes) != 2 || list.Codes[0].Scene != "CCCCDDDD" {
+		t.Fatalf("/sim/wxacodes: %+v", list)
 	}
 }

@@ -1,0 +1,271 @@
+package weblogin
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/wxoidc/wxoidc/storage"
+)
+
+// Paths of the waiting page, below the issuer.
+const (
+	// PathWait shows what to scan and waits (?id=).
+	PathWait = "/login/wait"
+	// PathWaitStatus answers the waiting page's polls: {"status": …}.
+	PathWaitStatus = "/login/wait/status"
+	// PathWaitContinue checks once and, when approved, signs the browser
+	// in and resumes the authorization (the data-login="continue" link).
+	PathWaitContinue = "/login/wait/continue"
+	// PathWaitScript is the waiting page's script.
+	PathWaitScript = "/login/wait.js"
+)
+
+// stepWait marks the login state kept inside a waiting DeviceAuth.
+const stepWait = "wait"
+
+// waitInterval is the least time between two polls of a waiting page; its
+// script starts there and backs off.
+const waitInterval = 2 * time.Second
+
+// A waitKind is a login method that finishes out of band. Its login is a
+// storage.DeviceAuth of Kind name holding the login state: the page shows
+// what to scan, someone else approves the DeviceAuth (DecideDeviceAuth by
+// its user code: the Mini Program through /oauth2/device/verify, an
+// official-account push), and the page, which polls, then signs the
+// browser in as the approver and resumes the authorization request.
+type waitKind struct {
+	// lifetime is how long the person has to scan.
+	lifetime time.Duration
+	// amr is recorded as how the person signed in.
+	amr []string
+	// show returns what the waiting page shows for d: the image to scan
+	// and the instructions. An error is logged and shown as errWeChat.
+	show func(ctx context.Context, d storage.DeviceAuth, locale string) (waitView, error)
+}
+
+// waitView is a waitKind's part of the waiting page.
+type waitView struct {
+	// Image is a data: URL of the code to scan.
+	Image template.URL
+	// Alt, Instructions are the image's text and the line below it.
+	Alt, Instructions string
+}
+
+// startWait keeps p in a new DeviceAuth of the given kind and sends the
+// browser to its waiting page.
+func (a *Authenticator) startWait(w http.ResponseWriter, r *http.Request, p *pending, kind string) {
+	ctx := r.Context()
+	wk := a.waits[kind]
+	p.Step = stepWait
+	data, err := encodePending(p)
+	if err != nil {
+		a.serverError(w, r, p.Locale, "encode login state", err)
+		return
+	}
+	v, _ := url.ParseQuery(p.Params)
+	now := a.now().UTC()
+	d := storage.DeviceAuth{
+		DeviceCode: randomToken(), Kind: kind, ClientID: p.ClientID,
+		Scopes: strings.Fields(v.Get("scope")), Data: data,
+		CreatedAt: now, ExpiresAt: now.Add(wk.lifetime), Interval: waitInterval,
+	}
+	for range 3 { // a user code may be taken; draw again
+		d.UserCode = storage.NewUserCode()
+		if err = a.cfg.Storage.CreateDeviceAuth(ctx, d); !errors.Is(err, storage.ErrAlreadyExists) {
+			break
+		}
+	}
+	if err != nil {
+		a.serverError(w, r, p.Locale, "create pending login", err)
+		return
+	}
+	a.log.InfoContext(ctx, "login waiting for a scan", "kind", kind, "client_id", p.ClientID)
+	noStore(w)
+	http.Redirect(w, r, a.waitURL(PathWait, d.DeviceCode), http.StatusSeeOther)
+}
+
+func (a *Authenticator) waitURL(path, id string) string {
+	return a.url(path) + "?" + url.Values{"id": {id}}.Encode()
+}
+
+// loadWait returns the waiting login id and its login state. msg is a page
+// message key when there is none for this browser.
+func (a *Authenticator) loadWait(r *http.Request, id string) (storage.DeviceAuth, *pending, string, error) {
+	if id == "" {
+		return storage.DeviceAuth{}, nil, "errNoState", nil
+	}
+	d, err := a.cfg.Storage.DeviceAuth(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return d, nil, "errStateExpired", nil
+	}
+	if err != nil {
+		return d, nil, "", err
+	}
+	if _, ok := a.waits[d.Kind]; !ok {
+		return d, nil, "errStateExpired", nil // a device flow's code, not a login
+	}
+	p, err := decodePending(d.Data)
+	if err != nil {
+		return d, nil, "", err
+	}
+	if p.Step != stepWait {
+		return d, nil, "errStateExpired", nil
+	}
+	if !boundTo(r, p.Binding) {
+		return d, nil, "errOtherBrowser", nil
+	}
+	return d, p, "", nil
+}
+
+// waitStatus is what the waiting page shows of d at now.
+func waitStatus(d storage.DeviceAuth, now time.Time) string {
+	if !now.Before(d.ExpiresAt) && d.Status != storage.DeviceRedeemed {
+		return "expired"
+	}
+	if d.Status == storage.DeviceRedeemed {
+		return "used"
+	}
+	return string(d.Status)
+}
+
+// handleWait serves GET /login/wait?id=: the code to scan while pending;
+// a clear message, with a way to a fresh code, once expired or denied.
+func (a *Authenticator) handleWait(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.URL.Query().Get("id")
+	d, p, msg, err := a.loadWait(r, id)
+	if err != nil {
+		a.serverError(w, r, "", "load pending login", err)
+		return
+	}
+	if p == nil {
+		a.errorPage(w, r, "", http.StatusBadRequest, msg, "")
+		return
+	}
+	status := waitStatus(d, a.now())
+	switch status {
+	case "approved":
+		a.finishWait(w, r, id, d, p)
+		return
+	case "used":
+		a.errorPage(w, r, p.Locale, http.StatusBadRequest, "errStateExpired", a.authorizeURL(p))
+		return
+	}
+	data := map[string]any{
+		"Status":    status,
+		"Retry":     a.authorizeURL(p),
+		"Continue":  a.waitURL(PathWaitContinue, id),
+		"StatusURL": a.waitURL(PathWaitStatus, id),
+		"Script":    a.url(PathWaitScript),
+		"Interval":  int(waitInterval / time.Millisecond),
+		"UserCode":  storage.FormatUserCode(d.UserCode),
+		"Kind":      d.Kind,
+		"Expires":   d.ExpiresAt.Unix(),
+	}
+	if status == "pending" {
+		view, err := a.waits[d.Kind].show(ctx, d, p.Locale)
+		if err != nil {
+			a.log.WarnContext(ctx, "show pending login", "kind", d.Kind, "error", err)
+			a.errorPage(w, r, p.Locale, http.StatusBadGateway, "errWeChat", a.authorizeURL(p))
+			return
+		}
+		data["View"] = view
+	}
+	code := http.StatusOK
+	if status != "pending" {
+		code = http.StatusGone
+	}
+	a.renderPage(w, code, "wait", p.Locale, data, status == "pending")
+}
+
+// handleWaitStatus serves GET /login/wait/status?id= to the waiting page's
+// script: {"status": "pending" | "approved" | "denied" | "expired" |
+// "used"}, from one read.
+func (a *Authenticator) handleWaitStatus(w http.ResponseWriter, r *http.Request) {
+	noStore(w)
+	w.Header().Set("Content-Type", "application/json")
+	id := r.URL.Query().Get("id")
+	d, err := a.cfg.Storage.DeviceAuth(r.Context(), id)
+	status := ""
+	switch {
+	case id == "" || errors.Is(err, storage.ErrNotFound):
+		status = "unknown"
+	case err != nil:
+		a.log.ErrorContext(r.Context(), "load pending login", "error", err)
+		w.Header().Set("Retry-After", "5")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"error":"temporarily_unavailable"}`))
+		return
+	default:
+		if _, ok := a.waits[d.Kind]; !ok {
+			status = "unknown"
+		} else {
+			status = waitStatus(d, a.now())
+		}
+	}
+	w.Write([]byte(`{"status":"` + status + `"}`))
+}
+
+// handleWaitContinue serves GET /login/wait/continue?id=: it checks once;
+// approved, it signs the browser in and resumes the authorization;
+// otherwise it goes back to the waiting page, which says where things
+// stand.
+func (a *Authenticator) handleWaitContinue(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("id")
+	d, p, msg, err := a.loadWait(r, id)
+	if err != nil {
+		a.serverError(w, r, "", "load pending login", err)
+		return
+	}
+	if p == nil {
+		a.errorPage(w, r, "", http.StatusBadRequest, msg, "")
+		return
+	}
+	if waitStatus(d, a.now()) == "approved" {
+		a.finishWait(w, r, id, d, p)
+		return
+	}
+	noStore(w)
+	http.Redirect(w, r, a.waitURL(PathWait, id), http.StatusSeeOther)
+}
+
+// finishWait redeems an approved waiting login (once, across replicas),
+// signs the browser in as the approver and resumes the authorization.
+func (a *Authenticator) finishWait(w http.ResponseWriter, r *http.Request, id string, d storage.DeviceAuth, p *pending) {
+	ctx := r.Context()
+	d, out, err := a.cfg.Storage.PollDeviceAuth(ctx, id, d.ClientID, a.now())
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		a.serverError(w, r, p.Locale, "redeem pending login", err)
+		return
+	}
+	if err != nil || out != storage.PollRedeemed {
+		noStore(w)
+		http.Redirect(w, r, a.waitURL(PathWait, id), http.StatusSeeOther)
+		return
+	}
+	if err := a.startSession(ctx, w, r, d.Subject); err != nil {
+		a.serverError(w, r, p.Locale, "start login session", err)
+		return
+	}
+	a.log.InfoContext(ctx, "login approved out of band", "kind", d.Kind, "client_id", d.ClientID, "subject", d.Subject)
+	noStore(w)
+	http.Redirect(w, r, a.authorizeURL(p), http.StatusSeeOther)
+}
+
+//go:embed wait.js
+var waitScript []byte
+
+// handleWaitScript serves the waiting page's script.
+func (a *Authenticator) handleWaitScript(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/javascript; charset=utf-8")
+	h.Set("Cache-Control", "public, max-age=3600")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.Write(waitScript)
+}
