@@ -1,0 +1,607 @@
+package main
+
+// The binary benchmark: it measures the built wxoidc as an operator runs
+// it, from outside. The provider and the WeChat simulator run as separate
+// processes; this test process is the load driver, over loopback with
+// keep-alive clients. Besides ns/op it reports, per completed operation:
+//
+//	ops/s       throughput of the whole run
+//	p50-ms      median latency of one operation (all its requests)
+//	p99-ms      99th percentile latency
+//	cpu-ms/op   the provider's CPU (utime+stime from /proc/PID/stat)
+//	pgcpu-ms/op PostgreSQL's CPU for the backends of the provider's database
+//	pgxact/op   PostgreSQL transactions (each autocommit statement is one)
+//	store/op    storage operations the provider counted (its metrics)
+//	mallocs/op  the provider's heap allocations (go_memstats_mallocs_total)
+//
+// A figure only counts with zero errors: any failed operation fails the
+// benchmark. Run it (Linux only; PostgreSQL variants need the DSN):
+//
+//	WXOIDC_TEST_POSTGRES_DSN=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
+//	go test ./cmd/wxoidc -run '^$' -bench '^BenchmarkBinary' -benchtime 2000x -count 3
+//
+// WXOIDC_BENCH_BIN names the binary to measure (default: this tree, built
+// once per run). An A/B comparison builds the other revision with
+// `go build -o /tmp/wxoidc-a ./cmd/wxoidc` in a worktree of it and runs the
+// benchmark with each binary in turn (A B A B …), then compares with
+// benchstat.
+
+import (
+	"bufio"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+)
+
+// benchWorkers is how many keep-alive clients drive the provider at once.
+const benchWorkers = 8
+
+func BenchmarkBinary(b *testing.B) {
+	if runtime.GOOS != "linux" {
+		b.Skip("reads /proc: Linux only")
+	}
+	bin := benchBinary(b)
+	backends := []string{"sqlite"}
+	if os.Getenv("WXOIDC_TEST_POSTGRES_DSN") != "" {
+		backends = append(backends, "postgres")
+	} else {
+		b.Log("WXOIDC_TEST_POSTGRES_DSN not set: PostgreSQL variants skipped")
+	}
+	for _, backend := range backends {
+		b.Run(backend, func(b *testing.B) {
+			st := startBenchStack(b, bin, backend)
+			b.Run("grant", func(b *testing.B) { st.measure(b, st.prepareGrant, st.grant) })
+			b.Run("refresh", func(b *testing.B) { st.measure(b, st.prepareRefresh, st.refresh) })
+			b.Run("client_credentials", func(b *testing.B) { st.measure(b, nil, st.clientCredentials) })
+			b.Run("weblogin", func(b *testing.B) { st.measure(b, nil, st.webLogin) })
+		})
+	}
+}
+
+var (
+	benchBinOnce sync.Once
+	benchBinPath string
+	benchBinErr  error
+)
+
+// benchBinary returns WXOIDC_BENCH_BIN, or this tree's wxoidc built once.
+func benchBinary(b *testing.B) string {
+	if p := os.Getenv("WXOIDC_BENCH_BIN"); p != "" {
+		return p
+	}
+	benchBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "wxoidc-bench-bin")
+		if err != nil {
+			benchBinErr = err
+			return
+		}
+		benchBinPath = filepath.Join(dir, "wxoidc")
+		out, err := exec.Command("go", "build", "-o", benchBinPath, ".").CombinedOutput()
+		if err != nil {
+			benchBinErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if benchBinErr != nil {
+		b.Fatal(benchBinErr)
+	}
+	return benchBinPath
+}
+
+// benchStack is a running simulator and provider.
+type benchStack struct {
+	issuer, sim, admin, adminToken string
+	providerPID                    int
+	pg                             *sql.DB // nil on SQLite
+	pgDB                           string  // the provider's database on PostgreSQL
+	ccClient, ccSecret             string
+
+	// Per-measurement inputs prepared outside the timed part.
+	codes         chan string // js_codes for grant
+	refreshTokens []string    // one refresh token per worker, for refresh
+}
+
+func startBenchStack(b *testing.B, bin, backend string) *benchStack {
+	b.Helper()
+	dir := b.TempDir()
+	st := &benchStack{adminToken: "bench-admin-token-0123456789abcdef"}
+	simAddr, addr, adminAddr := benchFreeAddr(b), benchFreeAddr(b), benchFreeAddr(b)
+	st.sim, st.issuer, st.admin = "http://"+simAddr, "http://"+addr, "http://"+adminAddr
+
+	startBenchProcess(b, dir, "sim", bin, "wechat-sim", "--addr", simAddr, "--auto-confirm", "alice")
+	benchWaitUp(b, st.sim+"/sim/")
+
+	args := []string{"dev", "--addr", addr, "--data", filepath.Join(dir, "data"),
+		"--wechat-api", st.sim, "--wechat-open", st.sim,
+		"--admin-addr", adminAddr, "--admin-token", st.adminToken}
+	if backend == "postgres" {
+		st.pgDB, st.pg = createBenchDatabase(b)
+		cfg := filepath.Join(dir, "postgres.yaml")
+		u, _ := url.Parse(os.Getenv("WXOIDC_TEST_POSTGRES_DSN"))
+		u.Path = "/" + st.pgDB
+		q := u.Query()
+		q.Set("pool_max_conns", "8")
+		u.RawQuery = q.Encode()
+		if err := os.WriteFile(cfg, []byte("storage:\n  dsn: "+u.String()+"\n"), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		args = append(args, "--config", cfg)
+	}
+	// Logs go to a file at the configured level (info), as an operator's
+	// would: their cost is part of what is measured.
+	st.providerPID = startBenchProcess(b, dir, "provider", bin, args...)
+	benchWaitUp(b, st.issuer+"/.well-known/openid-configuration")
+
+	// A confidential client for client_credentials, through the admin API.
+	st.ccClient, st.ccSecret = "bench-cc", ""
+	body := `{"client_id":"bench-cc","client_name":"bench","grant_types":["client_credentials"],"response_types":[],"token_endpoint_auth_method":"client_secret_basic","scope":"openid"}`
+	req, _ := http.NewRequest(http.MethodPost, st.admin+"/admin/clients", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+st.adminToken)
+	req.Header.Set("Content-Type", "application/json")
+	var created map[string]any
+	if status := benchDo(b, http.DefaultClient, req, &created); status != http.StatusCreated {
+		b.Fatalf("create client: status %d: %v", status, created)
+	}
+	st.ccSecret, _ = created["client_secret"].(string)
+	if st.ccSecret == "" {
+		b.Fatalf("create client: no secret in %v", created)
+	}
+	return st
+}
+
+// startBenchProcess runs bin with args until the benchmark ends; its output
+// goes to a file in dir (shown if it fails to start).
+func startBenchProcess(b *testing.B, dir, name, bin string, args ...string) int {
+	b.Helper()
+	out, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	// wxoidc's own rate limits would measure themselves: all the load
+	// comes from one address and one client.
+	cmd.Env = append(os.Environ(),
+		"WXOIDC_RATE_LIMIT_WECHAT_GRANT_PER_CLIENT_RATE=-1",
+		"WXOIDC_RATE_LIMIT_WECHAT_GRANT_PER_IP_RATE=-1",
+	)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		out.Close()
+	})
+	return cmd.Process.Pid
+}
+
+func benchFreeAddr(b *testing.B) string {
+	b.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func benchWaitUp(b *testing.B, u string) {
+	b.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(u)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 500 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%s did not come up: %v", u, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// createBenchDatabase creates a fresh database for one run (dropped at
+// the end), so pg_stat_activity and pg_stat_database name only the
+// provider's backends.
+func createBenchDatabase(b *testing.B) (string, *sql.DB) {
+	b.Helper()
+	admin, err := sql.Open("pgx", os.Getenv("WXOIDC_TEST_POSTGRES_DSN"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	name := fmt.Sprintf("wxoidc_bench_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		admin.Close()
+	})
+	return name, admin
+}
+
+// measure runs b.N operations of op on benchWorkers clients after
+// prepare (untimed) and a short warm-up, and reports the figures.
+func (st *benchStack) measure(b *testing.B, prepare func(b *testing.B, n int), op func(c *http.Client, worker int) error) {
+	warm := min(b.N, 50)
+	if prepare != nil {
+		prepare(b, b.N+warm)
+	}
+	clients := make([]*http.Client, benchWorkers)
+	for i := range clients {
+		clients[i] = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, MaxConnsPerHost: 4}, Timeout: 30 * time.Second}
+	}
+	run := func(n int) ([]time.Duration, error) {
+		var next atomic.Int64
+		lat := make([]time.Duration, n)
+		errs := make(chan error, benchWorkers)
+		var wg sync.WaitGroup
+		for w := range benchWorkers {
+			wg.Go(func() {
+				for {
+					i := next.Add(1) - 1
+					if i >= int64(n) {
+						return
+					}
+					start := time.Now()
+					if err := op(clients[w], w); err != nil {
+						errs <- err
+						return
+					}
+					lat[i] = time.Since(start)
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		return lat, <-errs
+	}
+	if _, err := run(warm); err != nil {
+		b.Fatalf("warm-up: %v", err)
+	}
+
+	cpu0 := procCPU(b, st.providerPID)
+	pg0 := st.pgFigures(b)
+	m0 := st.metrics(b)
+	b.ResetTimer()
+	start := time.Now()
+	lat, err := run(b.N)
+	wall := time.Since(start)
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cpu1 := procCPU(b, st.providerPID)
+	pg1 := st.pgFigures(b)
+	m1 := st.metrics(b)
+
+	n := float64(b.N)
+	slices.Sort(lat)
+	b.ReportMetric(n/wall.Seconds(), "ops/s")
+	b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
+	b.ReportMetric(ms(lat[min(len(lat)-1, len(lat)*99/100)]), "p99-ms")
+	b.ReportMetric(ms(cpu1-cpu0)/n, "cpu-ms/op")
+	b.ReportMetric((m1.mallocs-m0.mallocs)/n, "mallocs/op")
+	b.ReportMetric((m1.storageOps-m0.storageOps)/n, "store/op")
+	if st.pg != nil {
+		b.ReportMetric(ms(pg1.cpu-pg0.cpu)/n, "pgcpu-ms/op")
+		b.ReportMetric(float64(pg1.xacts-pg0.xacts)/n, "pgxact/op")
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// prepareGrant asks the simulator for n js_codes (wx.login), untimed.
+func (st *benchStack) prepareGrant(b *testing.B, n int) {
+	st.codes = make(chan string, n)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	per := (n + benchWorkers - 1) / benchWorkers
+	for w := range benchWorkers {
+		wg.Go(func() {
+			for i := 0; i < per && w*per+i < n; i++ {
+				resp, err := http.PostForm(st.sim+"/sim/login", url.Values{"appid": {devMiniProgramAppID}, "user": {fmt.Sprintf("bench%d", (w*per+i)%500)}})
+				if err != nil {
+					failed.Store(err)
+					return
+				}
+				var v struct{ Code string }
+				err = json.NewDecoder(resp.Body).Decode(&v)
+				resp.Body.Close()
+				if err != nil || v.Code == "" {
+					failed.Store(fmt.Errorf("sim/login: %v", err))
+					return
+				}
+				st.codes <- v.Code
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// grant is one Mini Program grant: ID, access and refresh token.
+func (st *benchStack) grant(c *http.Client, _ int) error {
+	_, err := st.grantWith(c, <-st.codes)
+	return err
+}
+
+func (st *benchStack) grantWith(c *http.Client, code string) (map[string]any, error) {
+	return benchToken(c, st.issuer, "", "", url.Values{
+		"grant_type": {"urn:wxoidc:params:oauth:grant-type:wechat-jscode"},
+		"client_id":  {devMiniClient}, "js_code": {code},
+		"scope": {"openid offline_access"},
+	})
+}
+
+// prepareRefresh gives each worker a refresh token of its own (rotation
+// then runs a chain per worker).
+func (st *benchStack) prepareRefresh(b *testing.B, _ int) {
+	st.prepareGrant(b, benchWorkers)
+	st.refreshTokens = make([]string, benchWorkers)
+	for w := range benchWorkers {
+		tok, err := st.grantWith(http.DefaultClient, <-st.codes)
+		if err != nil {
+			b.Fatal(err)
+		}
+		st.refreshTokens[w], _ = tok["refresh_token"].(string)
+	}
+}
+
+// refresh rotates the worker's refresh token (new ID, access and refresh
+// token).
+func (st *benchStack) refresh(c *http.Client, w int) error {
+	tok, err := benchToken(c, st.issuer, "", "", url.Values{
+		"grant_type": {"refresh_token"}, "client_id": {devMiniClient}, "refresh_token": {st.refreshTokens[w]},
+	})
+	if err != nil {
+		return err
+	}
+	rt, _ := tok["refresh_token"].(string)
+	if rt == "" {
+		return errors.New("refresh: no refresh_token")
+	}
+	st.refreshTokens[w] = rt
+	return nil
+}
+
+func (st *benchStack) clientCredentials(c *http.Client, _ int) error {
+	_, err := benchToken(c, st.issuer, st.ccClient, st.ccSecret, url.Values{"grant_type": {"client_credentials"}})
+	return err
+}
+
+// webLogin is a whole browser login of a new browser: authorize → /login
+// → the simulator's QR page (auto-confirmed) → callback → authorize →
+// code at the redirect URI → token. Five requests reach the provider.
+func (st *benchStack) webLogin(c *http.Client, _ int) error {
+	jar, _ := cookiejar.New(nil)
+	redirect := st.issuer + "/demo/callback"
+	browser := &http.Client{Transport: c.Transport, Jar: jar, Timeout: c.Timeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if strings.HasPrefix(req.URL.String(), redirect) {
+				return http.ErrUseLastResponse
+			}
+			req.Header.Set("User-Agent", benchUA)
+			return nil
+		}}
+	verifier := benchRandom()
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{
+		"response_type": {"code"}, "client_id": {devWebClient}, "redirect_uri": {redirect},
+		"scope": {"openid profile"}, "state": {benchRandom()}, "nonce": {benchRandom()},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+	}
+	req, _ := http.NewRequest(http.MethodGet, st.issuer+"/oauth2/authorize?"+q.Encode(), nil)
+	req.Header.Set("User-Agent", benchUA)
+	resp, err := browser.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if err != nil || !strings.HasPrefix(loc.String(), redirect) {
+		return fmt.Errorf("web login ended at %s with status %d, not the redirect URI", resp.Request.URL.Path, resp.StatusCode)
+	}
+	code := loc.Query().Get("code")
+	if code == "" {
+		return fmt.Errorf("web login: no code: %s", loc.RawQuery)
+	}
+	_, err = benchToken(c, st.issuer, devWebClient, devWebSecret, url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect}, "code_verifier": {verifier},
+	})
+	return err
+}
+
+const benchUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36"
+
+func benchRandom() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// benchToken posts form to the token endpoint (with HTTP Basic when id is
+// set) and decodes the 200 answer.
+func benchToken(c *http.Client, issuer, id, secret string, form url.Values) (map[string]any, error) {
+	req, _ := http.NewRequest(http.MethodPost, issuer+"/oauth2/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if id != "" {
+		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var v map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return nil, fmt.Errorf("token (%s): status %d: %w", form.Get("grant_type"), resp.StatusCode, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("token (%s): status %d: %v", form.Get("grant_type"), resp.StatusCode, v)
+	}
+	return v, nil
+}
+
+func benchDo(b *testing.B, c *http.Client, req *http.Request, v any) int {
+	b.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_ = json.NewDecoder(resp.Body).Decode(v)
+	return resp.StatusCode
+}
+
+// procCPU returns the CPU time (user + system) of pid.
+func procCPU(b *testing.B, pid int) time.Duration {
+	b.Helper()
+	d, err := readProcCPU(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return d
+}
+
+// readProcCPU reads utime and stime (fields 14 and 15 of /proc/PID/stat,
+// in clock ticks of 1/100 s on Linux).
+func readProcCPU(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may contain spaces; fields after it
+	// start after the last ')'.
+	s := string(raw)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	var ticks int64
+	for _, f := range fields[11:13] { // utime, stime
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
+
+type pgFigures struct {
+	cpu   time.Duration
+	xacts int64
+}
+
+// pgFigures sums the CPU of the backends connected to the provider's
+// database and reads its transaction count. A backend that ends between
+// two readings loses its CPU from the figure; the provider's pool keeps
+// its connections open, so under load none do.
+func (st *benchStack) pgFigures(b *testing.B) pgFigures {
+	b.Helper()
+	if st.pg == nil {
+		return pgFigures{}
+	}
+	var f pgFigures
+	rows, err := st.pg.Query("SELECT pid FROM pg_stat_activity WHERE datname = $1", st.pgDB)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for rows.Next() {
+		var pid int
+		if err := rows.Scan(&pid); err != nil {
+			b.Fatal(err)
+		}
+		if d, err := readProcCPU(pid); err == nil {
+			f.cpu += d
+		}
+	}
+	rows.Close()
+	// pg_stat_database is updated when a backend reports; force a fresh
+	// snapshot for this session.
+	if _, err := st.pg.Exec("SELECT pg_stat_clear_snapshot()"); err != nil {
+		b.Fatal(err)
+	}
+	if err := st.pg.QueryRow("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1", st.pgDB).Scan(&f.xacts); err != nil {
+		b.Fatal(err)
+	}
+	return f
+}
+
+type providerMetrics struct{ mallocs, storageOps float64 }
+
+// metrics reads the provider's allocation count and storage operation
+// count from its Prometheus endpoint.
+func (st *benchStack) metrics(b *testing.B) providerMetrics {
+	b.Helper()
+	var m providerMetrics
+	for _, base := range []string{st.admin, st.issuer} {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			continue
+		}
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			name, value, ok := strings.Cut(line, " ")
+			if !ok || strings.HasPrefix(line, "#") {
+				continue
+			}
+			v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+			if err != nil {
+				continue
+			}
+			switch {
+			case name == "go_memstats_mallocs_total":
+				m.mallocs = v
+			case strings.HasPrefix(name, "wxoidc_storage_") && strings.Contains(name, "_count"):
+				m.storageOps += v
+			}
+		}
+		resp.Body.Close()
+		return m
+	}
+	b.Fatal("no /metrics on the admin or public listener")
+	return m
+}
