@@ -18,12 +18,13 @@ func adminHandler(cfg Config, st *stack) (http.Handler, error) {
 		return nil, fmt.Errorf("admin.token_file: %w", err)
 	}
 	h, err := admin.New(admin.Config{
-		Clients: st.store,
-		Keys:    st.keys,
-		Secret:  st.secret,
-		Token:   token,
-		Dev:     cfg.dev,
-		Logger:  st.log.With("component", "admin"),
+		Clients:   st.store,
+		Keys:      st.keys,
+		Secret:    st.secret,
+		Token:     token,
+		Dev:       cfg.dev,
+		Profiling: cfg.Admin.Pprof,
+		Logger:    st.log.With("component", "admin"),
 	})
 	if err != nil {
 		return nil, err

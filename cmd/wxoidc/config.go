@@ -52,6 +52,8 @@ type Config struct {
 		// holding it). Required unless Addr is a loopback address.
 		Token     string `yaml:"token"`
 		TokenFile string `yaml:"token_file"`
+		// Pprof serves Go's runtime profiles under /debug/pprof/.
+		Pprof bool `yaml:"pprof"`
 	} `yaml:"admin"`
 
 	Metrics struct {

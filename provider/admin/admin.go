@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"strings"
 	"time"
@@ -57,6 +58,12 @@ type Config struct {
 	Token string
 	// Dev allows http redirect URIs on any host, as in wxoidc dev.
 	Dev bool
+	// Profiling serves Go's runtime profiles (net/http/pprof) under
+	// /debug/pprof/, behind the same token as every admin request.
+	//
+	// Profiling SHOULD stay off in production: a profile names code paths
+	// and costs CPU while it runs.
+	Profiling bool
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one audit line per change (never a secret); nil
@@ -108,6 +115,13 @@ func New(cfg Config) (*Handler, error) {
 	r.HandleFunc(pathClientSecret, h.rotateSecret).Methods(http.MethodPost)
 	r.HandleFunc(pathKeys, h.listKeys).Methods(http.MethodGet)
 	r.HandleFunc(pathKeysRotate, h.rotateKeys).Methods(http.MethodPost)
+	if cfg.Profiling {
+		r.HandleFunc(pathPprof+"cmdline", pprof.Cmdline).Methods(http.MethodGet)
+		r.HandleFunc(pathPprof+"profile", pprof.Profile).Methods(http.MethodGet)
+		r.HandleFunc(pathPprof+"symbol", pprof.Symbol).Methods(http.MethodGet, http.MethodPost)
+		r.HandleFunc(pathPprof+"trace", pprof.Trace).Methods(http.MethodGet)
+		r.PathPrefix(pathPprof).HandlerFunc(pprof.Index).Methods(http.MethodGet)
+	}
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "No such admin resource.")
 	})
@@ -125,6 +139,7 @@ const (
 	pathClientSecret = "/admin/clients/{id}/secret"
 	pathKeys         = "/admin/keys"
 	pathKeysRotate   = "/admin/keys/rotate"
+	pathPprof        = "/debug/pprof/"
 )
 
 // ServeHTTP authenticates the request and routes it.
