@@ -25,6 +25,11 @@ package main
 // `go build -o /tmp/wxoidc-a ./cmd/wxoidc` in a worktree of it and runs the
 // benchmark with each binary in turn (A B A B …), then compares with
 // benchstat.
+//
+// WXOIDC_BENCH_PROFILE=DIR turns on admin.pprof and writes, per benchmark,
+// a CPU profile of the measured run's first seconds (NAME.cpu.pprof) and
+// the allocation profiles before and after it (NAME.allocs0.pprof,
+// NAME.allocs1.pprof; compare with `go tool pprof -base`).
 
 import (
 	"bufio"
@@ -186,6 +191,9 @@ func startBenchProcess(b *testing.B, dir, name, bin string, args ...string) int 
 		"WXOIDC_RATE_LIMIT_WECHAT_GRANT_PER_CLIENT_RATE=-1",
 		"WXOIDC_RATE_LIMIT_WECHAT_GRANT_PER_IP_RATE=-1",
 	)
+	if os.Getenv("WXOIDC_BENCH_PROFILE") != "" {
+		cmd.Env = append(cmd.Env, "WXOIDC_ADMIN_PPROF=true")
+	}
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -292,20 +300,33 @@ func (st *benchStack) measure(b *testing.B, prepare func(b *testing.B, n int), o
 		b.Fatalf("warm-up: %v", err)
 	}
 
+	profDir := os.Getenv("WXOIDC_BENCH_PROFILE")
+	profName := filepath.Join(profDir, strings.NewReplacer("/", "_", "BenchmarkBinary_", "").Replace(b.Name()))
+	if profDir != "" {
+		st.saveProfile(b, "allocs", profName+".allocs0.pprof")
+	}
 	cpu0 := procCPU(b, st.providerPID)
 	pg0 := st.pgFigures(b)
 	m0 := st.metrics(b)
+	var profiled sync.WaitGroup
+	if profDir != "" {
+		profiled.Go(func() { st.saveProfile(b, "profile?seconds=5", profName+".cpu.pprof") })
+	}
 	b.ResetTimer()
 	start := time.Now()
 	lat, err := run(b.N)
 	wall := time.Since(start)
 	b.StopTimer()
+	profiled.Wait()
 	if err != nil {
 		b.Fatal(err)
 	}
 	cpu1 := procCPU(b, st.providerPID)
 	pg1 := st.pgFigures(b)
 	m1 := st.metrics(b)
+	if profDir != "" {
+		st.saveProfile(b, "allocs", profName+".allocs1.pprof")
+	}
 
 	n := float64(b.N)
 	slices.Sort(lat)
@@ -318,6 +339,31 @@ func (st *benchStack) measure(b *testing.B, prepare func(b *testing.B, n int), o
 	if st.pg != nil {
 		b.ReportMetric(ms(pg1.cpu-pg0.cpu)/n, "pgcpu-ms/op")
 		b.ReportMetric(float64(pg1.xacts-pg0.xacts)/n, "pgxact/op")
+	}
+}
+
+// saveProfile writes the admin listener's /debug/pprof/WHAT to file.
+func (st *benchStack) saveProfile(b *testing.B, what, file string) {
+	req, _ := http.NewRequest(http.MethodGet, st.admin+"/debug/pprof/"+what, nil)
+	req.Header.Set("Authorization", "Bearer "+st.adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b.Errorf("profile %s: status %d (does this binary have admin.pprof?)", what, resp.StatusCode)
+		return
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		b.Error(err)
 	}
 }
 
