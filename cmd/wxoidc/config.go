@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wxoidc/wxoidc/provider"
+	"github.com/wxoidc/wxoidc/provider/wechat"
 )
 
 // Config is the wxoidc configuration file. Every scalar key can be
@@ -139,7 +140,44 @@ type WeChatApp struct {
 	SecretEnv  string `yaml:"secret_env"`
 	// Kind is miniprogram, website or official.
 	Kind string `yaml:"kind"`
+	// Push is an official account's message push (服务器配置); setting its
+	// token turns on follow-the-official-account login.
+	Push PushConfig `yaml:"push"`
+	// FollowLogin tunes follow-the-official-account login.
+	FollowLogin FollowLoginConfig `yaml:"follow_login"`
 }
+
+// PushConfig is the message push of an official account, as configured
+// in WeChat's console. The token and the EncodingAESKey are secrets: from
+// a file or the environment, never logged.
+type PushConfig struct {
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	TokenEnv  string `yaml:"token_env"`
+	// AESKey is the EncodingAESKey (43 letters and digits) of compatible
+	// and safe mode.
+	AESKey     string `yaml:"aes_key"`
+	AESKeyFile string `yaml:"aes_key_file"`
+	AESKeyEnv  string `yaml:"aes_key_env"`
+	// Mode is plaintext, compatible or safe; empty means safe when an
+	// EncodingAESKey is set, else plaintext.
+	Mode string `yaml:"mode"`
+}
+
+// FollowLoginConfig tunes follow-the-official-account login.
+type FollowLoginConfig struct {
+	// QRLifetime is how long a login QR code can be scanned.
+	QRLifetime time.Duration `yaml:"qr_lifetime"`
+	// Reply is the passive reply the person gets in the chat after
+	// signing in; {client} stands for the client's name. Empty: none.
+	Reply string `yaml:"reply"`
+}
+
+// Follow-login QR code lifetimes allowed (the login state lives 10 min).
+const (
+	defaultFollowQRLifetime = 5 * time.Minute
+	maxFollowQRLifetime     = 10 * time.Minute
+)
 
 // ClientConfig declares a client in the config file, with RFC 7591 names.
 type ClientConfig struct {
@@ -405,6 +443,7 @@ func (c Config) Validate() error {
 		default:
 			bad(key+".kind", "%q is not miniprogram, website or official", a.Kind)
 		}
+		errs = append(errs, a.validatePush(key)...)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -431,6 +470,120 @@ func (a WeChatApp) secret() (string, error) {
 		return os.Getenv(a.SecretEnv), nil
 	}
 	return a.Secret, nil
+}
+
+// pushToken returns the push token from token, token_file or token_env.
+func (p PushConfig) pushToken() (string, error) {
+	return readSecret(p.Token, p.TokenFile, p.TokenEnv)
+}
+
+// aesKey returns the EncodingAESKey from aes_key, aes_key_file or
+// aes_key_env.
+func (p PushConfig) aesKey() (string, error) {
+	return readSecret(p.AESKey, p.AESKeyFile, p.AESKeyEnv)
+}
+
+// configured reports whether any push key is set.
+func (p PushConfig) configured() bool {
+	return p != PushConfig{}
+}
+
+// mode returns the push mode, with its default.
+func (p PushConfig) mode() wechat.PushMode {
+	if p.Mode != "" {
+		return wechat.PushMode(p.Mode)
+	}
+	if p.AESKey != "" || p.AESKeyFile != "" || p.AESKeyEnv != "" {
+		return wechat.PushSafe
+	}
+	return wechat.PushPlaintext
+}
+
+// readSecret reads a secret given inline, as a file or as the name of an
+// environment variable (at most one of them).
+func readSecret(inline, file, env string) (string, error) {
+	n := 0
+	for _, v := range []string{inline, file, env} {
+		if v != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return "", errors.New("set only one of the inline value, _file and _env")
+	}
+	switch {
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimSpace(string(b)), nil
+	case env != "":
+		return os.Getenv(env), nil
+	}
+	return inline, nil
+}
+
+// validatePush checks the push and follow_login keys of app key.
+func (a WeChatApp) validatePush(key string) []error {
+	var errs []error
+	bad := func(k, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s.%s: %s", key, k, fmt.Sprintf(format, args...)))
+	}
+	if !a.Push.configured() {
+		if a.FollowLogin != (FollowLoginConfig{}) {
+			bad("follow_login", "needs push.token (follow-the-official-account login works through message push)")
+		}
+		return errs
+	}
+	if a.Kind != "official" {
+		bad("push", "only an official account (kind official) receives message push")
+	}
+	// Never quote a secret's value in a message.
+	if tok, err := a.Push.pushToken(); err != nil {
+		bad("push.token", "%v", err)
+	} else if tok == "" {
+		bad("push.token", "missing: set token_file or token_env to the Token of WeChat's server configuration (服务器配置)")
+	} else if !alnumLen(tok, 3, 32) {
+		bad("push.token", "must be 3 to 32 letters and digits, as WeChat's console requires")
+	}
+	mode := a.Push.mode()
+	switch mode {
+	case wechat.PushPlaintext, wechat.PushCompatible, wechat.PushSafe:
+	default:
+		bad("push.mode", "%q is not plaintext, compatible or safe", a.Push.Mode)
+	}
+	k, err := a.Push.aesKey()
+	switch {
+	case err != nil:
+		bad("push.aes_key", "%v", err)
+	case k == "" && (mode == wechat.PushCompatible || mode == wechat.PushSafe):
+		bad("push.aes_key", "%s mode needs the EncodingAESKey (aes_key_file or aes_key_env)", mode)
+	case k != "":
+		if _, err := wechat.DecodeEncodingAESKey(k); err != nil {
+			bad("push.aes_key", "%s", strings.TrimPrefix(err.Error(), "wechat: "))
+		}
+	}
+	if d := a.FollowLogin.QRLifetime; d != 0 && (d < 30*time.Second || d > maxFollowQRLifetime) {
+		bad("follow_login.qr_lifetime", "must be between 30s and %s", maxFollowQRLifetime)
+	}
+	if len(a.FollowLogin.Reply) > 600 {
+		bad("follow_login.reply", "must be at most 600 bytes (WeChat shows about 2048 bytes of a reply)")
+	}
+	return errs
+}
+
+func alnumLen(s string, lo, hi int) bool {
+	if len(s) < lo || len(s) > hi {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // randomSecret returns n random bytes, base64url-encoded.
