@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,7 +36,7 @@ func RunConcurrencyTests(t *testing.T, newStorage NewStorage) {
 		{"TakeRate", testConcurrentTakeRate},
 		{"UpdateClient", testConcurrentUpdateClient},
 		{"SetClientAssertionJWT", testConcurrentJTI},
-	}, append(webLoginConcurrencyTests, deviceConcurrencyTests...)...))
+	}, slices.Concat(webLoginConcurrencyTests, deviceConcurrencyTests, pushConcurrencyTests)...))
 }
 
 // race runs fn(i) for i in [0, n) in n goroutines released together.

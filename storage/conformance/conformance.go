@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -51,7 +52,7 @@ func RunTests(t *testing.T, newStorage NewStorage) {
 		{"TakeRate", testTakeRate},
 		{"PrefetchUser", testPrefetchUser},
 		{"DeleteExpired", testDeleteExpired},
-	}, append(webLoginTests, deviceTests...)...))
+	}, slices.Concat(webLoginTests, deviceTests, pushTests)...))
 }
 
 func run(t *testing.T, newStorage NewStorage, tests []testCase) {

@@ -46,8 +46,9 @@ type Store struct {
 	leases       map[string]lease
 	rates        map[string]int64 // rate limit → theoretical arrival time, Unix µs
 
-	web     webLogin // login states, browser sessions, consents; own lock
-	devices devices  // device authorizations; own lock
+	web     webLogin   // login states, browser sessions, consents; own lock
+	devices devices    // device authorizations; own lock
+	pushes  pushEvents // recorded push events; own lock
 }
 
 type table int
@@ -447,6 +448,7 @@ func (s *Store) DeleteExpired(_ context.Context, before time.Time) (int64, error
 	}
 	n += s.web.deleteExpired(before)
 	n += s.devices.deleteExpired(before)
+	n += s.pushes.deleteExpired(before)
 	return n, nil
 }
 

@@ -428,7 +428,12 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, err
 			}
 		}
 	}
-	return total, nil
+	// Push events are few (minutes of pushes) and keyed by two columns.
+	n, err := s.execN(ctx, "DELETE FROM push_events WHERE expires_at < ?", b)
+	if err != nil {
+		return total, s.wrap("delete expired push_events", err)
+	}
+	return total + n, nil
 }
 
 func isNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }
