@@ -96,7 +96,11 @@ func (p *Provider) compose() error {
 		p: p, access: core, refresh: core, sealer: sealer,
 		idTokens: &openid.IDTokenHandleHelper{IDTokenStrategy: strategy.OpenIDConnectTokenStrategy},
 	}
-	p.oauth2 = compose.Compose(fc, fositeStore{c.Storage}, strategy,
+	p.core = core
+	if p.graceSealer, err = newGraceSealer(c.Secret); err != nil {
+		return err
+	}
+	p.oauth2 = compose.Compose(fc, fositeStore{Storage: c.Storage, grace: c.RefreshReuseGrace, sealer: p.graceSealer}, strategy,
 		// Order matters: OAuth 2.0 handlers before their OpenID Connect and
 		// PKCE counterparts (fosite-notes §2.1).
 		compose.OAuth2AuthorizeExplicitFactory,
@@ -118,7 +122,13 @@ func (p *Provider) compose() error {
 // a refresh whose access token was narrowed to fewer scopes stores its new
 // refresh token with the whole grant's scope, which RFC 6749 §6 keeps for
 // the refresh token.
-type fositeStore struct{ storage.Storage }
+type fositeStore struct {
+	storage.Storage
+	// grace is the refresh-token reuse grace (0: off); sealer opens the
+	// answers kept for it.
+	grace  time.Duration
+	sealer *keys.Sealer
+}
 
 var _ fstorage.Transactional = fositeStore{}
 
@@ -132,6 +142,20 @@ func (s fositeStore) CreateRefreshTokenSession(ctx context.Context, signature, a
 		}
 	}
 	return s.Storage.CreateRefreshTokenSession(ctx, signature, accessSignature, req)
+}
+
+// GetRefreshTokenSession implements oauth2.RefreshTokenStorage. A rotated
+// token presented again within the reuse grace is not reported inactive
+// (which makes fosite revoke the grant) but as *withinGrace with the
+// answer its first refresh got.
+func (s fositeStore) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	req, err := s.Storage.GetRefreshTokenSession(ctx, signature, session)
+	if s.grace > 0 && req != nil && errors.Is(err, fosite.ErrInactiveToken) {
+		if a, ok := graceAnswerFor(ctx, s.Storage, s.sealer, signature); ok {
+			return req, &withinGrace{answer: a, clientID: req.GetClient().GetID()}
+		}
+	}
+	return req, err
 }
 
 // BeginTX implements fosite's storage.Transactional when the backend does.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
 
 	"github.com/wxoidc/wxoidc/keys"
 	"github.com/wxoidc/wxoidc/storage"
@@ -75,6 +76,11 @@ type Config struct {
 	IDTokenLifespan time.Duration
 	// RefreshTokenLifespan defaults to 30 days.
 	RefreshTokenLifespan time.Duration
+	// RefreshReuseGrace is how long a rotated refresh token presented again
+	// gets the answer of its first refresh (the same tokens) instead of
+	// revoking the grant; 0 turns the grace off. See docs/config.md
+	// (refresh_token.reuse_grace) for the trade-off. At most a minute.
+	RefreshReuseGrace time.Duration
 	// AuthorizeCodeLifespan defaults to 1 minute (RFC 6749 §4.1.2 asks for
 	// at most 10).
 	AuthorizeCodeLifespan time.Duration
@@ -179,6 +185,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
 		}
 	}
+	if c.RefreshReuseGrace < 0 || c.RefreshReuseGrace > time.Minute {
+		errs = append(errs, errors.New("refresh_token.reuse_grace: must be between 0 (off) and 1m"))
+	}
 	if c.AuthorizeCodeLifespan > 10*time.Minute {
 		errs = append(errs, errors.New("authorize_code.lifespan: must be at most 10m (RFC 6749 §4.1.2)"))
 	}
@@ -193,6 +202,10 @@ type Provider struct {
 	// fconf is the fosite configuration; read-only after New.
 	fconf    *fosite.Config
 	idSigner *signer
+	// core issues and checks access and refresh tokens.
+	core oauth2.CoreStrategy
+	// graceSealer seals the answers kept for the refresh reuse grace.
+	graceSealer *keys.Sealer
 	// sessionKeys seals WeChat session keys at rest.
 	sessionKeys *keys.Sealer
 	// limits rate-limits the WeChat grant per client and per IP on this

@@ -49,6 +49,13 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		ctx, _ = storage.WithPrefetch(ctx)
 	}
 	ar, err := p.oauth2.NewAccessRequest(ctx, r, newSession())
+	if g := (*withinGrace)(nil); errors.As(err, &g) {
+		if ar != nil && ar.GetClient() != nil && ar.GetClient().GetID() == g.clientID {
+			writeGraceAnswer(w, g.answer)
+			return
+		}
+		err = fosite.ErrInvalidGrant.WithHint("The refresh token was issued to another client.")
+	}
 	if err != nil {
 		if ar != nil && ar.GetGrantTypes().ExactOne("client_credentials") && ar.GetClient() != nil && ar.GetClient().IsPublic() {
 			err = fosite.ErrUnauthorizedClient.WithHint("Public clients may not use the client_credentials grant.")
@@ -61,9 +68,21 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp, err := p.oauth2.NewAccessResponse(ctx, ar)
+	refresh := p.cfg.RefreshReuseGrace > 0 && ar.GetGrantTypes().ExactOne("refresh_token")
 	if err != nil {
+		if refresh && graceCandidate(err) {
+			// A concurrent refresh of the same token won the rotation.
+			sig := p.core.RefreshTokenSignature(ctx, r.PostForm.Get("refresh_token"))
+			if a, ok := graceAnswerFor(ctx, p.cfg.Storage, p.graceSealer, sig); ok {
+				writeGraceAnswer(w, a)
+				return
+			}
+		}
 		p.writeTokenError(ctx, w, r, ar, lostRace(ar, err))
 		return
+	}
+	if refresh {
+		p.keepAnswer(ctx, r, resp)
 	}
 	p.oauth2.WriteAccessResponse(ctx, w, ar, resp)
 	p.tokenIssued(ctx, ar)

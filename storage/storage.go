@@ -32,6 +32,7 @@ type Storage interface {
 	LoginStateStore
 	BrowserSessionStore
 	ConsentStore
+	RefreshGraceStore
 	DeviceAuthStore
 	PushEventStore
 

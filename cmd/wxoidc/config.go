@@ -90,6 +90,9 @@ type Config struct {
 	} `yaml:"id_token"`
 	RefreshToken struct {
 		Lifespan time.Duration `yaml:"lifespan"`
+		// ReuseGrace: a rotated refresh token presented again within it
+		// gets the same answer instead of revoking the grant; 0 is off.
+		ReuseGrace time.Duration `yaml:"reuse_grace"`
 	} `yaml:"refresh_token"`
 	AuthorizeCode struct {
 		Lifespan time.Duration `yaml:"lifespan"`
@@ -217,6 +220,7 @@ func defaultConfig() Config {
 	c.AccessToken.Lifespan = 15 * time.Minute
 	c.IDToken.Lifespan = time.Hour
 	c.RefreshToken.Lifespan = 30 * 24 * time.Hour
+	c.RefreshToken.ReuseGrace = 5 * time.Second
 	c.AuthorizeCode.Lifespan = time.Minute
 	c.WeChat.APIBase = "https://api.weixin.qq.com"
 	c.WeChat.OpenBase = "https://open.weixin.qq.com"
@@ -407,6 +411,9 @@ func (c Config) Validate() error {
 	}
 	if c.Keys.Retention < c.AccessToken.Lifespan || c.Keys.Retention < c.IDToken.Lifespan {
 		bad("keys.retention", "must be at least the access- and ID-token lifespans, so every token verifies until it expires")
+	}
+	if c.RefreshToken.ReuseGrace < 0 || c.RefreshToken.ReuseGrace > time.Minute {
+		bad("refresh_token.reuse_grace", "must be between 0 (off) and 1m; a few seconds covers concurrent refreshes")
 	}
 	if c.AuthorizeCode.Lifespan <= 0 || c.AuthorizeCode.Lifespan > 10*time.Minute {
 		bad("authorize_code.lifespan", "must be between 1s and 10m")

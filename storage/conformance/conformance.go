@@ -52,6 +52,7 @@ func RunTests(t *testing.T, newStorage NewStorage) {
 		{"TakeRate", testTakeRate},
 		{"PrefetchUser", testPrefetchUser},
 		{"DeleteExpired", testDeleteExpired},
+		{"RefreshGrace", testRefreshGrace},
 	}, slices.Concat(webLoginTests, deviceTests, pushTests)...))
 }
 

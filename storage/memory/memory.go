@@ -49,6 +49,8 @@ type Store struct {
 	web     webLogin   // login states, browser sessions, consents; own lock
 	devices devices    // device authorizations; own lock
 	pushes  pushEvents // recorded push events; own lock
+
+	successors successors // refresh successors; own lock
 }
 
 type table int
@@ -449,6 +451,7 @@ func (s *Store) DeleteExpired(_ context.Context, before time.Time) (int64, error
 	n += s.web.deleteExpired(before)
 	n += s.devices.deleteExpired(before)
 	n += s.pushes.deleteExpired(before)
+	n += s.successors.deleteExpired(before)
 	return n, nil
 }
 
