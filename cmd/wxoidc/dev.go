@@ -28,6 +28,7 @@ const (
 	devWebClient        = "demo-web"
 	devWebSecret        = "demo-web-secret"
 	devSimPrefix        = "/wechat-sim"
+	devPushToken        = "devpushtoken"
 )
 
 type devOptions struct {
@@ -84,7 +85,9 @@ func devConfig(o devOptions, secret string) (Config, error) {
 	c.WeChat.Apps = []WeChatApp{
 		{AppID: devMiniProgramAppID, Secret: "dev-miniprogram-secret", Kind: "miniprogram"},
 		{AppID: devWebsiteAppID, Secret: "dev-website-secret", Kind: "website"},
-		{AppID: devOfficialAppID, Secret: "dev-official-secret", Kind: "official"},
+		{AppID: devOfficialAppID, Secret: "dev-official-secret", Kind: "official",
+			Push:        PushConfig{Token: devPushToken},
+			FollowLogin: FollowLoginConfig{Reply: "已登录 {client} / Signed in to {client}"}},
 	}
 	all := strings.Join(provider.KnownScopes, " ")
 	c.Clients = []ClientConfig{
@@ -151,6 +154,18 @@ func runDev(ctx context.Context, o devOptions, getenv func(string) string, stdou
 	mux := http.NewServeMux()
 	if o.wechatAPI == "" || o.wechatOpen == "" {
 		sim := wechattest.New(wechattest.Config{AnyUserAgent: true, Logger: log.With("component", "wechat-sim")})
+		// The simulator pushes the official accounts' events to this
+		// provider, signed (and encrypted) as the configuration says.
+		follows, err := followConfigs(cfg)
+		if err != nil {
+			return err
+		}
+		for _, f := range follows {
+			push := wechattest.Push{URL: cfg.Issuer + "/wechat/events/" + f.AppID, Token: f.Token, Mode: f.Mode, EncodingAESKey: f.EncodingAESKey}
+			if err := sim.SetPush(f.AppID, push); err != nil {
+				return err
+			}
+		}
 		mux.Handle(devSimPrefix+"/", http.StripPrefix(devSimPrefix, sim))
 	}
 	d, err := demo.New(demo.Config{Issuer: cfg.Issuer, ClientID: devWebClient, ClientSecret: devWebSecret})
@@ -176,7 +191,9 @@ wxoidc dev is running.
   web app         client_id %[5]s, secret %[6]s
 
 Sign in on the web: open %[1]s/demo and pick a test user on the
-simulator's QR page.
+simulator's QR page. To follow the official account instead, pick
+"Follow the official account" and scan its code as a test user at
+%[2]s/sim/oa-scan.
 
 Try the Mini Program grant:
 

@@ -76,6 +76,9 @@ type stack struct {
 	log      *slog.Logger // adds request ids to lines logged with a request's context
 	metrics  *ops.Metrics
 	secret   []byte // the system secret
+	// background are loops serveOn runs besides the key manager and the
+	// janitor (the push worker of follow login).
+	background []func(ctx context.Context)
 }
 
 // buildStack opens storage, loads keys, registers config clients and
@@ -117,16 +120,23 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 		a.Client.ObserveCall = metrics.WeChatCall(appID)
 		a.Client.ObserveTokenRefresh = metrics.WeChatTokenRefresh(appID)
 	}
+	var background []func(context.Context)
 	if auth == nil && hasWebLoginApp(apps) {
+		follows, err := followConfigs(cfg)
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
 		wl, err := weblogin.New(weblogin.Config{
 			Issuer: cfg.Issuer, Storage: store, WeChatApps: apps, Secret: secret,
-			Dev: cfg.dev, Logger: log,
+			Follow: follows, Dev: cfg.dev, Logger: log,
 		})
 		if err != nil {
 			store.Close()
 			return nil, err
 		}
 		auth = wl
+		background = append(background, wl.RunPushWorker)
 	}
 	if auth == nil {
 		log.Warn("no login method is configured (no WeChat website app or official account in wechat.apps): " +
@@ -156,7 +166,7 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 		store.Close()
 		return nil, err
 	}
-	return &stack{store: store, keys: km, provider: p, log: log, metrics: metrics, secret: secret}, nil
+	return &stack{store: store, keys: km, provider: p, log: log, metrics: metrics, secret: secret, background: background}, nil
 }
 
 // hasWebLoginApp reports whether apps include one that web login can use.
@@ -282,6 +292,9 @@ func serveOn(ctx context.Context, cfg Config, st *stack, ln net.Listener, h http
 	defer cancel()
 	var loops sync.WaitGroup
 	loops.Go(func() { st.keys.Run(ctx) })
+	for _, run := range st.background {
+		loops.Go(func() { run(ctx) })
+	}
 	loops.Go(func() {
 		storage.RunJanitor(ctx, st.store, cfg.Storage.JanitorInterval, holderName(), st.log.With("component", "janitor"))
 	})

@@ -2,8 +2,10 @@ package main
 
 import (
 	"log/slog"
+	"sort"
 
 	"github.com/wxoidc/wxoidc/provider"
+	"github.com/wxoidc/wxoidc/provider/weblogin"
 	"github.com/wxoidc/wxoidc/provider/wechat"
 	"github.com/wxoidc/wxoidc/storage"
 )
@@ -33,4 +35,33 @@ func wechatApps(cfg Config, s storage.Storage, secret []byte, holder string, log
 		}
 	}
 	return apps, nil
+}
+
+// followConfigs returns the official accounts with message push, which
+// follow-the-official-account login uses, in appid order.
+func followConfigs(cfg Config) ([]weblogin.FollowConfig, error) {
+	var out []weblogin.FollowConfig
+	for _, a := range cfg.WeChat.Apps {
+		if a.Kind != "official" || !a.Push.configured() {
+			continue
+		}
+		token, err := a.Push.pushToken()
+		if err != nil {
+			return nil, err
+		}
+		key, err := a.Push.aesKey()
+		if err != nil {
+			return nil, err
+		}
+		lifetime := a.FollowLogin.QRLifetime
+		if lifetime == 0 {
+			lifetime = defaultFollowQRLifetime
+		}
+		out = append(out, weblogin.FollowConfig{
+			AppID: a.AppID, Token: token, Mode: a.Push.mode(), EncodingAESKey: key,
+			Lifetime: lifetime, Reply: a.FollowLogin.Reply,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].AppID < out[j].AppID })
+	return out, nil
 }

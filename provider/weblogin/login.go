@@ -48,6 +48,11 @@ func (a *Authenticator) loginMethods() []loginMethod {
 			a.startWait(w, r, p, kindScan)
 		}})
 	}
+	if a.followLogin != nil {
+		ms = append(ms, loginMethod{name: kindOfficial, label: "methodOfficial", hint: "methodOfficialHint", start: func(w http.ResponseWriter, r *http.Request, p *pending) {
+			a.startWait(w, r, p, kindOfficial)
+		}})
+	}
 	return ms
 }
 

@@ -112,6 +112,8 @@ var messages = map[string][2]string{ // key → {zh-CN, en}
 	"waitTitle":            {"扫码登录", "Scan to sign in"},
 	"scanAlt":              {"小程序码", "Mini Program code"},
 	"scanInstructions":     {"请用微信扫描上方小程序码，并在小程序中确认登录。", "Scan the Mini Program code above with WeChat, then confirm the sign-in in the Mini Program."},
+	"officialAlt":          {"公众号二维码", "Official account QR code"},
+	"officialInstructions": {"请用微信扫描上方二维码，关注公众号即可登录；已关注的用户扫码即登录。", "Scan the QR code above with WeChat and follow the official account to sign in; if you already follow it, scanning signs you in."},
 	"userCodeLabel":        {"确认码：", "Code: "},
 	"waiting":              {"等待确认……确认后本页会自动继续。", "Waiting for confirmation… this page carries on by itself once you confirm."},
 	"continue":             {"我已确认，继续", "I have confirmed, continue"},

@@ -36,6 +36,8 @@ type pending struct {
 	// Subject and Scopes are what stepConsent asks about.
 	Subject string   `json:"subject,omitempty"`
 	Scopes  []string `json:"scopes,omitempty"`
+	// QR is the official account's QR code a follow login waits on.
+	QR *followQR `json:"qr,omitempty"`
 }
 
 const (

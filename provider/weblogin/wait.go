@@ -46,7 +46,11 @@ type waitKind struct {
 	amr []string
 	// show returns what the waiting page shows for d: the image to scan
 	// and the instructions. An error is logged and shown as errWeChat.
-	show func(ctx context.Context, d storage.DeviceAuth, locale string) (waitView, error)
+	show func(ctx context.Context, d storage.DeviceAuth, locale string) (waitView, error) // prepare, when set, readies a new login before it is stored: it
+	// gets the login's user code and may keep what it made in p (the
+	// official account's QR code, whose scene carries the user code). An
+	// error is logged and shown as errWeChat.
+	prepare func(ctx context.Context, userCode string, p *pending) error
 }
 
 // waitView is a waitKind's part of the waiting page.
@@ -63,20 +67,26 @@ func (a *Authenticator) startWait(w http.ResponseWriter, r *http.Request, p *pen
 	ctx := r.Context()
 	wk := a.waits[kind]
 	p.Step = stepWait
-	data, err := encodePending(p)
-	if err != nil {
-		a.serverError(w, r, p.Locale, "encode login state", err)
-		return
-	}
 	v, _ := url.ParseQuery(p.Params)
 	now := a.now().UTC()
 	d := storage.DeviceAuth{
 		DeviceCode: randomToken(), Kind: kind, ClientID: p.ClientID,
-		Scopes: strings.Fields(v.Get("scope")), Data: data,
+		Scopes:    strings.Fields(v.Get("scope")),
 		CreatedAt: now, ExpiresAt: now.Add(wk.lifetime), Interval: waitInterval,
 	}
+	var err error
 	for range 3 { // a user code may be taken; draw again
 		d.UserCode = storage.NewUserCode()
+		if wk.prepare != nil {
+			if err := wk.prepare(ctx, d.UserCode, p); err != nil {
+				a.log.WarnContext(ctx, "prepare pending login", "kind", kind, "error", err)
+				a.errorPage(w, r, p.Locale, http.StatusBadGateway, "errWeChat", a.authorizeURL(p))
+				return
+			}
+		}
+		if d.Data, err = encodePending(p); err != nil {
+			break
+		}
 		if err = a.cfg.Storage.CreateDeviceAuth(ctx, d); !errors.Is(err, storage.ErrAlreadyExists) {
 			break
 		}

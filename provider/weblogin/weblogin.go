@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"sort"
@@ -66,6 +67,11 @@ type Config struct {
 	// Scan, when set, offers "scan with the Mini Program" on the desktop
 	// login page.
 	Scan *ScanConfig
+	// Follow lists the official accounts whose message push this
+	// provider receives at /wechat/events/{appid}; the first (lowest
+	// appid) also offers follow-the-official-account login on the desktop
+	// login page.
+	Follow []FollowConfig
 	// Logger receives one line per failure; nil discards. WeChat codes,
 	// tokens and state values are never logged.
 	Logger *slog.Logger
@@ -82,10 +88,15 @@ type Authenticator struct {
 	scan     *scanCodes // nil unless Config.Scan is set
 	// waits are the login methods that wait for an out-of-band approval,
 	// by DeviceAuth kind; read-only after New.
-	waits    map[string]waitKind
-	basePath string // the issuer's path; cookie path
-	log      *slog.Logger
-	now      func() time.Time
+	waits map[string]waitKind
+	// follows are the official accounts whose pushes are received, by
+	// appid, and followLogin the one offered on the login page (nil when
+	// none); read-only after New.
+	follows     map[string]*follow
+	followLogin *follow
+	basePath    string // the issuer's path; cookie path
+	log         *slog.Logger
+	now         func() time.Time
 }
 
 var (
@@ -123,6 +134,31 @@ func New(cfg Config) (*Authenticator, error) {
 			a.scan = sc
 			a.waits[kindScan] = waitKind{lifetime: sc.cfg.Lifetime, amr: []string{amrWeChat, "miniprogram"}, show: sc.show}
 		}
+	}
+	a.follows = map[string]*follow{}
+	if cfg.StateLifetime <= 0 {
+		cfg.StateLifetime = DefaultStateLifetime
+	}
+	for _, fc := range cfg.Follow {
+		var client *wechat.Client
+		if app, ok := cfg.WeChatApps[fc.AppID]; ok && app.Kind == wechat.KindOfficial {
+			client = app.Client
+		}
+		f, err := newFollow(fc, client, cfg.Secret, cfg.StateLifetime)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if a.follows[fc.AppID] != nil {
+			errs = append(errs, fmt.Errorf("weblogin: follow: appid %s appears twice", fc.AppID))
+		}
+		a.follows[fc.AppID] = f
+		if a.followLogin == nil || fc.AppID < a.followLogin.cfg.AppID {
+			a.followLogin = f
+		}
+	}
+	if f := a.followLogin; f != nil {
+		a.waits[kindOfficial] = waitKind{lifetime: f.cfg.Lifetime, amr: []string{amrWeChat}, show: f.show, prepare: f.prepare}
 	}
 	if a.website == nil && a.official == nil && cfg.Scan == nil {
 		errs = append(errs, errors.New("weblogin: wechat apps: a website app, an official account or a Mini Program for scanning is required"))
@@ -174,6 +210,7 @@ func (a *Authenticator) Mount(r *mux.Router) {
 	r.HandleFunc(PathWaitStatus, a.handleWaitStatus).Methods("GET", "HEAD")
 	r.HandleFunc(PathWaitContinue, a.handleWaitContinue).Methods("GET", "HEAD")
 	r.HandleFunc(PathWaitScript, a.handleWaitScript).Methods("GET", "HEAD")
+	r.HandleFunc(PathPushEvents, a.handlePush).Methods("GET", "HEAD", "POST")
 }
 
 func (a *Authenticator) url(path string) string { return a.cfg.Issuer + path }
