@@ -74,10 +74,18 @@ func (p *Provider) writeTokenError(ctx context.Context, w http.ResponseWriter, r
 	p.oauth2.WriteAccessError(ctx, w, ar, rfc)
 }
 
-// logError logs server-side failures (with fosite's debug text, which never
-// reaches clients outside dev) and nothing else: client mistakes are the
-// client's to see in the response.
+// logError logs a failed request once: a failed WeChat call at its own
+// level with the API and errcode (see wechatFailure), other server-side
+// failures at ERROR with fosite's debug text (which never reaches clients
+// outside dev), and nothing else: client mistakes are the client's to see
+// in the response.
 func (p *Provider) logError(ctx context.Context, r *http.Request, rfc *fosite.RFC6749Error) {
+	var wf *wechatFailure
+	if errors.As(rfc, &wf) {
+		p.log.Log(ctx, wf.level, wf.msg, "path", r.URL.Path, "error", rfc.ErrorField,
+			"wechat_api", wf.api, "wechat_errcode", wf.code, "cause", wf.err.Error())
+		return
+	}
 	if rfc.CodeField < 500 {
 		return
 	}

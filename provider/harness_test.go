@@ -100,7 +100,8 @@ type env struct {
 	provider *oidc.Provider
 	sim      *wechattest.Server
 	simURL   string
-	logs     *syncBuffer // everything the provider and its WeChat clients logged
+	simSrv   *httptest.Server // the simulator's listener; close it for a WeChat outage
+	logs     *syncBuffer      // everything the provider and its WeChat clients logged
 }
 
 // syncBuffer is a log sink safe for concurrent writers.
@@ -220,7 +221,7 @@ func startEnv(t testing.TB, useTLS bool, store storage.Storage, opts ...envOptio
 	}
 	h = p.Handler()
 
-	e := &env{t: t, srv: srv, store: store, keys: km, clock: clk, auth: auth, issuer: srv.URL, sim: sim, simURL: simSrv.URL, logs: logs}
+	e := &env{t: t, srv: srv, store: store, keys: km, clock: clk, auth: auth, issuer: srv.URL, sim: sim, simURL: simSrv.URL, simSrv: simSrv, logs: logs}
 	noRedirect := *srv.Client()
 	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	e.client = &noRedirect

@@ -132,7 +132,8 @@ func (p *Provider) handleWeChatDecrypt(w http.ResponseWriter, r *http.Request) {
 
 // writeWeChatAPIError answers a resource request whose WeChat call failed.
 func (p *Provider) writeWeChatAPIError(w http.ResponseWriter, r *http.Request, api string, err error) {
-	rfc := standardError(p.wechatError(r.Context(), api, err))
+	rfc := standardError(p.wechatError(api, err))
+	p.logError(r.Context(), r, rfc)
 	if rfc.ErrorField == fosite.ErrInvalidGrant.ErrorField {
 		rfc = remap(rfc, fosite.ErrInvalidRequest)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/ory/fosite"
@@ -80,13 +81,13 @@ func (g *wechatGrant) HandleTokenEndpointRequest(ctx context.Context, ar fosite.
 	if phoneCode != "" {
 		info, err := app.Client.PhoneNumber(ctx, phoneCode)
 		if err != nil {
-			return g.p.wechatError(ctx, "getuserphonenumber", err)
+			return g.p.wechatError("getuserphonenumber", err)
 		}
 		phone = e164(info)
 	}
 	sess, err := app.Client.Code2Session(ctx, jsCode)
 	if err != nil {
-		return g.p.wechatError(ctx, "jscode2session", err)
+		return g.p.wechatError("jscode2session", err)
 	}
 	now := time.Now().UTC()
 	user, _, err := g.p.cfg.Storage.LinkIdentity(ctx, storage.LinkRequest{
@@ -201,40 +202,57 @@ func (g *wechatGrant) PopulateTokenEndpointResponse(ctx context.Context, ar fosi
 
 // wechatError maps a failed WeChat call to the token endpoint's answer
 // (SPEC §4). The errcode reaches error_description and the log; errmsg,
-// which carries WeChat's request id, only the log.
-func (p *Provider) wechatError(ctx context.Context, api string, err error) error {
+// which carries WeChat's request id, only the log. It does not log: the
+// answer carries a *wechatFailure that logError logs once, at its level.
+func (p *Provider) wechatError(api string, err error) error {
 	var ae *wechat.APIError
 	code := 0
 	if errors.As(err, &ae) {
 		code = ae.Code
 	}
-	log := p.log.With("wechat_api", api, "wechat_errcode", code)
+	f := &wechatFailure{api: api, code: code, err: err, level: slog.LevelError, msg: "wechat call failed"}
 	switch wechat.ClassOf(err) {
 	case wechat.ClassInvalidCode:
-		log.InfoContext(ctx, "wechat rejected a code", "error", err)
-		return fosite.ErrInvalidGrant.WithWrap(err).WithHintf("WeChat rejected the code (%s errcode %d).", api, code)
+		f.level, f.msg = slog.LevelInfo, "wechat rejected a code"
+		return fosite.ErrInvalidGrant.WithWrap(f).WithHintf("WeChat rejected the code (%s errcode %d).", api, code)
 	case wechat.ClassRetryLater, wechat.ClassUnavailable, wechat.ClassStaleToken:
-		log.WarnContext(ctx, "wechat unavailable", "error", err)
+		f.level, f.msg = slog.LevelWarn, "wechat unavailable"
 		if code != 0 {
-			return fosite.ErrTemporarilyUnavailable.WithWrap(err).WithHintf("WeChat is busy or rate-limited (%s errcode %d); retry later.", api, code)
+			return fosite.ErrTemporarilyUnavailable.WithWrap(f).WithHintf("WeChat is busy or rate-limited (%s errcode %d); retry later.", api, code)
 		}
-		return fosite.ErrTemporarilyUnavailable.WithWrap(err).WithHintf("WeChat did not answer (%s); retry later.", api)
+		return fosite.ErrTemporarilyUnavailable.WithWrap(f).WithHintf("WeChat did not answer (%s); retry later.", api)
 	case wechat.ClassMisconfigured:
-		log.ErrorContext(ctx, "wechat refused the provider's credentials: an operator must fix the app configuration", "error", err)
-		return fosite.ErrServerError.WithWrap(err).WithHintf("The provider's WeChat configuration was refused (%s errcode %d).", api, code)
+		f.msg = "wechat refused the provider's credentials: an operator must fix the app configuration"
+		return fosite.ErrServerError.WithWrap(f).WithHintf("The provider's WeChat configuration was refused (%s errcode %d).", api, code)
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fosite.ErrTemporarilyUnavailable.WithWrap(err).WithHintf("WeChat did not answer in time (%s).", api)
+		f.level, f.msg = slog.LevelWarn, "wechat did not answer in time"
+		return fosite.ErrTemporarilyUnavailable.WithWrap(f).WithHintf("WeChat did not answer in time (%s).", api)
 	}
 	if errors.Is(err, wechat.ErrWatermarkMismatch) {
-		return fosite.ErrInvalidGrant.WithWrap(err).WithHint("The phone_code belongs to another app.")
+		f.level, f.msg = slog.LevelInfo, "phone code of another app"
+		return fosite.ErrInvalidGrant.WithWrap(f).WithHint("The phone_code belongs to another app.")
 	}
-	log.ErrorContext(ctx, "wechat call failed", "error", err)
 	if code != 0 {
-		return fosite.ErrInvalidGrant.WithWrap(err).WithHintf("WeChat refused the request (%s errcode %d).", api, code)
+		return fosite.ErrInvalidGrant.WithWrap(f).WithHintf("WeChat refused the request (%s errcode %d).", api, code)
 	}
-	return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	return fosite.ErrServerError.WithWrap(f).WithDebug(err.Error())
 }
+
+// wechatFailure is a failed WeChat call as the provider answers it: the API,
+// WeChat's errcode (0 for none) and how loud its one log line is. A person's
+// bad or reused code is INFO, WeChat being down WARN, and only what an
+// operator must fix ERROR.
+type wechatFailure struct {
+	api   string
+	code  int
+	level slog.Level
+	msg   string
+	err   error
+}
+
+func (f *wechatFailure) Error() string { return f.err.Error() }
+func (f *wechatFailure) Unwrap() error { return f.err }
 
 // retryAfter is the Retry-After (seconds) of a temporarily_unavailable
 // answer: a minute for WeChat's per-minute quota, a few seconds otherwise.

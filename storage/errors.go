@@ -1,13 +1,7 @@
 package storage
 
 import (
-	"database/sql"
-	"database/sql/driver"
 	"errors"
-	"io"
-	"net"
-	"strings"
-	"syscall"
 
 	"github.com/ory/fosite"
 )
@@ -39,28 +33,14 @@ func (notFoundError) Is(target error) bool {
 	return target == fosite.ErrNotFound
 }
 
-// IsUnavailable reports whether err says the database could not be reached
-// or went away (connection refused or reset, server shutting down or
-// starting up, a broken pooled connection) rather than that a query was
-// wrong. The provider answers such failures with 503 and a retry, not 500.
+// IsUnavailable reports whether err is, or wraps, ErrUnavailable: a
+// backend found that the database could not be reached or went away, rather
+// than that a query was wrong. The provider answers such failures with 503
+// and a retry, not 500.
+//
+// Only the backends classify: a network error from anything else (WeChat,
+// say) is not a storage outage, so IsUnavailable does not guess from an
+// error's type.
 func IsUnavailable(err error) bool {
-	if err == nil {
-		return false
-	}
-	if errors.Is(err, ErrUnavailable) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, sql.ErrConnDone) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	// SQLSTATE classes 08 (connection exception) and 57P (operator
-	// intervention: admin shutdown, crash shutdown, cannot connect now).
-	var st interface{ SQLState() string }
-	if errors.As(err, &st) {
-		s := st.SQLState()
-		return strings.HasPrefix(s, "08") || strings.HasPrefix(s, "57P")
-	}
-	return false
+	return errors.Is(err, ErrUnavailable)
 }

@@ -3,6 +3,7 @@ package weblogin
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 
 	"github.com/ory/fosite"
@@ -37,7 +38,7 @@ func (a *Authenticator) handleCallback(w http.ResponseWriter, r *http.Request) {
 	app := a.client(p.Kind)
 	tok, err := app.Exchange(ctx, code)
 	if err != nil {
-		a.log.WarnContext(ctx, "wechat code exchange", "appid", app.AppID, "errcode", errcode(err), "class", wechat.ClassOf(err).String())
+		a.logWeChat(ctx, "oauth2_access_token", app.AppID, err)
 		a.errorPage(w, r, p.Locale, http.StatusBadGateway, "errWeChat", a.authorizeURL(p))
 		return
 	}
@@ -89,7 +90,7 @@ func (a *Authenticator) subjectOf(ctx context.Context, app *wechat.Client, p *pe
 	// website login and snsapi_userinfo allow /sns/userinfo.
 	ui, err := app.UserInfo(ctx, tok)
 	if err != nil {
-		a.log.WarnContext(ctx, "wechat userinfo", "appid", app.AppID, "errcode", errcode(err), "class", wechat.ClassOf(err).String())
+		a.logWeChat(ctx, "userinfo", app.AppID, err)
 	} else if ui.OpenID == tok.OpenID {
 		req.Name, req.Picture = ui.Nickname, ui.HeadImgURL
 		if req.UnionID == "" {
@@ -104,6 +105,23 @@ func (a *Authenticator) subjectOf(ctx context.Context, app *wechat.Client, p *pe
 		a.log.InfoContext(ctx, "user created from wechat login", "appid", app.AppID, "subject", user.Subject)
 	}
 	return user.Subject, nil
+}
+
+// logWeChat logs a failed WeChat call once, with the API and errcode, at
+// a level that says who must act: INFO for a person's bad or reused code,
+// WARN for WeChat being busy or down, ERROR for the app's configuration and
+// anything unexpected.
+func (a *Authenticator) logWeChat(ctx context.Context, api, appID string, err error) {
+	level, msg := slog.LevelError, "wechat call failed"
+	switch class := wechat.ClassOf(err); class {
+	case wechat.ClassInvalidCode:
+		level, msg = slog.LevelInfo, "wechat rejected a code"
+	case wechat.ClassRetryLater, wechat.ClassUnavailable, wechat.ClassStaleToken:
+		level, msg = slog.LevelWarn, "wechat unavailable"
+	case wechat.ClassMisconfigured:
+		msg = "wechat refused the provider's credentials: an operator must fix the app configuration"
+	}
+	a.log.Log(ctx, level, msg, "wechat_api", api, "appid", appID, "wechat_errcode", errcode(err), "class", wechat.ClassOf(err).String())
 }
 
 func errcode(err error) int {

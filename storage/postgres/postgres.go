@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -270,9 +271,15 @@ func sqlState(err error) string {
 func isUniqueViolation(err error) bool { return sqlState(err) == codeUniqueViolation }
 
 // isUnavailable reports a connection pgx closed or could not use (the
-// server restarted or went away).
+// server restarted or went away), and the SQLSTATE classes 08 (connection
+// exception) and 57P (operator intervention: admin shutdown, crash
+// shutdown, cannot connect now).
 func isUnavailable(err error) bool {
-	return errors.Is(err, pgconn.ErrConnClosed) || pgconn.SafeToRetry(err)
+	if errors.Is(err, pgconn.ErrConnClosed) || pgconn.SafeToRetry(err) {
+		return true
+	}
+	st := sqlState(err)
+	return strings.HasPrefix(st, "08") || strings.HasPrefix(st, "57P")
 }
 
 func isRetryable(err error) bool {

@@ -34,7 +34,7 @@ type stmt struct {
 func (s *Store) statement(ctx context.Context, tx *sql.Tx, db *sql.DB, query string) (stmt, error) {
 	if tx == nil {
 		prep, err := s.prepared(ctx, db, query)
-		return stmt{prep: prep}, err
+		return stmt{prep: prep}, s.classify(err)
 	}
 	if prep := s.cached(query); prep != nil {
 		return stmt{prep: tx.StmtContext(ctx, prep), bound: true}, nil
@@ -198,7 +198,8 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 		return nil, err
 	}
 	defer st.close()
-	return st.exec(ctx, args...)
+	res, err := st.exec(ctx, args...)
+	return res, s.classify(err)
 }
 
 // execN runs a statement and returns how many rows it changed.
@@ -222,7 +223,7 @@ func (s *Store) queryRow(ctx context.Context, query string, args []any, dest ...
 		return err
 	}
 	defer st.close()
-	return st.queryRow(ctx, args...).Scan(dest...)
+	return s.classify(st.queryRow(ctx, args...).Scan(dest...))
 }
 
 // query runs a query in the context's transaction or on the reader and
@@ -239,7 +240,7 @@ func (s *Store) query(ctx context.Context, query string, args []any, scan func(*
 	defer st.close()
 	rows, err := st.queryRows(ctx, args...)
 	if err != nil {
-		return err
+		return s.classify(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -247,5 +248,5 @@ func (s *Store) query(ctx context.Context, query string, args []any, scan func(*
 			return err
 		}
 	}
-	return rows.Err()
+	return s.classify(rows.Err())
 }

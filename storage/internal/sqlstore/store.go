@@ -4,12 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ory/fosite"
@@ -43,8 +47,8 @@ type Dialect struct {
 	// IsUnavailable reports whether err says the database went away (a
 	// closed or broken connection, the server shutting down). Such errors
 	// are returned wrapping storage.ErrUnavailable, which the provider
-	// answers with 503. storage.IsUnavailable's generic checks apply in any
-	// case; nil adds none.
+	// answers with 503. The generic checks of Store.unavailable (broken
+	// connections, network errors) apply in any case; nil adds none.
 	IsUnavailable func(err error) bool
 
 	// Goose is goose's name for the database.
@@ -215,10 +219,40 @@ func (s *Store) wrap(op string, err error) error {
 		return fmt.Errorf("%s: %s: %w (%w)", s.d.Name, op, storage.ErrAlreadyExists, err)
 	case s.d.IsRetryable != nil && s.d.IsRetryable(err):
 		return fmt.Errorf("%s: %s: %w (%w)", s.d.Name, op, fosite.ErrSerializationFailure, err)
-	case storage.IsUnavailable(err) || (s.d.IsUnavailable != nil && s.d.IsUnavailable(err)):
+	case errors.Is(err, storage.ErrUnavailable):
+		return fmt.Errorf("%s: %s: %w", s.d.Name, op, err) // classified at the round trip
+	case s.unavailable(err):
 		return fmt.Errorf("%s: %s: %w (%w)", s.d.Name, op, storage.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %s: %w", s.d.Name, op, err)
+}
+
+// classify marks err, from a database round trip, as
+// storage.ErrUnavailable when it says the database could not be reached
+// or went away; other errors (nil too) pass unchanged.
+func (s *Store) classify(err error) error {
+	if err == nil || errors.Is(err, sql.ErrNoRows) || errors.Is(err, storage.ErrUnavailable) || !s.unavailable(err) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", storage.ErrUnavailable, err)
+}
+
+// unavailable reports whether err, from database/sql or the driver, says
+// the database could not be reached or went away (connection refused or
+// reset, a broken pooled connection, a closed connection or transaction)
+// rather than that a statement was wrong; the dialect adds its own signs.
+// Only the database's errors are judged here: this is the one place that
+// may read a network error as a storage outage.
+func (s *Store) unavailable(err error) bool {
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	return s.d.IsUnavailable != nil && s.d.IsUnavailable(err)
 }
 
 // hash is the key of a signature, code, request URI or JTI.

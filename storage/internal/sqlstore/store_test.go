@@ -2,8 +2,11 @@ package sqlstore
 
 import (
 	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"net"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ory/fosite"
@@ -49,7 +52,10 @@ func TestStore_wrap(t *testing.T) {
 		{"no rows", sql.ErrNoRows, []error{storage.ErrNotFound, fosite.ErrNotFound}},
 		{"unique", errUnique, []error{storage.ErrAlreadyExists, errUnique}},
 		{"retryable", errBusy, []error{fosite.ErrSerializationFailure, errBusy}},
-		{"other", sql.ErrConnDone, []error{sql.ErrConnDone}},
+		{"connection done", sql.ErrConnDone, []error{storage.ErrUnavailable, sql.ErrConnDone}},
+		{"refused", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, []error{storage.ErrUnavailable, syscall.ECONNREFUSED}},
+		{"classified at the round trip", s.classify(driver.ErrBadConn), []error{storage.ErrUnavailable, driver.ErrBadConn}},
+		{"other", errors.New("syntax"), nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -66,6 +72,17 @@ func TestStore_wrap(t *testing.T) {
 	}
 	if s.wrap("op", nil) != nil {
 		t.Error("wrap(nil) != nil")
+	}
+	if got := s.wrap("op", errors.New("syntax")); storage.IsUnavailable(got) {
+		t.Errorf("wrap(syntax error) = %v, reported as unavailable", got)
+	}
+	if got := s.wrap("get client", s.classify(sql.ErrConnDone)).Error(); got != "test: get client: storage: unavailable (sql: connection is already closed)" {
+		t.Errorf("wrapped classified error reads %q", got)
+	}
+	for _, err := range []error{nil, sql.ErrNoRows, errUnique} {
+		if got := s.classify(err); got != err {
+			t.Errorf("classify(%v) = %v, want it unchanged", err, got)
+		}
 	}
 }
 
