@@ -116,17 +116,7 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	algs := c.Algorithms
-	if len(algs) == 0 {
-		algs = []string{RS256, ES256, EdDSA}
-	}
-	norm := []string{RS256}
-	for _, a := range algs {
-		if !slices.Contains(norm, a) {
-			norm = append(norm, a)
-		}
-	}
-	c.Algorithms = norm
+	c.Algorithms = KeptAlgorithms(c.Algorithms)
 	return c
 }
 
@@ -139,8 +129,8 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("keys: secret is %d bytes, want at least %d", len(c.Secret), MinSecretLength))
 	}
 	for _, a := range d.Algorithms {
-		if !supported(a) {
-			errs = append(errs, fmt.Errorf("keys: unsupported algorithm %q (want RS256, ES256 or EdDSA)", a))
+		if !Supported(a) {
+			errs = append(errs, fmt.Errorf("keys: unsupported algorithm %q (want %s)", a, OneOf(SupportedAlgorithms())))
 		}
 	}
 	if c.PublishDelay < 0 {
@@ -262,7 +252,7 @@ func (m *Manager) loadLocked(ctx context.Context) error {
 	loaded := make(map[string]*loadedKey, len(recs))
 	var errs []error
 	for _, rec := range recs {
-		if !supported(rec.Algorithm) {
+		if !Supported(rec.Algorithm) {
 			m.cfg.Logger.Warn("skipping stored key of unsupported algorithm", "kid", rec.KID, "alg", rec.Algorithm)
 			continue
 		}

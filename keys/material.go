@@ -10,6 +10,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -30,13 +32,45 @@ const rsaBits = 2048
 // sealPurpose is the Sealer purpose of stored private signing keys.
 const sealPurpose = "signing-keys"
 
-// supported reports whether alg is one the manager can generate and load.
-func supported(alg string) bool {
+// SupportedAlgorithms returns the JWS algorithms wxoidc signs with, RS256
+// first. It is the one list: configuration checks, client registration,
+// discovery and the provider's JWS parsing all take it from here.
+func SupportedAlgorithms() []string { return []string{RS256, ES256, EdDSA} }
+
+// Supported reports whether alg is one of SupportedAlgorithms.
+func Supported(alg string) bool {
 	switch alg {
 	case RS256, ES256, EdDSA:
 		return true
 	}
 	return false
+}
+
+// KeptAlgorithms returns the algorithms a Manager configured with algs
+// (Config.Algorithms) keeps keys for: RS256 always, then algs in order,
+// without duplicates; empty algs means every supported algorithm.
+func KeptAlgorithms(algs []string) []string {
+	if len(algs) == 0 {
+		return SupportedAlgorithms()
+	}
+	out := []string{RS256}
+	for _, a := range algs {
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// OneOf writes algs for a message: "RS256, ES256 or EdDSA".
+func OneOf(algs []string) string {
+	switch len(algs) {
+	case 0:
+		return "none"
+	case 1:
+		return algs[0]
+	}
+	return strings.Join(algs[:len(algs)-1], ", ") + " or " + algs[len(algs)-1]
 }
 
 // SigningKey is a private key that signs now, kept in memory. It is shared
@@ -168,7 +202,7 @@ type loadedKey struct {
 // with the kid as AAD, match the record's alg and kid, and its public part
 // must have the kid as thumbprint and equal the stored public JWK.
 func openRecord(sealer *Sealer, rec storage.SigningKey) (*loadedKey, error) {
-	if !supported(rec.Algorithm) {
+	if !Supported(rec.Algorithm) {
 		return nil, fmt.Errorf("keys: key %s: unsupported algorithm %q", rec.KID, rec.Algorithm)
 	}
 	plain, err := sealer.Open(rec.Private, []byte(rec.KID))

@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/wxoidc/wxoidc/keys"
 	"github.com/wxoidc/wxoidc/storage"
 )
 
@@ -123,9 +124,25 @@ func (m ClientMetadata) Client(dev bool, now time.Time) (storage.Client, error) 
 		c.ResponseTypes = []string{"code"}
 	}
 	if c.IDTokenSignedResponseAlg == "" {
-		c.IDTokenSignedResponseAlg = "RS256"
+		c.IDTokenSignedResponseAlg = keys.RS256
 	}
 	return c, ValidateClient(c, dev)
+}
+
+// CheckClientAlg reports, as invalid_client_metadata, a client whose
+// id_token_signed_response_alg (empty: RS256) has no signing key among
+// kept, the algorithms the provider keeps keys for (keys.algorithms):
+// such a client could never be issued an ID token.
+func CheckClientAlg(c storage.Client, kept []string) error {
+	alg := c.IDTokenSignedResponseAlg
+	if alg == "" {
+		alg = keys.RS256
+	}
+	if slices.Contains(kept, alg) {
+		return nil
+	}
+	return metadataError("id_token_signed_response_alg %s has no signing key: this provider keeps keys for %s (keys.algorithms); register the client with one of those, or add %s to keys.algorithms",
+		alg, keys.OneOf(kept), alg)
 }
 
 // ValidateClient checks a client against what wxoidc supports and RFC 7591
@@ -173,10 +190,8 @@ func ValidateClient(c storage.Client, dev bool) error {
 			return &ClientError{Code: "invalid_redirect_uri", Description: fmt.Sprintf("post_logout_redirect_uri %q: %s", u, err)}
 		}
 	}
-	switch c.IDTokenSignedResponseAlg {
-	case "", "RS256", "ES256", "EdDSA":
-	default:
-		return metadataError("id_token_signed_response_alg %q is not RS256, ES256 or EdDSA", c.IDTokenSignedResponseAlg)
+	if c.IDTokenSignedResponseAlg != "" && !keys.Supported(c.IDTokenSignedResponseAlg) {
+		return metadataError("id_token_signed_response_alg %q is not %s", c.IDTokenSignedResponseAlg, keys.OneOf(keys.SupportedAlgorithms()))
 	}
 	for _, s := range c.Scopes {
 		if strings.ContainsAny(s, "\"\\") || s == "" {

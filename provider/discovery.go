@@ -64,7 +64,7 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 		ResponseModesSupported:                    []string{"query", "form_post"},
 		GrantTypesSupported:                       []string{"authorization_code", "refresh_token", "client_credentials", GrantTypeWeChat},
 		SubjectTypesSupported:                     []string{"public"},
-		IDTokenSigningAlgValuesSupported:          supportedAlgs,
+		IDTokenSigningAlgValuesSupported:          p.cfg.Keys.Algorithms(),
 		TokenEndpointAuthMethodsSupported:         []string{"client_secret_basic", "client_secret_post", "none"},
 		RevocationEndpointAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "none"},
 		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},

@@ -29,6 +29,8 @@ type KeySource interface {
 	JWKS() []byte
 	// Ready reports whether keys are loaded.
 	Ready() bool
+	// Algorithms lists the algorithms keys are kept for, RS256 first.
+	Algorithms() []string
 }
 
 var _ KeySource = (*keys.Manager)(nil)
@@ -49,8 +51,15 @@ type signer struct {
 
 var _ jwt.Signer = (*signer)(nil)
 
-// supportedAlgs are the JWS algorithms wxoidc signs and verifies with.
-var supportedAlgs = []string{string(jose.RS256), string(jose.ES256), string(jose.EdDSA)}
+// parseAlgs is the allow-list of JWS algorithms the provider parses: the
+// ones it signs with (keys.SupportedAlgorithms).
+var parseAlgs = func() []jose.SignatureAlgorithm {
+	var out []jose.SignatureAlgorithm
+	for _, a := range keys.SupportedAlgorithms() {
+		out = append(out, jose.SignatureAlgorithm(a))
+	}
+	return out
+}()
 
 // Generate implements jwt.Signer.
 func (s *signer) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.Mapper) (string, string, error) {
@@ -178,7 +187,7 @@ func (s *signer) GetSigningMethodLength(ctx context.Context) int {
 // an expired one (OpenID Connect RP-Initiated Logout §2 allows that), and
 // returns its claims.
 func (s *signer) verifyIDTokenHint(ctx context.Context, token string) (map[string]any, error) {
-	obj, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
+	obj, err := jose.ParseSignedCompact(token, parseAlgs)
 	if err != nil {
 		return nil, err
 	}

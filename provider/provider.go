@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -112,7 +113,7 @@ func (c *Config) setDefaults() {
 		c.AccessTokenFormat = AccessTokenJWT
 	}
 	if c.AccessTokenAlg == "" {
-		c.AccessTokenAlg = "ES256"
+		c.AccessTokenAlg = DefaultAccessTokenAlg
 	}
 	if c.AccessTokenLifespan == 0 {
 		c.AccessTokenLifespan = 15 * time.Minute
@@ -129,6 +130,30 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+}
+
+// DefaultAccessTokenAlg signs JWT access tokens when Config.AccessTokenAlg
+// is empty.
+const DefaultAccessTokenAlg = keys.ES256
+
+// CheckAccessTokenAlg reports why alg (empty: DefaultAccessTokenAlg) cannot
+// sign access tokens: it is not a supported algorithm, or ks (if not nil)
+// keeps no key for it.
+func CheckAccessTokenAlg(alg string, ks interface{ Algorithms() []string }) error {
+	if alg == "" {
+		alg = DefaultAccessTokenAlg
+	}
+	if !keys.Supported(alg) {
+		return fmt.Errorf("access_token.alg: %q is not %s", alg, keys.OneOf(keys.SupportedAlgorithms()))
+	}
+	if ks == nil {
+		return nil
+	}
+	if kept := ks.Algorithms(); !slices.Contains(kept, alg) {
+		return fmt.Errorf("access_token.alg: %s has no signing key (keys.algorithms keeps %s); add %s to keys.algorithms or set access_token.alg to %s",
+			alg, keys.OneOf(kept), alg, keys.OneOf(kept))
+	}
+	return nil
 }
 
 // CheckIssuer reports why issuer cannot be an issuer identifier (OpenID
@@ -170,10 +195,8 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("access_token.format: %q is not jwt or opaque", c.AccessTokenFormat))
 	}
-	switch c.AccessTokenAlg {
-	case "", "RS256", "ES256", "EdDSA":
-	default:
-		errs = append(errs, fmt.Errorf("access_token.alg: %q is not RS256, ES256 or EdDSA", c.AccessTokenAlg))
+	if err := CheckAccessTokenAlg(c.AccessTokenAlg, c.Keys); err != nil {
+		errs = append(errs, err)
 	}
 	for name, d := range map[string]time.Duration{
 		"access_token.lifespan":   c.AccessTokenLifespan,

@@ -115,14 +115,7 @@ func newKeyManager(cfg Config, s storage.Storage, secret []byte, log *slog.Logge
 func syncConfigClients(ctx context.Context, cfg Config, s storage.Storage, secret []byte) error {
 	now := time.Now().UTC()
 	for i, cc := range cfg.Clients {
-		m := provider.ClientMetadata{
-			ClientID: cc.ClientID, ClientName: cc.ClientName, RedirectURIs: cc.RedirectURIs,
-			PostLogoutRedirectURIs: cc.PostLogoutRedirectURIs, GrantTypes: cc.GrantTypes,
-			ResponseTypes: cc.ResponseTypes, Scope: cc.Scope, Audience: cc.Audience,
-			TokenEndpointAuthMethod: cc.TokenEndpointAuthMethod, IDTokenSignedResponseAlg: cc.IDTokenSignedResponseAlg,
-			WeChatAppID: cc.WeChatAppID, SkipConsent: cc.SkipConsent,
-		}
-		c, err := m.Client(cfg.dev, now)
+		c, err := cc.metadata().Client(cfg.dev, now)
 		if err != nil {
 			return fmt.Errorf("clients[%d] (%s): %w", i, cc.ClientID, err)
 		}
@@ -154,6 +147,23 @@ func syncConfigClients(ctx context.Context, cfg Config, s storage.Storage, secre
 		}
 	}
 	return nil
+}
+
+// checkStoredClients refuses clients that ask for ID tokens signed with an
+// algorithm the provider keeps no key for (after keys.algorithms changed,
+// say): they could never sign in.
+func checkStoredClients(ctx context.Context, s storage.ClientStore, kept []string) error {
+	cs, err := s.ListClients(ctx)
+	if err != nil {
+		return fmt.Errorf("list clients: %w", err)
+	}
+	var errs []error
+	for _, c := range cs {
+		if err := provider.CheckClientAlg(c, kept); err != nil {
+			errs = append(errs, fmt.Errorf("client %s: %w (or: wxoidc clients update %s --id-token-alg %s)", c.ID, err, c.ID, kept[0]))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // holderName identifies this process in leases.

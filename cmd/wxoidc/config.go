@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/wxoidc/wxoidc/keys"
 	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/provider/wechat"
 )
@@ -395,19 +396,18 @@ func (c Config) Validate() error {
 		bad("storage.dsn", "%v", err)
 	}
 	for _, alg := range c.Keys.Algorithms {
-		if alg != "RS256" && alg != "ES256" && alg != "EdDSA" {
-			bad("keys.algorithms", "%q is not RS256, ES256 or EdDSA", alg)
+		if !keys.Supported(alg) {
+			bad("keys.algorithms", "%q is not %s", alg, keys.OneOf(keys.SupportedAlgorithms()))
 		}
 	}
+	kept := keys.KeptAlgorithms(c.Keys.Algorithms)
 	switch c.AccessToken.Format {
 	case "jwt", "opaque":
 	default:
 		bad("access_token.format", "%q is not jwt or opaque", c.AccessToken.Format)
 	}
-	switch c.AccessToken.Alg {
-	case "RS256", "ES256", "EdDSA":
-	default:
-		bad("access_token.alg", "%q is not RS256, ES256 or EdDSA", c.AccessToken.Alg)
+	if err := provider.CheckAccessTokenAlg(c.AccessToken.Alg, keptAlgorithms(kept)); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Keys.Retention < c.AccessToken.Lifespan || c.Keys.Retention < c.IDToken.Lifespan {
 		bad("keys.retention", "must be at least the access- and ID-token lifespans, so every token verifies until it expires")
@@ -452,6 +452,19 @@ func (c Config) Validate() error {
 		}
 		errs = append(errs, a.validatePush(key)...)
 	}
+	for i, cc := range c.Clients {
+		key := fmt.Sprintf("clients[%d]", i)
+		if cc.ClientID != "" {
+			key += " (" + cc.ClientID + ")"
+		}
+		cl, err := cc.metadata().Client(c.dev, time.Now())
+		if err == nil {
+			err = provider.CheckClientAlg(cl, kept)
+		}
+		if err != nil {
+			bad(key, "%v", err)
+		}
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -463,6 +476,23 @@ func (c Config) Validate() error {
 		bad("log.format", "%q is not json or text", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+// keptAlgorithms is a list of algorithms as provider.CheckAccessTokenAlg
+// wants it.
+type keptAlgorithms []string
+
+func (k keptAlgorithms) Algorithms() []string { return k }
+
+// metadata is the client's registration document.
+func (cc ClientConfig) metadata() provider.ClientMetadata {
+	return provider.ClientMetadata{
+		ClientID: cc.ClientID, ClientName: cc.ClientName, RedirectURIs: cc.RedirectURIs,
+		PostLogoutRedirectURIs: cc.PostLogoutRedirectURIs, GrantTypes: cc.GrantTypes,
+		ResponseTypes: cc.ResponseTypes, Scope: cc.Scope, Audience: cc.Audience,
+		TokenEndpointAuthMethod: cc.TokenEndpointAuthMethod, IDTokenSignedResponseAlg: cc.IDTokenSignedResponseAlg,
+		WeChatAppID: cc.WeChatAppID, SkipConsent: cc.SkipConsent,
+	}
 }
 
 func (a WeChatApp) secret() (string, error) {

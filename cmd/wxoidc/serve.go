@@ -111,6 +111,10 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 		store.Close()
 		return nil, err
 	}
+	if err := checkStoredClients(ctx, store, km.Algorithms()); err != nil {
+		store.Close()
+		return nil, err
+	}
 	apps, err := wechatApps(cfg, store, secret, holderName(), log)
 	if err != nil {
 		store.Close()

@@ -70,6 +70,9 @@ func (h *Handler) createClient(w http.ResponseWriter, r *http.Request) {
 	}
 	now := h.cfg.Now().UTC()
 	c, err := m.Client(h.cfg.Dev, now)
+	if err == nil {
+		err = provider.CheckClientAlg(c, h.cfg.Keys.Algorithms())
+	}
 	if err != nil {
 		writeClientError(w, err)
 		return
@@ -117,6 +120,9 @@ func (h *Handler) replaceClient(w http.ResponseWriter, r *http.Request) {
 	var issued bool
 	err := h.cfg.Clients.UpdateClient(r.Context(), id, func(old storage.Client) (storage.Client, error) {
 		n, err := m.Client(h.cfg.Dev, old.CreatedAt)
+		if err == nil {
+			err = provider.CheckClientAlg(n, h.cfg.Keys.Algorithms())
+		}
 		if err != nil {
 			return storage.Client{}, err
 		}
