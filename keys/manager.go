@@ -268,10 +268,45 @@ func (m *Manager) loadLocked(ctx context.Context) error {
 		loaded[rec.KID] = lk
 	}
 	if err := errors.Join(errs...); err != nil {
+		if len(loaded) == 0 && errors.Is(err, ErrOpen) {
+			return fmt.Errorf("%w (%w)", ErrWrongSecret, err)
+		}
 		return err
 	}
 	m.snap.Store(m.buildSnapshot(recs, loaded, m.cfg.Now()))
 	return nil
+}
+
+// ErrWrongSecret reports that the system secret is not the deployment's:
+// none of the stored signing keys opens with it. (The sealed private keys
+// are the deployment's keyed check value: AES-GCM under a key derived from
+// the secret authenticates them.)
+var ErrWrongSecret = errors.New("keys: the system secret is not this deployment's: it opens none of the stored signing keys")
+
+// CheckSecret reports, with an error wrapping [ErrWrongSecret], a system
+// secret that opens none of the stored signing keys, so that a command run
+// with the wrong secret stops before it writes anything made with it
+// (client secrets are hashed with a key derived from it). It only reads;
+// with no stored key (a deployment that never started) it returns nil.
+func (m *Manager) CheckSecret(ctx context.Context) error {
+	recs, err := m.store.SigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("keys: load: %w", err)
+	}
+	tried := 0
+	for _, rec := range recs {
+		if !Supported(rec.Algorithm) {
+			continue
+		}
+		tried++
+		if _, err := m.sealer.Open(rec.Private, []byte(rec.KID)); err == nil {
+			return nil
+		}
+	}
+	if tried == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w (%d stored keys tried)", ErrWrongSecret, tried)
 }
 
 // missingAlgorithms returns the configured algorithms with no stored key.

@@ -73,7 +73,7 @@ func (a *adminClient) call(ctx context.Context, method, path string, in, out any
 	}
 	resp, err := a.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("admin API: %w", err)
+		return fmt.Errorf("admin API at %s: %w (is the provider's admin listener there? check --admin URL, or drop --admin to work on the storage of --config FILE)", a.base, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

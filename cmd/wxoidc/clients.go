@@ -7,13 +7,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/wxoidc/wxoidc/provider"
-	"github.com/wxoidc/wxoidc/provider/admin"
 )
 
 // clientFlags are the client metadata flags of `clients create` and
@@ -76,34 +74,19 @@ func newClientsCommand(getenv func(string) string, stdout io.Writer) *cobra.Comm
 	// this process on the configured storage. Both paths share one
 	// implementation of validation, defaults and secret handling.
 	withAdmin := func(ctx context.Context, fn func(a *adminClient) error) error {
-		cfg, err := loadConfig(configPath, getenv)
-		if err != nil {
-			return err
-		}
 		if adminURL != "" {
-			token, err := cfg.adminToken()
+			a, err := remoteAdmin(configPath, adminURL, getenv)
 			if err != nil {
-				return fmt.Errorf("admin.token_file: %w", err)
+				return err
 			}
-			return fn(newRemoteAdmin(adminURL, token))
+			return fn(a)
 		}
-		secret, err := cfg.secret()
+		l, err := openLocal(ctx, configPath, getenv)
 		if err != nil {
 			return err
 		}
-		if len(secret) < 32 {
-			return fmt.Errorf("secret: must be at least 32 bytes (client secrets are hashed with it)")
-		}
-		s, err := openStorage(ctx, cfg.Storage.DSN, true)
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		km, err := newKeyManager(cfg, s, secret, newLogger(io.Discard, "text", "error"))
-		if err != nil {
-			return err
-		}
-		a, err := newLocalAdmin(admin.Config{Clients: s, Keys: km, Secret: secret, Dev: strings.HasPrefix(cfg.Issuer, "http://")})
+		defer l.store.Close()
+		a, err := l.admin()
 		if err != nil {
 			return err
 		}

@@ -4,48 +4,49 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/wxoidc/wxoidc/keys"
 )
 
 func newKeysCommand(getenv func(string) string, stdout io.Writer) *cobra.Command {
-	var configPath string
-	cmd := &cobra.Command{Use: "keys", Short: "Inspect and rotate signing keys in the configured storage"}
+	var configPath, adminURL string
+	cmd := &cobra.Command{Use: "keys", Short: "Inspect and rotate signing keys in the configured storage, or through the admin API with --admin"}
 	cmd.PersistentFlags().StringVar(&configPath, "config", "", "YAML configuration file")
+	cmd.PersistentFlags().StringVar(&adminURL, "admin", "", "admin API base URL, e.g. http://127.0.0.1:8081 (token from WXOIDC_ADMIN_TOKEN or admin.token); default: work on the configured storage directly")
 
-	withManager := func(ctx context.Context, fn func(m *keys.Manager) error) error {
-		cfg, err := loadConfig(configPath, getenv)
+	// withAdmin runs fn against the admin API: the remote one, or one in
+	// this process on the configured storage (as clients does).
+	withAdmin := func(ctx context.Context, fn func(a *adminClient) error) error {
+		if adminURL != "" {
+			a, err := remoteAdmin(configPath, adminURL, getenv)
+			if err != nil {
+				return err
+			}
+			return fn(a)
+		}
+		l, err := openLocal(ctx, configPath, getenv)
 		if err != nil {
 			return err
 		}
-		secret, err := cfg.secret()
+		defer l.store.Close()
+		a, err := l.admin()
 		if err != nil {
 			return err
 		}
-		s, err := openStorage(ctx, cfg.Storage.DSN, true)
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		m, err := newKeyManager(cfg, s, secret, newLogger(io.Discard, "text", "error"))
-		if err != nil {
-			return err
-		}
-		return fn(m)
+		return fn(a)
 	}
 	list := &cobra.Command{
 		Use: "list", Short: "List signing keys and their state", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return withManager(c.Context(), func(m *keys.Manager) error {
-				infos, err := m.List(c.Context())
-				if err != nil {
-					return err
+			return withAdmin(c.Context(), func(a *adminClient) error {
+				var out keyList
+				if err := a.call(c.Context(), http.MethodGet, "/admin/keys", nil, &out); err != nil {
+					return fmt.Errorf("list keys: %w", err)
 				}
-				printKeys(stdout, infos)
+				printKeys(stdout, out.Keys)
 				return nil
 			})
 		},
@@ -54,12 +55,12 @@ func newKeysCommand(getenv func(string) string, stdout io.Writer) *cobra.Command
 		Use:   "rotate [ALG...]",
 		Short: "Create new signing keys; they are published at once and sign after the publish delay",
 		RunE: func(c *cobra.Command, args []string) error {
-			return withManager(c.Context(), func(m *keys.Manager) error {
-				infos, err := m.Rotate(c.Context(), args...)
-				if err != nil {
-					return err
+			return withAdmin(c.Context(), func(a *adminClient) error {
+				var out keyList
+				if err := a.call(c.Context(), http.MethodPost, "/admin/keys/rotate", map[string][]string{"algorithms": args}, &out); err != nil {
+					return fmt.Errorf("rotate keys: %w", err)
 				}
-				printKeys(stdout, infos)
+				printKeys(stdout, out.Keys)
 				return nil
 			})
 		},
@@ -68,10 +69,26 @@ func newKeysCommand(getenv func(string) string, stdout io.Writer) *cobra.Command
 	return cmd
 }
 
-func printKeys(w io.Writer, infos []keys.KeyInfo) {
+// keyList is the admin API's answer about signing keys.
+type keyList struct {
+	Keys []keyRow `json:"keys"`
+}
+
+// keyRow is one signing key in the admin API's answer.
+type keyRow struct {
+	KID         string    `json:"kid"`
+	Algorithm   string    `json:"alg"`
+	State       string    `json:"state"`
+	CreatedAt   time.Time `json:"created_at"`
+	ActivatesAt time.Time `json:"activates_at"`
+	RetiredAt   time.Time `json:"retired_at"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+func printKeys(w io.Writer, rows []keyRow) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tSIGNS FROM\tRETIRED\tUNPUBLISHED")
-	for _, k := range infos {
+	for _, k := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Algorithm, k.State,
 			stamp(k.CreatedAt), stamp(k.ActivatesAt), stamp(k.RetiredAt), stamp(k.ExpiresAt))
 	}

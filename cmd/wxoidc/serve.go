@@ -49,14 +49,17 @@ func newServeCommand(getenv func(string) string, stdout, stderr io.Writer) *cobr
 				cfg.Admin.Addr = adminAddr
 			}
 			if err := cfg.Validate(); err != nil {
-				return fmt.Errorf("invalid configuration:\n%w", err)
+				return invalidConfig(configPath, err)
 			}
+			migrate := !noMigrate && (cfg.Storage.Migrate == nil || *cfg.Storage.Migrate)
 			if check {
-				fmt.Fprintln(stdout, "configuration OK")
+				if err := checkDeployment(cmd.Context(), cfg, migrate, stdout); err != nil {
+					return invalidConfig(configPath, err)
+				}
+				fmt.Fprintf(stdout, "configuration OK (%s)\n", configSource(configPath))
 				return nil
 			}
 			log := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
-			migrate := !noMigrate && (cfg.Storage.Migrate == nil || *cfg.Storage.Migrate)
 			return serve(cmd.Context(), cfg, migrate, log, nil)
 		},
 	}
@@ -66,6 +69,15 @@ func newServeCommand(getenv func(string) string, stdout, stderr io.Writer) *cobr
 	cmd.Flags().StringVar(&addr, "addr", "", "public listen address (overrides http.addr)")
 	cmd.Flags().StringVar(&adminAddr, "admin-addr", "", `admin API listen address (overrides admin.addr; "off" disables it)`)
 	return cmd
+}
+
+// invalidConfig says what is wrong with the configuration serve was given,
+// and which configuration that was.
+func invalidConfig(configPath string, err error) error {
+	if configPath == "" {
+		return fmt.Errorf("invalid configuration (%s; pass --config FILE):\n%w", configSource(""), err)
+	}
+	return fmt.Errorf("invalid configuration (%s):\n%w", configSource(configPath), err)
 }
 
 // stack is everything a running provider is made of.

@@ -66,6 +66,10 @@ type Options struct {
 	MigrationLockTimeout time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// ReadOnly makes every transaction read-only on the server
+	// (default_transaction_read_only): for checks that must not change
+	// the database (wxoidc serve --check). Migrate fails on such a store.
+	ReadOnly bool
 
 	tracer pgx.QueryTracer // sees every statement; tests only
 }
@@ -110,6 +114,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "wxoidc"
+	}
+	if opts.ReadOnly {
+		cfg.RuntimeParams["default_transaction_read_only"] = "on"
 	}
 	cfg.Tracer = opts.tracer
 	mc := cfg.Copy()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 
@@ -110,6 +111,34 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		if r != nil {
 			r.Close()
 		}
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	return &Store{Store: s}, nil
+}
+
+// OpenReadOnly opens the existing SQLite database at path without writing
+// to it (SQLite's mode=ro, and query_only): for checks that must not change
+// the database or create it (wxoidc serve --check). A path that does not
+// exist is an error wrapping fs.ErrNotExist.
+func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
+	if path == "" || path == MemoryPath || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("sqlite: read-only open of %q is not supported", path)
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	q := url.Values{"mode": {"ro"}, "_pragma": {"query_only(1)", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS)}}
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s, err := sqlstore.New(sqlstore.Config{Dialect: dialect(), DB: db})
+	if err != nil {
+		db.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	return &Store{Store: s}, nil
