@@ -33,8 +33,8 @@ var (
 
 // compose builds the fosite configuration and provider with an explicit
 // list of handlers: code flow with PKCE, refresh, client credentials, OpenID
-// Connect, PAR, revocation and introspection. No implicit, hybrid or
-// password grant.
+// Connect, PAR, revocation and introspection, the WeChat grant and the
+// device grant (RFC 8628). No implicit, hybrid or password grant.
 func (p *Provider) compose() error {
 	c := p.cfg
 	fc := &fosite.Config{
@@ -92,10 +92,12 @@ func (p *Provider) compose() error {
 		return err
 	}
 	p.sessionKeys = sealer
-	grant := &wechatGrant{
-		p: p, access: core, refresh: core, sealer: sealer,
+	tokens := &tokenIssuer{
+		p: p, access: core, refresh: core,
 		idTokens: &openid.IDTokenHandleHelper{IDTokenStrategy: strategy.OpenIDConnectTokenStrategy},
 	}
+	grant := &wechatGrant{p: p, tokens: tokens, sealer: sealer}
+	device := &deviceGrant{p: p, tokens: tokens}
 	p.core = core
 	if p.graceSealer, err = newGraceSealer(c.Secret); err != nil {
 		return err
@@ -113,6 +115,7 @@ func (p *Provider) compose() error {
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
 		func(fosite.Configurator, any, any) any { return grant },
+		func(fosite.Configurator, any, any) any { return device },
 	).(*fosite.Fosite)
 	fc.ClientAuthenticationStrategy = p.authenticateClient
 	return nil

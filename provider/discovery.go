@@ -27,6 +27,7 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 		RevocationEndpoint                         string   `json:"revocation_endpoint"`
 		IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
 		PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
+		DeviceAuthorizationEndpoint                string   `json:"device_authorization_endpoint"`
 		RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
 		EndSessionEndpoint                         string   `json:"end_session_endpoint"`
 		ScopesSupported                            []string `json:"scopes_supported"`
@@ -58,11 +59,12 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 		RevocationEndpoint:                        p.url(pathRevoke),
 		IntrospectionEndpoint:                     p.url(pathIntrospect),
 		PushedAuthorizationRequestEndpoint:        p.url(pathPAR),
+		DeviceAuthorizationEndpoint:               p.url(pathDeviceAuthorize),
 		EndSessionEndpoint:                        p.url(pathLogout),
 		ScopesSupported:                           KnownScopes,
 		ResponseTypesSupported:                    []string{"code"},
 		ResponseModesSupported:                    []string{"query", "form_post"},
-		GrantTypesSupported:                       []string{"authorization_code", "refresh_token", "client_credentials", GrantTypeWeChat},
+		GrantTypesSupported:                       []string{"authorization_code", "refresh_token", "client_credentials", GrantTypeWeChat, GrantTypeDeviceCode},
 		SubjectTypesSupported:                     []string{"public"},
 		IDTokenSigningAlgValuesSupported:          p.cfg.Keys.Algorithms(),
 		TokenEndpointAuthMethodsSupported:         []string{"client_secret_basic", "client_secret_post", "none"},

@@ -46,6 +46,8 @@ const (
 	miniClient2     = "mini2"
 	miniApp         = "wxd0000000000000a1"
 	miniApp2        = "wxd0000000000000d4"
+	tvClient        = "tv"
+	tvName          = "Living-room TV"
 )
 
 // clock is a settable clock for the key manager.
@@ -264,6 +266,10 @@ func (e *env) seed() {
 		{
 			ID: miniClient2, GrantTypes: []string{provider.GrantTypeWeChat},
 			Scopes: []string{"openid", "wechat"}, TokenEndpointAuthMethod: storage.AuthMethodNone, WeChatAppID: miniApp2,
+		},
+		{
+			ID: tvClient, Name: tvName, GrantTypes: []string{provider.GrantTypeDeviceCode, "refresh_token"},
+			Scopes: []string{"openid", "profile", "offline_access"}, TokenEndpointAuthMethod: storage.AuthMethodNone,
 		},
 		{
 			ID: resourceClient, SecretHash: provider.HashClientSecret(testSecret, resourceSecret),

@@ -86,6 +86,13 @@ type Config struct {
 	// at most 10).
 	AuthorizeCodeLifespan time.Duration
 
+	// DeviceCodeLifespan is how long a device authorization (RFC 8628)
+	// waits for its approval; default 10 minutes.
+	DeviceCodeLifespan time.Duration
+	// DevicePollInterval is the least time between a device's polls
+	// (RFC 8628 §3.2 interval); default 5 seconds.
+	DevicePollInterval time.Duration
+
 	// Dev relaxes what only a laptop may relax: an http issuer, and
 	// fosite's debug text in error responses.
 	//
@@ -126,6 +133,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.AuthorizeCodeLifespan == 0 {
 		c.AuthorizeCodeLifespan = time.Minute
+	}
+	if c.DeviceCodeLifespan == 0 {
+		c.DeviceCodeLifespan = DefaultDeviceCodeLifespan
+	}
+	if c.DevicePollInterval == 0 {
+		c.DevicePollInterval = DefaultDevicePollInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -203,6 +216,8 @@ func (c Config) Validate() error {
 		"id_token.lifespan":       c.IDTokenLifespan,
 		"refresh_token.lifespan":  c.RefreshTokenLifespan,
 		"authorize_code.lifespan": c.AuthorizeCodeLifespan,
+		"device.code_lifespan":    c.DeviceCodeLifespan,
+		"device.interval":         c.DevicePollInterval,
 	} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
@@ -210,6 +225,12 @@ func (c Config) Validate() error {
 	}
 	if c.RefreshReuseGrace < 0 || c.RefreshReuseGrace > time.Minute {
 		errs = append(errs, errors.New("refresh_token.reuse_grace: must be between 0 (off) and 1m"))
+	}
+	if c.DevicePollInterval%time.Second != 0 {
+		errs = append(errs, errors.New("device.interval: must be whole seconds (RFC 8628 §3.2), e.g. 5s"))
+	}
+	if c.DeviceCodeLifespan%time.Second != 0 {
+		errs = append(errs, errors.New("device.code_lifespan: must be whole seconds, e.g. 10m"))
 	}
 	if c.AuthorizeCodeLifespan > 10*time.Minute {
 		errs = append(errs, errors.New("authorize_code.lifespan: must be at most 10m (RFC 6749 §4.1.2)"))
@@ -269,17 +290,19 @@ func New(cfg Config) (*Provider, error) {
 
 // Endpoint paths, relative to the issuer (SPEC §3).
 const (
-	pathDiscovery     = "/.well-known/openid-configuration"
-	pathJWKS          = "/.well-known/jwks.json"
-	pathAuthorize     = "/oauth2/authorize"
-	pathPAR           = "/oauth2/par"
-	pathToken         = "/oauth2/token"
-	pathRevoke        = "/oauth2/revoke"
-	pathIntrospect    = "/oauth2/introspect"
-	pathUserinfo      = "/userinfo"
-	pathLogout        = "/oauth2/logout"
-	pathWeChatPhone   = "/wechat/phone"
-	pathWeChatDecrypt = "/wechat/decrypt"
+	pathDiscovery       = "/.well-known/openid-configuration"
+	pathJWKS            = "/.well-known/jwks.json"
+	pathAuthorize       = "/oauth2/authorize"
+	pathPAR             = "/oauth2/par"
+	pathToken           = "/oauth2/token"
+	pathRevoke          = "/oauth2/revoke"
+	pathIntrospect      = "/oauth2/introspect"
+	pathUserinfo        = "/userinfo"
+	pathLogout          = "/oauth2/logout"
+	pathWeChatPhone     = "/wechat/phone"
+	pathWeChatDecrypt   = "/wechat/decrypt"
+	pathDeviceAuthorize = "/oauth2/device/authorize"
+	pathDeviceVerify    = "/oauth2/device/verify"
 )
 
 func (p *Provider) url(path string) string { return p.cfg.Issuer + path }

@@ -45,6 +45,8 @@ func (p *Provider) router() *mux.Router {
 	s.HandleFunc(pathIntrospect, p.handleIntrospect).Methods(http.MethodPost)
 	s.HandleFunc(pathUserinfo, p.handleUserinfo).Methods(http.MethodGet, http.MethodPost)
 	s.HandleFunc(pathLogout, p.handleLogout).Methods(http.MethodGet, http.MethodPost)
+	s.HandleFunc(pathDeviceAuthorize, p.handleDeviceAuthorize).Methods(http.MethodPost)
+	s.HandleFunc(pathDeviceVerify, p.handleDeviceVerify).Methods(http.MethodGet, http.MethodPost)
 	if m, ok := p.cfg.Authenticator.(RouteMounter); ok {
 		m.Mount(s)
 	}

@@ -21,6 +21,7 @@ var grantTypes = map[string]bool{
 	"refresh_token":      true,
 	"client_credentials": true,
 	GrantTypeWeChat:      true,
+	GrantTypeDeviceCode:  true,
 }
 
 func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {

@@ -9,9 +9,6 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
-	"github.com/ory/fosite/handler/oauth2"
-	"github.com/ory/fosite/handler/openid"
-	fstorage "github.com/ory/fosite/storage"
 
 	"github.com/wxoidc/wxoidc/keys"
 	"github.com/wxoidc/wxoidc/provider/wechat"
@@ -23,11 +20,9 @@ import (
 // tokens. Behind the one call the provider does jscode2session, links the
 // WeChat identity to a user, and keeps the session key, encrypted.
 type wechatGrant struct {
-	p        *Provider
-	access   oauth2.AccessTokenStrategy
-	refresh  oauth2.RefreshTokenStrategy
-	idTokens *openid.IDTokenHandleHelper
-	sealer   *keys.Sealer // seals WeChat session keys at rest
+	p      *Provider
+	tokens *tokenIssuer
+	sealer *keys.Sealer // seals WeChat session keys at rest
 }
 
 var _ fosite.TokenEndpointHandler = (*wechatGrant)(nil)
@@ -131,73 +126,18 @@ func (g *wechatGrant) HandleTokenEndpointRequest(ctx context.Context, ar fosite.
 
 // PopulateTokenEndpointResponse issues the access token, the refresh token
 // when offline_access was granted, and the ID token when openid was.
-func (g *wechatGrant) PopulateTokenEndpointResponse(ctx context.Context, ar fosite.AccessRequester, resp fosite.AccessResponder) (err error) {
+func (g *wechatGrant) PopulateTokenEndpointResponse(ctx context.Context, ar fosite.AccessRequester, resp fosite.AccessResponder) error {
 	if !g.CanHandleTokenEndpointRequest(ctx, ar) {
 		return fosite.ErrUnknownRequest
 	}
-	cfg := g.p.fconf
-	client := ar.GetClient()
-	at, atSig, err := g.access.GenerateAccessToken(ctx, ar)
-	if err != nil {
-		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
-	}
-	var rt, rtSig string
-	if ar.GetGrantedScopes().Has(ScopeOfflineAccess) && client.GetGrantTypes().Has("refresh_token") {
-		if rt, rtSig, err = g.refresh.GenerateRefreshToken(ctx, ar); err != nil {
-			return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
-		}
-	}
-
-	store := g.p.cfg.Storage
-	ctx, err = fstorage.MaybeBeginTx(ctx, store)
-	if err != nil {
-		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
-	}
-	defer func() {
-		if err != nil {
-			// The failure that made us roll back is the one to report; a
-			// rollback on a connection that already broke fails too.
-			if rbErr := fstorage.MaybeRollbackTx(ctx, store); rbErr != nil {
-				g.p.log.WarnContext(ctx, "rollback", "error", rbErr)
-			}
-		}
-	}()
 	// The new session key (replacing the previous one for this user and
 	// app) commits together with the tokens: one write transaction a login.
-	if k := ar.GetSession().(*Session).sessionKey; k != nil {
-		if err = store.PutSessionKey(ctx, *k); err != nil {
-			return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	return g.tokens.issue(ctx, ar, resp, GrantTypeWeChat, func(ctx context.Context) error {
+		if k := ar.GetSession().(*Session).sessionKey; k != nil {
+			return g.p.cfg.Storage.PutSessionKey(ctx, *k)
 		}
-	}
-	if err = store.CreateAccessTokenSession(ctx, atSig, ar.Sanitize(nil)); err != nil {
-		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
-	}
-	if rtSig != "" {
-		if err = store.CreateRefreshTokenSession(ctx, rtSig, atSig, ar.Sanitize(nil)); err != nil {
-			return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
-		}
-	}
-	if err = fstorage.MaybeCommitTx(ctx, store); err != nil {
-		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
-	}
-
-	lifespan := fosite.GetEffectiveLifespan(client, GrantTypeWeChat, fosite.AccessToken, cfg.GetAccessTokenLifespan(ctx))
-	resp.SetAccessToken(at)
-	resp.SetTokenType("bearer")
-	resp.SetExpiresIn(lifespan)
-	resp.SetScopes(ar.GetGrantedScopes())
-	if rt != "" {
-		resp.SetExtra("refresh_token", rt)
-	}
-	if ar.GetGrantedScopes().Has(ScopeOpenID) {
-		sess := ar.GetSession().(*Session)
-		sess.Claims.AccessTokenHash = g.idTokens.GetAccessTokenHash(ctx, ar, resp)
-		idLifespan := fosite.GetEffectiveLifespan(client, GrantTypeWeChat, fosite.IDToken, cfg.GetIDTokenLifespan(ctx))
-		if err = g.idTokens.IssueExplicitIDToken(ctx, idLifespan, ar, resp); err != nil {
-			return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // wechatError maps a failed WeChat call to the token endpoint's answer
