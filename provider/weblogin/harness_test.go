@@ -36,6 +36,7 @@ const (
 	thirdParty       = "third"
 	thirdSecret      = "third-secret-0123456789abcdef01234567"
 	thirdRedirect    = "https://third.example/callback"
+	tvClient         = "tv"
 	miniClient       = "mini"
 	miniApp          = "wxd0000000000000a1"
 	websiteApp       = "wxd0000000000000b2"
@@ -141,6 +142,10 @@ func (e *env) seed() {
 			RedirectURIs: []string{thirdRedirect},
 			GrantTypes:   []string{"authorization_code"}, ResponseTypes: []string{"code"},
 			Scopes: all, TokenEndpointAuthMethod: storage.AuthMethodBasic,
+		},
+		{
+			ID: tvClient, Name: "Living-room TV", GrantTypes: []string{provider.GrantTypeDeviceCode},
+			Scopes: all, TokenEndpointAuthMethod: storage.AuthMethodNone,
 		},
 		{
 			ID: miniClient, GrantTypes: []string{provider.GrantTypeWeChat}, Scopes: all,

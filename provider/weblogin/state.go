@@ -38,6 +38,10 @@ type pending struct {
 	Scopes  []string `json:"scopes,omitempty"`
 	// QR is the official account's QR code a follow login waits on.
 	QR *followQR `json:"qr,omitempty"`
+	// Resume, when set, is where the browser goes once signed in (a path
+	// and query below the issuer) instead of the authorization endpoint:
+	// the device verification page signs people in this way.
+	Resume string `json:"resume,omitempty"`
 }
 
 const (
@@ -48,6 +52,9 @@ const (
 
 // authorizeURL is where the browser resumes the authorization request.
 func (a *Authenticator) authorizeURL(p *pending) string {
+	if p.Resume != "" {
+		return a.url(p.Resume)
+	}
 	return a.url(pathAuthorize) + "?" + p.Params
 }
 

@@ -206,6 +206,8 @@ func (a *Authenticator) Mount(r *mux.Router) {
 	r.HandleFunc(PathCallback, a.handleCallback).Methods("GET", "HEAD")
 	r.HandleFunc(PathConsent, a.handleConsent).Methods("POST")
 	r.HandleFunc(PathConsents, a.handleConsents).Methods("GET", "HEAD", "POST")
+	r.HandleFunc(PathDevice, a.handleDevice).Methods("GET", "HEAD", "POST")
+	r.HandleFunc(PathDeviceLogin, a.handleDeviceLogin).Methods("GET", "HEAD")
 	r.HandleFunc(PathWait, a.handleWait).Methods("GET", "HEAD")
 	r.HandleFunc(PathWaitStatus, a.handleWaitStatus).Methods("GET", "HEAD")
 	r.HandleFunc(PathWaitContinue, a.handleWaitContinue).Methods("GET", "HEAD")
