@@ -58,11 +58,22 @@ func decodeQR(t *testing.T, dataURL string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
-	if err != nil {
-		t.Fatal(err)
+	// Plain first; then harder, then as a pure code (no quiet-zone
+	// search): gozxing's finder misses some small images.
+	var last error
+	for _, hints := range []map[gozxing.DecodeHintType]any{
+		nil,
+		{gozxing.DecodeHintType_TRY_HARDER: true},
+		{gozxing.DecodeHintType_PURE_BARCODE: true},
+	} {
+		res, err := qrcode.NewQRCodeReader().Decode(bmp, hints)
+		if err == nil {
+			return res.GetText()
+		}
+		last = err
 	}
-	return res.GetText()
+	t.Fatal(last)
+	return ""
 }
 
 func waitStatus(t *testing.T, b *browser, u string) string {
