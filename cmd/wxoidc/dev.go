@@ -151,32 +151,45 @@ func runDev(ctx context.Context, o devOptions, getenv func(string) string, stdou
 	}
 	defer st.store.Close()
 
-	mux := http.NewServeMux()
+	var sim *wechattest.Server
 	if o.wechatAPI == "" || o.wechatOpen == "" {
-		sim := wechattest.New(wechattest.Config{AnyUserAgent: true, Logger: log.With("component", "wechat-sim")})
-		// The simulator pushes the official accounts' events to this
-		// provider, signed (and encrypted) as the configuration says.
+		sim = wechattest.New(wechattest.Config{AnyUserAgent: true, Logger: log.With("component", "wechat-sim")})
+	}
+	mux, err := devMux(cfg, st, sim, cfg.Issuer)
+	if err != nil {
+		return err
+	}
+	printDevBanner(stdout, cfg)
+	return listenAndServe(ctx, cfg, st, mux)
+}
+
+// devMux serves what `wxoidc dev` serves: the simulator at /wechat-sim/
+// (when sim is set), the demo relying party at /demo and the provider.
+// The simulator pushes the official accounts' events to pushBase's
+// /wechat/events/{appid}, signed (and encrypted) as cfg says.
+func devMux(cfg Config, st *stack, sim *wechattest.Server, pushBase string) (*http.ServeMux, error) {
+	mux := http.NewServeMux()
+	if sim != nil {
 		follows, err := followConfigs(cfg)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, f := range follows {
-			push := wechattest.Push{URL: cfg.Issuer + "/wechat/events/" + f.AppID, Token: f.Token, Mode: f.Mode, EncodingAESKey: f.EncodingAESKey}
+			push := wechattest.Push{URL: pushBase + "/wechat/events/" + f.AppID, Token: f.Token, Mode: f.Mode, EncodingAESKey: f.EncodingAESKey}
 			if err := sim.SetPush(f.AppID, push); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		mux.Handle(devSimPrefix+"/", http.StripPrefix(devSimPrefix, sim))
 	}
 	d, err := demo.New(demo.Config{Issuer: cfg.Issuer, ClientID: devWebClient, ClientSecret: devWebSecret})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	mux.Handle("/demo", d)
 	mux.Handle("/demo/", d)
 	mux.Handle("/", st.provider.Handler())
-	printDevBanner(stdout, cfg)
-	return listenAndServe(ctx, cfg, st, mux)
+	return mux, nil
 }
 
 func printDevBanner(w io.Writer, cfg Config) {

@@ -158,7 +158,12 @@ func (f *follow) show(_ context.Context, d storage.DeviceAuth, locale string) (w
 	if p.QR == nil {
 		return waitView{}, errors.New("follow login without a QR code")
 	}
-	png, err := qrcode.Encode(p.QR.URL, qrcode.Medium, 240)
+	q, err := qrcode.New(p.QR.URL, qrcode.Medium)
+	if err != nil {
+		return waitView{}, fmt.Errorf("render QR code: %w", err)
+	}
+	// Whole pixels per module (a negative size): crisp for cameras.
+	png, err := q.PNG(-6)
 	if err != nil {
 		return waitView{}, fmt.Errorf("render QR code: %w", err)
 	}

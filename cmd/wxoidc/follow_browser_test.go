@@ -1,0 +1,386 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"image"
+	_ "image/png"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/makiuchi-d/gozxing"
+	gzqr "github.com/makiuchi-d/gozxing/qrcode"
+
+	"github.com/wxoidc/wxoidc/provider"
+	"github.com/wxoidc/wxoidc/provider/wechat"
+	"github.com/wxoidc/wxoidc/provider/wechat/wechattest"
+)
+
+// followDev is `wxoidc dev` built the way runDev builds it (devConfig,
+// buildStack, devMux), on a listener of its own; with replicas, a second
+// stack on the same PostgreSQL schema receives the simulator's pushes
+// while the browser talks to the first.
+type followDev struct {
+	issuer string
+	sim    *wechattest.Server
+	logs   *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu  chan struct{}
+	buf bytes.Buffer
+}
+
+func newLockedBuffer() *lockedBuffer { return &lockedBuffer{mu: make(chan struct{}, 1)} }
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu <- struct{}{}
+	defer func() { <-b.mu }()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu <- struct{}{}
+	defer func() { <-b.mu }()
+	return b.buf.String()
+}
+
+const followAESKey = "Zm9yd3hvaWRjdGVzdHNvbmx5MDEyMzQ1Njc4OWFiY2Q"
+
+func startFollowDev(t *testing.T, mode wechat.PushMode, qrLifetime time.Duration, replicas bool) *followDev {
+	t.Helper()
+	front := httptest.NewUnstartedServer(nil)
+	t.Cleanup(front.Close)
+	o := devOptions{addr: front.Listener.Addr().String(), data: t.TempDir(), adminAddr: "off"}
+	cfg, err := devConfig(o, strings.Repeat("follow-dev-secret-", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.dev = true
+	if replicas {
+		cfg.Storage.DSN = pgSchema(t)
+	}
+	for i, a := range cfg.WeChat.Apps {
+		if a.AppID != devOfficialAppID {
+			continue
+		}
+		if mode == wechat.PushSafe {
+			cfg.WeChat.Apps[i].Push.AESKey = followAESKey
+		}
+		// Below the 30 s a config file may set: the test waits for it.
+		cfg.WeChat.Apps[i].FollowLogin.QRLifetime = qrLifetime
+	}
+	logs := newLockedBuffer()
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	stackOf := func() *stack {
+		st, err := buildStack(ctx, cfg, true, log, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.store.Close() })
+		for _, run := range st.background {
+			go run(ctx)
+		}
+		return st
+	}
+	first := stackOf()
+	pushBase := cfg.Issuer
+	if replicas {
+		second := httptest.NewServer(stackOf().provider.Handler())
+		t.Cleanup(second.Close)
+		pushBase = second.URL
+	}
+	sim := wechattest.New(wechattest.Config{AnyUserAgent: true, PushRetryDelay: 200 * time.Millisecond})
+	mux, err := devMux(cfg, first, sim, pushBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	front.Config.Handler = mux
+	front.Start()
+	t.Cleanup(func() {
+		for _, secret := range []string{devPushToken, followAESKey} {
+			if strings.Contains(logs.String(), secret) {
+				t.Errorf("a push secret is in the log")
+			}
+		}
+	})
+	return &followDev{issuer: cfg.Issuer, sim: sim, logs: logs}
+}
+
+// scan plays the person: they scan the QR code the page shows with WeChat
+// as user, through the simulator's /sim/oa-scan.
+func (d *followDev) scan(t *testing.T, user, ticket string) wechattest.ScanResult {
+	t.Helper()
+	resp, err := http.PostForm(d.issuer+"/wechat-sim/sim/oa-scan", url.Values{"appid": {devOfficialAppID}, "user": {user}, "ticket": {ticket}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var res wechattest.ScanResult
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("oa-scan: status %d, %v", resp.StatusCode, err)
+	}
+	return res
+}
+
+// miniProgramSub signs user in through the Mini Program grant.
+func (d *followDev) miniProgramSub(t *testing.T, user string) string {
+	t.Helper()
+	resp, err := http.PostForm(d.issuer+"/wechat-sim/sim/login", url.Values{"appid": {devMiniProgramAppID}, "user": {user}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login struct{ Code string }
+	json.NewDecoder(resp.Body).Decode(&login)
+	resp.Body.Close()
+	resp, err = http.PostForm(d.issuer+"/oauth2/token", url.Values{
+		"grant_type": {provider.GrantTypeWeChat}, "client_id": {devMiniClient}, "js_code": {login.Code}, "scope": {"openid"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		IDToken string `json:"id_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tok)
+	parts := strings.Split(tok.IDToken, ".")
+	if len(parts) != 3 {
+		t.Fatalf("wechat grant: status %d, no ID token", resp.StatusCode)
+	}
+	b, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var claims struct{ Sub string }
+	json.Unmarshal(b, &claims)
+	return claims.Sub
+}
+
+// newFollowBrowser starts headless Chromium speaking lang, or skips.
+func newFollowBrowser(t *testing.T, lang string) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("chromium is not installed (apt-get install chromium; .ci/run installs it): skipping the browser test")
+	}
+	actx, cancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("lang", lang),
+		chromedp.Flag("accept-lang", lang),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1024, 860),
+	)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	ctx, cancel3 := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancel3)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+type followShots struct {
+	dir string
+	n   int
+}
+
+func newFollowShots(t *testing.T) *followShots {
+	dir := os.Getenv("WXOIDC_TEST_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	dir = filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", dir)
+	return &followShots{dir: dir}
+}
+
+func (s *followShots) shot(name string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		buf, err := chromedp.FullScreenshot(100)(ctx, tg)
+		if err != nil {
+			return chromedp.Void{}, err
+		}
+		s.n++
+		return chromedp.Void{}, os.WriteFile(filepath.Join(s.dir, fmt.Sprintf("%02d-%s.png", s.n, name)), buf, 0o644)
+	}
+}
+
+func store[T any](dst *T, a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		v, err := a(ctx, tg)
+		*dst = v
+		return chromedp.Void{}, err
+	}
+}
+
+func steps(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		t.Fatalf("%s: %v (at %s: %.500s)", step, err, loc, body)
+	}
+}
+
+// openFollowQR opens the demo, signs in, picks the official account on
+// the login page and returns the ticket of the QR code the page shows.
+func openFollowQR(t *testing.T, ctx context.Context, d *followDev, shots *followShots, lang string) string {
+	t.Helper()
+	var src, htmlLang string
+	steps(t, ctx, "choose the official account",
+		chromedp.Navigate(d.issuer+"/demo"),
+		chromedp.WaitVisible(chromedp.ID("sign-in")),
+		chromedp.Click(chromedp.ID("sign-in")),
+		chromedp.WaitVisible(chromedp.CSS(`a[data-login="official"]`)),
+		store(&htmlLang, chromedp.Evaluate[string]("document.documentElement.lang")),
+		shots.shot("login-page"),
+		chromedp.Click(chromedp.CSS(`a[data-login="official"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#wait img`)),
+		store(&src, chromedp.Evaluate[string](`document.querySelector("#wait img").src`)),
+		shots.shot("official-qr"),
+	)
+	if htmlLang != lang {
+		t.Fatalf("page language %q, want %q", htmlLang, lang)
+	}
+	_, b64, _ := strings.Cut(src, ",")
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		t.Fatalf("QR image %.80s: %v", src, err)
+	}
+	img, _, err := image.Decode(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bmp, _ := gozxing.NewBinaryBitmapFromImage(img)
+	var res *gozxing.Result
+	for _, hints := range []map[gozxing.DecodeHintType]any{nil, {gozxing.DecodeHintType_TRY_HARDER: true}, {gozxing.DecodeHintType_PURE_BARCODE: true}} {
+		if res, err = gzqr.NewQRCodeReader().Decode(bmp, hints); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("decode the page's QR code: %v", err)
+	}
+	for _, c := range d.sim.OfficialQRCodes(devOfficialAppID) {
+		if c.URL == res.GetText() {
+			return c.Ticket
+		}
+	}
+	t.Fatalf("the page's QR code %q is none the simulator issued", res.GetText())
+	return ""
+}
+
+// followLogin: demo → official-account login → the person scans through
+// /sim/oa-scan → the demo is signed in, without a click, as the person
+// the Mini Program grant knows.
+func followLogin(t *testing.T, d *followDev, lang string, simPage bool) {
+	ctx := newFollowBrowser(t, lang)
+	shots := newFollowShots(t)
+	ticket := openFollowQR(t, ctx, d, shots, lang)
+	if simPage {
+		// As in `wxoidc dev`: the person scans from the simulator's page
+		// in another tab, picking a test user.
+		tab, cancel := chromedp.NewContext(ctx)
+		defer cancel()
+		var status string
+		steps(t, tab, "scan on the simulator's page",
+			chromedp.Navigate(d.issuer+"/wechat-sim/sim/oa-scan"),
+			chromedp.WaitVisible(chromedp.CSS(`section[data-ticket="`+ticket+`"] button[data-user="alice"]`)),
+			shots.shot("simulator-scan-page"),
+			chromedp.Click(chromedp.CSS(`section[data-ticket="`+ticket+`"] button[data-user="alice"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`p[role="status"]`)),
+			store(&status, chromedp.Text(chromedp.CSS(`p[role="status"]`))),
+			shots.shot("simulator-scanned"),
+		)
+		if !strings.Contains(status, "subscribe pushed") || !strings.Contains(status, "已登录 Demo web app") {
+			t.Fatalf("simulator page says %q", status)
+		}
+	} else {
+		res := d.scan(t, "alice", ticket)
+		if !res.Delivered || res.Event != "subscribe" || !strings.Contains(res.Reply, "已登录 Demo web app") {
+			t.Fatalf("scan: %+v", res)
+		}
+	}
+	var sub, loc string
+	steps(t, ctx, "the page carries on by itself",
+		chromedp.WaitVisible(chromedp.ID("claims")),
+		store(&sub, chromedp.Text(chromedp.ID("sub"))),
+		store(&loc, chromedp.Location()),
+		shots.shot("demo-signed-in"),
+	)
+	if loc != d.issuer+"/demo" {
+		t.Fatalf("after the scan at %s", loc)
+	}
+	if mp := d.miniProgramSub(t, "alice"); mp != sub {
+		t.Fatalf("official-account sub %s, Mini Program sub %s: want one user", sub, mp)
+	}
+	// Scanned again after the login: acknowledged, no sign-in, no reply.
+	if res := d.scan(t, "alice", ticket); !res.Delivered || res.Event != "SCAN" || res.Reply != "" {
+		t.Fatalf("second scan: %+v", res)
+	}
+}
+
+// followExpiry: the code expires before anyone scans; the page says so by
+// itself and offers a fresh code.
+func followExpiry(t *testing.T, d *followDev, lang string) {
+	ctx := newFollowBrowser(t, lang)
+	shots := newFollowShots(t)
+	openFollowQR(t, ctx, d, shots, lang)
+	var text string
+	steps(t, ctx, "the code expires",
+		chromedp.WaitVisible(chromedp.CSS(`[data-error="expired"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[data-login="restart"]`)),
+		store(&text, chromedp.Text(chromedp.CSS(`[data-error="expired"]`))),
+		shots.shot("official-qr-expired"),
+	)
+	if text == "" {
+		t.Fatal("no expiry message")
+	}
+}
+
+func TestBrowser_FollowLogin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	t.Run("plaintext zh-CN", func(t *testing.T) {
+		followLogin(t, startFollowDev(t, wechat.PushPlaintext, 0, false), "zh-CN", true)
+	})
+	t.Run("safe mode en", func(t *testing.T) {
+		followLogin(t, startFollowDev(t, wechat.PushSafe, 0, false), "en", false)
+	})
+	t.Run("expiry zh-CN", func(t *testing.T) {
+		followExpiry(t, startFollowDev(t, wechat.PushPlaintext, 4*time.Second, false), "zh-CN")
+	})
+	t.Run("expiry en", func(t *testing.T) {
+		followExpiry(t, startFollowDev(t, wechat.PushSafe, 4*time.Second, false), "en")
+	})
+}
+
+// TestBrowser_FollowLoginReplicas: two providers on one PostgreSQL; the
+// browser talks to the first, WeChat pushes to the second.
+func TestBrowser_FollowLoginReplicas(t *testing.T) {
+	d := startFollowDev(t, wechat.PushSafe, 0, true)
+	followLogin(t, d, "zh-CN", false)
+}
