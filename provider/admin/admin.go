@@ -21,16 +21,6 @@ import (
 	"github.com/wxoidc/wxoidc/storage"
 )
 
-// ClientStore is what the admin API needs of storage; [storage.Storage]
-// satisfies it, with [storage.ClientStore]'s contract.
-type ClientStore interface {
-	Client(ctx context.Context, id string) (storage.Client, error)
-	ListClients(ctx context.Context) ([]storage.Client, error)
-	CreateClient(ctx context.Context, c storage.Client) error
-	UpdateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) error
-	DeleteClient(ctx context.Context, id string) error
-}
-
 // KeyManager is what the admin API needs of the signing keys; *keys.Manager
 // satisfies it.
 type KeyManager interface {
@@ -43,7 +33,7 @@ type KeyManager interface {
 // Config configures the admin API.
 type Config struct {
 	// Clients is the client registry. Required.
-	Clients ClientStore
+	Clients storage.ClientStore
 	// Keys lists and rotates signing keys. Required.
 	Keys KeyManager
 	// Secret is the system secret that client secrets are hashed with.
