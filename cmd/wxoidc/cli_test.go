@@ -152,3 +152,50 @@ func TestKeysCLI_Admin(t *testing.T) {
 		t.Fatalf("keys --admin without the token: %v", err)
 	}
 }
+
+// Config mistakes are named by key path, line and expected type; a
+// secret_env names its variable; a relative SQLite path and a malformed
+// appid are refused with the fix.
+func TestServeCheck_ConfigErrorsNameTheKey(t *testing.T) {
+	t.Setenv("WXOIDC_TEST_EMPTY", "")
+	base := "issuer: https://id.example.com\nsecret: " + strings.Repeat("s", 32) + "\n"
+	cases := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"unknown nested key", base + "storage:\n  dns: memory://\n", []string{"storage.dns (line 4): unknown key; did you mean storage.dsn?"}},
+		{"unknown key far from any", base + "storage:\n  dns_typo: x\n", []string{"storage.dns_typo (line 4): unknown key (storage has dsn, migrate"}},
+		{"wrong type", base + "access_token:\n  lifespan: soon\nstorage:\n  migrate: maybe\n", []string{
+			`access_token.lifespan (line 4): want a duration such as 90s, 15m or 720h, got "soon"`,
+			`storage.migrate (line 6): want true or false, got "maybe"`}},
+		{"scalar for a list", base + "keys:\n  algorithms: RS256\n", []string{`keys.algorithms (line 4): want a list of strings, such as [a, b], got "RS256"`}},
+		{"key in a list item", base + "wechat:\n  apps:\n    - appid: wxd0000000000000a1\n      knd: website\n", []string{"wechat.apps[0].knd (line 6): unknown key; did you mean wechat.apps[0].kind?"}},
+		{"unset secret_env", base + "storage:\n  dsn: memory://\nwechat:\n  apps:\n    - appid: wxd0000000000000a1\n      kind: miniprogram\n      secret_env: WXOIDC_TEST_EMPTY\n",
+			[]string{"wechat.apps[0].secret_env: the environment variable WXOIDC_TEST_EMPTY is unset or empty"}},
+		{"unset client_secret_env", base + "storage:\n  dsn: memory://\nclients:\n  - client_id: shop\n    client_secret_env: WXOIDC_TEST_UNSET_VARIABLE\n    redirect_uris: [https://shop.example/cb]\n",
+			[]string{"clients[0].client_secret_env: the environment variable WXOIDC_TEST_UNSET_VARIABLE is unset or empty"}},
+		{"relative sqlite path", base + "storage:\n  dsn: sqlite://relative.db\n", []string{`storage.dsn: the SQLite path "relative.db" is relative`, "write the absolute path, sqlite:///"}},
+		{"malformed appid", base + "storage:\n  dsn: memory://\nwechat:\n  apps:\n    - appid: wx123\n      kind: miniprogram\n      secret: s\n",
+			[]string{`wechat.apps[0].appid: "wx123" is not a WeChat appid: wx followed by 16 hexadecimal digits`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := writeFile(t, "c.yaml", tc.yaml)
+			out, err := runCmd(t, noEnv, "serve", "--config", cfg, "--check")
+			if err == nil {
+				t.Fatalf("accepted: %s", out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\nlacks %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "struct {") || strings.Contains(err.Error(), "time.Duration") {
+				t.Errorf("error shows Go types: %q", err)
+			}
+		})
+	}
+	if _, err := os.Stat("relative.db"); err == nil {
+		t.Error("--check created relative.db in the working directory")
+	}
+}

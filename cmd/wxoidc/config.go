@@ -9,7 +9,9 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/wxoidc/wxoidc/keys"
 	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/provider/wechat"
+	"github.com/wxoidc/wxoidc/storage/sqlite"
 )
 
 // Config is the wxoidc configuration file. Every scalar key can be
@@ -255,6 +258,9 @@ func loadConfigOver(c Config, path string, getenv func(string) string) (Config, 
 }
 
 func decodeYAML(b []byte, c *Config) error {
+	if err := checkYAML(b, c); err != nil {
+		return err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) { // an empty file keeps the defaults
@@ -392,8 +398,13 @@ func (c Config) Validate() error {
 		bad("http.tls_cert", "tls_cert and tls_key go together")
 	}
 	errs = append(errs, c.validateOps()...)
-	if _, err := backendOf(c.Storage.DSN); err != nil {
+	if scheme, err := backendOf(c.Storage.DSN); err != nil {
 		bad("storage.dsn", "%v", err)
+	} else if scheme == "sqlite" {
+		if p, err := sqlite.ParseDSN(c.Storage.DSN); err == nil && p != sqlite.MemoryPath && !filepath.IsAbs(p) {
+			abs, _ := filepath.Abs(p)
+			bad("storage.dsn", "the SQLite path %q is relative: the database would be created in the working directory, as %s; write the absolute path, sqlite://%s", p, abs, abs)
+		}
 	}
 	for _, alg := range c.Keys.Algorithms {
 		if !keys.Supported(alg) {
@@ -434,14 +445,17 @@ func (c Config) Validate() error {
 	seen := map[string]bool{}
 	for i, a := range c.WeChat.Apps {
 		key := fmt.Sprintf("wechat.apps[%d]", i)
-		if a.AppID == "" {
+		switch {
+		case a.AppID == "":
 			bad(key+".appid", "required")
-		} else if seen[a.AppID] {
+		case !appIDPattern.MatchString(a.AppID):
+			bad(key+".appid", "%q is not a WeChat appid: wx followed by 16 hexadecimal digits (copy it from the WeChat admin console)", a.AppID)
+		case seen[a.AppID]:
 			bad(key+".appid", "%q appears twice", a.AppID)
 		}
 		seen[a.AppID] = true
 		if s, err := a.secret(); err != nil {
-			bad(key+".secret", "%v", err)
+			errs = append(errs, fmt.Errorf("%s.%w", key, err))
 		} else if s == "" {
 			bad(key+".secret", "missing app secret for %s (set secret_file or secret_env)", a.AppID)
 		}
@@ -454,6 +468,9 @@ func (c Config) Validate() error {
 	}
 	for i, cc := range c.Clients {
 		key := fmt.Sprintf("clients[%d]", i)
+		if cc.ClientSecretEnv != "" && os.Getenv(cc.ClientSecretEnv) == "" {
+			bad(key+".client_secret_env", "the environment variable %s is unset or empty", cc.ClientSecretEnv)
+		}
 		if cc.ClientID != "" {
 			key += " (" + cc.ClientID + ")"
 		}
@@ -500,24 +517,32 @@ func (a WeChatApp) secret() (string, error) {
 	case a.SecretFile != "":
 		b, err := os.ReadFile(a.SecretFile)
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("secret_file: %w", err)
 		}
 		return strings.TrimSpace(string(b)), nil
 	case a.SecretEnv != "":
-		return os.Getenv(a.SecretEnv), nil
+		v := os.Getenv(a.SecretEnv)
+		if v == "" {
+			return "", fmt.Errorf("secret_env: the environment variable %s is unset or empty", a.SecretEnv)
+		}
+		return v, nil
 	}
 	return a.Secret, nil
 }
 
+// appIDPattern is the shape of a WeChat appid: wx and 16 hexadecimal
+// digits (wxd0000000000000a1).
+var appIDPattern = regexp.MustCompile(`^wx[0-9a-f]{16}$`)
+
 // pushToken returns the push token from token, token_file or token_env.
 func (p PushConfig) pushToken() (string, error) {
-	return readSecret(p.Token, p.TokenFile, p.TokenEnv)
+	return readSecret(p.Token, p.TokenFile, p.TokenEnv, "token_env")
 }
 
 // aesKey returns the EncodingAESKey from aes_key, aes_key_file or
 // aes_key_env.
 func (p PushConfig) aesKey() (string, error) {
-	return readSecret(p.AESKey, p.AESKeyFile, p.AESKeyEnv)
+	return readSecret(p.AESKey, p.AESKeyFile, p.AESKeyEnv, "aes_key_env")
 }
 
 // configured reports whether any push key is set.
@@ -537,8 +562,9 @@ func (p PushConfig) mode() wechat.PushMode {
 }
 
 // readSecret reads a secret given inline, as a file or as the name of an
-// environment variable (at most one of them).
-func readSecret(inline, file, env string) (string, error) {
+// environment variable (at most one of them); envKey names the key that
+// gives the variable, for the message when it is unset.
+func readSecret(inline, file, env, envKey string) (string, error) {
 	n := 0
 	for _, v := range []string{inline, file, env} {
 		if v != "" {
@@ -556,7 +582,11 @@ func readSecret(inline, file, env string) (string, error) {
 		}
 		return strings.TrimSpace(string(b)), nil
 	case env != "":
-		return os.Getenv(env), nil
+		v := os.Getenv(env)
+		if v == "" {
+			return "", fmt.Errorf("%s: the environment variable %s is unset or empty", envKey, env)
+		}
+		return v, nil
 	}
 	return inline, nil
 }

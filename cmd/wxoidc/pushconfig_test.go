@@ -8,7 +8,7 @@ import (
 // TestServeCheck_PushConfig: the push and follow_login keys are validated
 // with messages that name the key, and never quote a secret.
 func TestServeCheck_PushConfig(t *testing.T) {
-	const head = "issuer: https://id.example.com\nsecret: ssssssssssssssssssssssssssssssssssss\nstorage:\n  dsn: memory://\nwechat:\n  apps:\n    - appid: wxoa\n      secret: oasecret\n"
+	const head = "issuer: https://id.example.com\nsecret: ssssssssssssssssssssssssssssssssssss\nstorage:\n  dsn: memory://\nwechat:\n  apps:\n    - appid: wxd0000000000000c3\n      secret: oasecret\n"
 	const goodKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
 	cases := []struct {
 		name, yaml string
