@@ -63,8 +63,8 @@ func checkDeployment(ctx context.Context, cfg Config, migrate bool, out io.Write
 		return err
 	}
 	var auth provider.Authenticator
-	if hasWebLoginApp(apps) {
-		wl, err := weblogin.New(weblogin.Config{Issuer: cfg.Issuer, Storage: store, WeChatApps: apps, Secret: secret, Dev: cfg.dev})
+	if hasWebLoginApp(apps) || scanConfig(cfg) != nil {
+		wl, err := weblogin.New(weblogin.Config{Issuer: cfg.Issuer, Storage: store, WeChatApps: apps, Secret: secret, Scan: scanConfig(cfg), Dev: cfg.dev})
 		if err != nil {
 			return err
 		}
@@ -77,6 +77,7 @@ func checkDeployment(ctx context.Context, cfg Config, migrate bool, out io.Write
 		AccessTokenFormat:   cfg.AccessToken.Format, AccessTokenAlg: cfg.AccessToken.Alg,
 		AccessTokenLifespan: cfg.AccessToken.Lifespan, IDTokenLifespan: cfg.IDToken.Lifespan,
 		RefreshTokenLifespan: cfg.RefreshToken.Lifespan, AuthorizeCodeLifespan: cfg.AuthorizeCode.Lifespan,
+		DeviceCodeLifespan: cfg.Device.CodeLifespan, DevicePollInterval: cfg.Device.Interval,
 		Dev: cfg.dev,
 	}); err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 
 	"github.com/wxoidc/wxoidc/keys"
 	"github.com/wxoidc/wxoidc/provider"
+	"github.com/wxoidc/wxoidc/provider/weblogin"
 	"github.com/wxoidc/wxoidc/provider/wechat"
 	"github.com/wxoidc/wxoidc/storage/sqlite"
 )
@@ -101,6 +102,12 @@ type Config struct {
 	AuthorizeCode struct {
 		Lifespan time.Duration `yaml:"lifespan"`
 	} `yaml:"authorize_code"`
+	Device struct {
+		// CodeLifespan is how long a device authorization (RFC 8628)
+		// waits for approval; Interval the least time between polls.
+		CodeLifespan time.Duration `yaml:"code_lifespan"`
+		Interval     time.Duration `yaml:"interval"`
+	} `yaml:"device"`
 
 	WeChat struct {
 		APIBase  string      `yaml:"api_base"`
@@ -152,6 +159,21 @@ type WeChatApp struct {
 	Push PushConfig `yaml:"push"`
 	// FollowLogin tunes follow-the-official-account login.
 	FollowLogin FollowLoginConfig `yaml:"follow_login"`
+	// ScanLogin, on one Mini Program, turns on scan-to-sign-in: the login
+	// and device pages show its Mini Program code.
+	ScanLogin ScanLoginConfig `yaml:"scan_login"`
+}
+
+// ScanLoginConfig is scan-to-sign-in with a Mini Program (SPEC §11).
+type ScanLoginConfig struct {
+	// Page is the Mini Program page the code opens; setting it turns
+	// scan-to-sign-in on.
+	Page string `yaml:"page"`
+	// EnvVersion is release (default), trial or develop.
+	EnvVersion string `yaml:"env_version"`
+	// CodeLifetime is how long a code shown on the login page can be
+	// approved.
+	CodeLifetime time.Duration `yaml:"code_lifetime"`
 }
 
 // PushConfig is the message push of an official account, as configured
@@ -226,6 +248,8 @@ func defaultConfig() Config {
 	c.RefreshToken.Lifespan = 30 * 24 * time.Hour
 	c.RefreshToken.ReuseGrace = 5 * time.Second
 	c.AuthorizeCode.Lifespan = time.Minute
+	c.Device.CodeLifespan = provider.DefaultDeviceCodeLifespan
+	c.Device.Interval = provider.DefaultDevicePollInterval
 	c.WeChat.APIBase = "https://api.weixin.qq.com"
 	c.WeChat.OpenBase = "https://open.weixin.qq.com"
 	c.Log.Level = "info"
@@ -429,6 +453,12 @@ func (c Config) Validate() error {
 	if c.AuthorizeCode.Lifespan <= 0 || c.AuthorizeCode.Lifespan > 10*time.Minute {
 		bad("authorize_code.lifespan", "must be between 1s and 10m")
 	}
+	if d := c.Device.CodeLifespan; d < 30*time.Second || d > 30*time.Minute || d%time.Second != 0 {
+		bad("device.code_lifespan", "must be whole seconds between 30s and 30m (RFC 8628 suggests minutes), e.g. 10m")
+	}
+	if d := c.Device.Interval; d < time.Second || d > time.Minute || d%time.Second != 0 {
+		bad("device.interval", "must be whole seconds between 1s and 1m (RFC 8628 §3.2 default 5s)")
+	}
 	for name, d := range map[string]time.Duration{
 		"access_token.lifespan": c.AccessToken.Lifespan, "id_token.lifespan": c.IDToken.Lifespan,
 		"refresh_token.lifespan": c.RefreshToken.Lifespan,
@@ -443,6 +473,7 @@ func (c Config) Validate() error {
 		}
 	}
 	seen := map[string]bool{}
+	var scanApps []string // apps with scan_login, so far
 	for i, a := range c.WeChat.Apps {
 		key := fmt.Sprintf("wechat.apps[%d]", i)
 		switch {
@@ -465,6 +496,10 @@ func (c Config) Validate() error {
 			bad(key+".kind", "%q is not miniprogram, website or official", a.Kind)
 		}
 		errs = append(errs, a.validatePush(key)...)
+		errs = append(errs, a.validateScan(key, scanApps)...)
+		if a.ScanLogin.Page != "" {
+			scanApps = append(scanApps, a.AppID)
+		}
 	}
 	for i, cc := range c.Clients {
 		key := fmt.Sprintf("clients[%d]", i)
@@ -589,6 +624,47 @@ func readSecret(inline, file, env, envKey string) (string, error) {
 		return v, nil
 	}
 	return inline, nil
+}
+
+// validateScan checks the scan_login keys of app key; earlier lists the
+// apps before it that have scan_login.
+func (a WeChatApp) validateScan(key string, earlier []string) []error {
+	sl := a.ScanLogin
+	if sl == (ScanLoginConfig{}) {
+		return nil
+	}
+	var errs []error
+	bad := func(k, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s.%s: %s", key, k, fmt.Sprintf(format, args...)))
+	}
+	if a.Kind != "miniprogram" {
+		bad("scan_login", "only a Mini Program (kind miniprogram) has Mini Program codes")
+	}
+	if len(earlier) > 0 {
+		bad("scan_login", "%s already has scan_login; a deployment scans with one Mini Program", earlier[0])
+	}
+	if err := weblogin.CheckScanPage(sl.Page); err != nil {
+		bad("scan_login.page", "%v", err)
+	}
+	switch sl.EnvVersion {
+	case "", "release", "trial", "develop":
+	default:
+		bad("scan_login.env_version", "%q is not release, trial or develop", sl.EnvVersion)
+	}
+	if d := sl.CodeLifetime; d != 0 && (d < 30*time.Second || d > 10*time.Minute) {
+		bad("scan_login.code_lifetime", "must be between 30s and 10m")
+	}
+	return errs
+}
+
+// scanConfig returns the weblogin configuration of scan-to-sign-in, or nil.
+func scanConfig(cfg Config) *weblogin.ScanConfig {
+	for _, a := range cfg.WeChat.Apps {
+		if a.ScanLogin.Page != "" {
+			return &weblogin.ScanConfig{AppID: a.AppID, Page: a.ScanLogin.Page, EnvVersion: a.ScanLogin.EnvVersion, Lifetime: a.ScanLogin.CodeLifetime}
+		}
+	}
+	return nil
 }
 
 // validatePush checks the push and follow_login keys of app key.

@@ -29,6 +29,8 @@ const (
 	devWebSecret        = "demo-web-secret"
 	devSimPrefix        = "/wechat-sim"
 	devPushToken        = "devpushtoken"
+	devDeviceClient     = "demo-device"
+	devScanPage         = "pages/scan/index"
 )
 
 type devOptions struct {
@@ -83,7 +85,8 @@ func devConfig(o devOptions, secret string) (Config, error) {
 		c.WeChat.OpenBase = o.wechatOpen
 	}
 	c.WeChat.Apps = []WeChatApp{
-		{AppID: devMiniProgramAppID, Secret: "dev-miniprogram-secret", Kind: "miniprogram"},
+		{AppID: devMiniProgramAppID, Secret: "dev-miniprogram-secret", Kind: "miniprogram",
+			ScanLogin: ScanLoginConfig{Page: devScanPage}},
 		{AppID: devWebsiteAppID, Secret: "dev-website-secret", Kind: "website"},
 		{AppID: devOfficialAppID, Secret: "dev-official-secret", Kind: "official",
 			Push:        PushConfig{Token: devPushToken},
@@ -98,9 +101,13 @@ func devConfig(o devOptions, secret string) (Config, error) {
 		},
 		{
 			ClientID: devWebClient, ClientSecret: devWebSecret, ClientName: "Demo web app",
-			TokenEndpointAuthMethod: "client_secret_basic", GrantTypes: []string{"authorization_code", "refresh_token"},
+			TokenEndpointAuthMethod: "client_secret_basic", GrantTypes: []string{"authorization_code", "refresh_token", provider.GrantTypeDeviceCode},
 			ResponseTypes: []string{"code"}, Scope: all, SkipConsent: true, IDTokenSignedResponseAlg: "ES256",
 			RedirectURIs: []string{c.Issuer + "/demo/callback"}, PostLogoutRedirectURIs: []string{c.Issuer + "/demo"},
+		},
+		{
+			ClientID: devDeviceClient, ClientName: "Demo device", TokenEndpointAuthMethod: "none",
+			GrantTypes: []string{provider.GrantTypeDeviceCode}, Scope: all,
 		},
 	}
 	return c, nil
@@ -181,6 +188,12 @@ func devMux(cfg Config, st *stack, sim *wechattest.Server, pushBase string) (*ht
 			}
 		}
 		mux.Handle(devSimPrefix+"/", http.StripPrefix(devSimPrefix, sim))
+		if sc := scanConfig(cfg); sc != nil {
+			mux.Handle(devMiniProgramPath, &devMiniProgram{
+				sim: sim, provider: st.provider.Handler(), store: st.store, issuer: cfg.Issuer,
+				appID: sc.AppID, clientID: devMiniClient, users: []string{"alice", "bob", "carol"},
+			})
+		}
 	}
 	d, err := demo.New(demo.Config{Issuer: cfg.Issuer, ClientID: devWebClient, ClientSecret: devWebSecret})
 	if err != nil {
@@ -208,6 +221,16 @@ simulator's QR page. To follow the official account instead, pick
 "Follow the official account" and scan its code as a test user at
 %[2]s/sim/oa-scan.
 
+Scan to sign in: on the login page pick "Scan with the Mini Program",
+then play the Mini Program at %[1]s%[8]s and approve as alice.
+
+Try the device flow (RFC 8628) as client %[9]s:
+
+  curl -s %[1]s/oauth2/device/authorize -d client_id=%[9]s -d 'scope=openid profile'
+  # open verification_uri_complete (or approve at %[1]s%[8]s), then:
+  curl -s %[1]s/oauth2/token -d grant_type=%[10]s \
+    -d client_id=%[9]s -d device_code=<device_code>
+
 Try the Mini Program grant:
 
   # 1. wx.login() for test user alice, at the WeChat simulator
@@ -219,5 +242,6 @@ Try the Mini Program grant:
     -d client_id=%[3]s -d js_code=$code \
     -d 'scope=openid offline_access phone wechat'
 
-`, iss, cfg.WeChat.APIBase, devMiniClient, devMiniProgramAppID, devWebClient, devWebSecret, provider.GrantTypeWeChat)
+`, iss, cfg.WeChat.APIBase, devMiniClient, devMiniProgramAppID, devWebClient, devWebSecret, provider.GrantTypeWeChat,
+		devMiniProgramPath, devDeviceClient, provider.GrantTypeDeviceCode)
 }

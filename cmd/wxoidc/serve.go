@@ -137,7 +137,7 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 		a.Client.ObserveTokenRefresh = metrics.WeChatTokenRefresh(appID)
 	}
 	var background []func(context.Context)
-	if auth == nil && hasWebLoginApp(apps) {
+	if auth == nil && (hasWebLoginApp(apps) || scanConfig(cfg) != nil) {
 		follows, err := followConfigs(cfg)
 		if err != nil {
 			store.Close()
@@ -145,7 +145,7 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 		}
 		wl, err := weblogin.New(weblogin.Config{
 			Issuer: cfg.Issuer, Storage: store, WeChatApps: apps, Secret: secret,
-			Follow: follows, Dev: cfg.dev, Logger: log,
+			Follow: follows, Scan: scanConfig(cfg), Dev: cfg.dev, Logger: log,
 		})
 		if err != nil {
 			store.Close()
@@ -174,6 +174,8 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 		RefreshTokenLifespan:  cfg.RefreshToken.Lifespan,
 		RefreshReuseGrace:     cfg.RefreshToken.ReuseGrace,
 		AuthorizeCodeLifespan: cfg.AuthorizeCode.Lifespan,
+		DeviceCodeLifespan:    cfg.Device.CodeLifespan,
+		DevicePollInterval:    cfg.Device.Interval,
 		Dev:                   cfg.dev,
 		Logger:                log.With("component", "provider"),
 		Metrics:               metrics,
