@@ -78,12 +78,16 @@ func Metadata(c storage.Client) ClientMetadata {
 type ClientError struct {
 	Code        string `json:"error"` // invalid_redirect_uri or invalid_client_metadata
 	Description string `json:"error_description"`
+	// Field is the metadata field at fault (e.g. "redirect_uris"), so that
+	// forms can show the message beside it; an extension member, which
+	// RFC 7591 clients ignore.
+	Field string `json:"field,omitempty"`
 }
 
 func (e *ClientError) Error() string { return e.Code + ": " + e.Description }
 
-func metadataError(format string, args ...any) *ClientError {
-	return &ClientError{Code: "invalid_client_metadata", Description: fmt.Sprintf(format, args...)}
+func metadataError(field, format string, args ...any) *ClientError {
+	return &ClientError{Code: "invalid_client_metadata", Description: fmt.Sprintf(format, args...), Field: field}
 }
 
 // Client validates m and returns the client to store, with defaults
@@ -149,53 +153,53 @@ func CheckClientAlg(c storage.Client, kept []string) error {
 // requires.
 func ValidateClient(c storage.Client, dev bool) error {
 	if c.ID == "" || len(c.ID) > 128 || strings.ContainsAny(c.ID, " \t\r\n:") {
-		return metadataError("client_id must be 1 to 128 characters without spaces or colons")
+		return metadataError("client_id", "client_id must be 1 to 128 characters without spaces or colons")
 	}
 	switch c.TokenEndpointAuthMethod {
 	case storage.AuthMethodBasic, storage.AuthMethodPost, storage.AuthMethodNone:
 	default:
-		return metadataError("token_endpoint_auth_method %q is not client_secret_basic, client_secret_post or none", c.TokenEndpointAuthMethod)
+		return metadataError("token_endpoint_auth_method", "token_endpoint_auth_method %q is not client_secret_basic, client_secret_post or none", c.TokenEndpointAuthMethod)
 	}
 	for _, g := range c.GrantTypes {
 		if !grantTypes[g] {
-			return metadataError("grant_type %q is not supported", g)
+			return metadataError("grant_types", "grant_type %q is not supported", g)
 		}
 	}
 	if c.IsPublic() && slices.Contains(c.GrantTypes, "client_credentials") {
-		return metadataError("a public client (token_endpoint_auth_method none) cannot use client_credentials")
+		return metadataError("grant_types", "a public client (token_endpoint_auth_method none) cannot use client_credentials")
 	}
 	if slices.Contains(c.GrantTypes, GrantTypeWeChat) {
 		if !c.IsPublic() {
-			return metadataError("the WeChat grant is for public Mini Program clients (token_endpoint_auth_method none)")
+			return metadataError("token_endpoint_auth_method", "the WeChat grant is for public Mini Program clients (token_endpoint_auth_method none)")
 		}
 		if c.WeChatAppID == "" {
-			return metadataError("the WeChat grant needs wechat_appid")
+			return metadataError("wechat_appid", "the WeChat grant needs wechat_appid")
 		}
 	}
 	for _, rt := range c.ResponseTypes {
 		if rt != "code" {
-			return metadataError("response_type %q is not supported (only code)", rt)
+			return metadataError("response_types", "response_type %q is not supported (only code)", rt)
 		}
 	}
 	if slices.Contains(c.GrantTypes, "authorization_code") && len(c.RedirectURIs) == 0 {
-		return &ClientError{Code: "invalid_redirect_uri", Description: "the authorization_code grant needs at least one redirect_uri"}
+		return &ClientError{Code: "invalid_redirect_uri", Description: "the authorization_code grant needs at least one redirect_uri", Field: "redirect_uris"}
 	}
 	for _, u := range c.RedirectURIs {
 		if err := checkRedirectURI(u, dev); err != nil {
-			return &ClientError{Code: "invalid_redirect_uri", Description: fmt.Sprintf("redirect_uri %q: %s", u, err)}
+			return &ClientError{Code: "invalid_redirect_uri", Description: fmt.Sprintf("redirect_uri %q: %s", u, err), Field: "redirect_uris"}
 		}
 	}
 	for _, u := range c.PostLogoutRedirectURIs {
 		if err := checkRedirectURI(u, dev); err != nil {
-			return &ClientError{Code: "invalid_redirect_uri", Description: fmt.Sprintf("post_logout_redirect_uri %q: %s", u, err)}
+			return &ClientError{Code: "invalid_redirect_uri", Description: fmt.Sprintf("post_logout_redirect_uri %q: %s", u, err), Field: "post_logout_redirect_uris"}
 		}
 	}
 	if c.IDTokenSignedResponseAlg != "" && !keys.Supported(c.IDTokenSignedResponseAlg) {
-		return metadataError("id_token_signed_response_alg %q is not %s", c.IDTokenSignedResponseAlg, keys.OneOf(keys.SupportedAlgorithms()))
+		return metadataError("id_token_signed_response_alg", "id_token_signed_response_alg %q is not %s", c.IDTokenSignedResponseAlg, keys.OneOf(keys.SupportedAlgorithms()))
 	}
 	for _, s := range c.Scopes {
 		if strings.ContainsAny(s, "\"\\") || s == "" {
-			return metadataError("scope %q is not a valid scope token", s)
+			return metadataError("scope", "scope %q is not a valid scope token", s)
 		}
 	}
 	return validateKeysAndLogout(c, dev)

@@ -24,6 +24,16 @@ var grantTypes = map[string]bool{
 	GrantTypeDeviceCode:  true,
 }
 
+// GrantTypes lists the grant types clients can register, sorted.
+func GrantTypes() []string {
+	out := make([]string, 0, len(grantTypes))
+	for g := range grantTypes {
+		out = append(out, g)
+	}
+	slices.Sort(out)
+	return out
+}
+
 func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if err := parseForm(w, r); err != nil {

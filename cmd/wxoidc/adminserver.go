@@ -8,11 +8,14 @@ import (
 	"net/http"
 
 	"github.com/wxoidc/wxoidc/provider/admin"
+	"github.com/wxoidc/wxoidc/provider/console"
 	"github.com/wxoidc/wxoidc/provider/ops"
 )
 
-// adminHandler is the admin API of st, with request logs and metrics.
-func adminHandler(cfg Config, st *stack) (http.Handler, error) {
+// adminHandler is the admin API of st and, unless console.enabled is
+// false, the console beside it at /console/, with request logs and
+// metrics. addr is the admin listener's address.
+func adminHandler(ctx context.Context, cfg Config, st *stack, addr net.Addr) (http.Handler, error) {
 	token, err := cfg.adminToken()
 	if err != nil {
 		return nil, fmt.Errorf("admin.token_file: %w", err)
@@ -32,8 +35,27 @@ func adminHandler(cfg Config, st *stack) (http.Handler, error) {
 	if token == "" {
 		st.log.Warn("the admin API has no token: it answers anyone on this machine (loopback only); set admin.token or WXOIDC_ADMIN_TOKEN", "addr", cfg.Admin.Addr)
 	}
-	mw := &ops.Middleware{Logger: st.log.With("component", "admin-http"), Metrics: st.metrics, Route: h.Route}
-	return mw.Wrap(h), nil
+	var root http.Handler = h
+	route := h.Route
+	if cfg.Console.Enabled {
+		con, err := consoleHandler(ctx, cfg, st, h, token, addr)
+		if err != nil {
+			return nil, err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/console", con)
+		mux.Handle(console.Prefix, con)
+		mux.Handle("/", h)
+		root = mux
+		route = func(r *http.Request) string {
+			if isConsolePath(r.URL.Path) {
+				return con.Route(r)
+			}
+			return h.Route(r)
+		}
+	}
+	mw := &ops.Middleware{Logger: st.log.With("component", "admin-http"), Metrics: st.metrics, Route: route}
+	return mw.Wrap(root), nil
 }
 
 // startAdmin starts the admin API listener of cfg (admin.addr; nothing if
@@ -48,13 +70,14 @@ func startAdmin(cfg Config, st *stack) (stop func(context.Context) error, err er
 	if err := errors.Join(cfg.validateOps()...); err != nil { // dev flags may bypass Validate
 		return nil, err
 	}
-	h, err := adminHandler(cfg, st)
-	if err != nil {
-		return nil, err
-	}
 	ln, err := net.Listen("tcp", cfg.Admin.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin API: listen on %s: %w", cfg.Admin.Addr, err)
+	}
+	h, err := adminHandler(context.Background(), cfg, st, ln.Addr())
+	if err != nil {
+		ln.Close()
+		return nil, err
 	}
 	srv := newServer(h, st.log)
 	st.log.Info("admin API listening", "addr", ln.Addr().String())

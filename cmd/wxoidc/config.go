@@ -62,6 +62,18 @@ type Config struct {
 		Pprof bool `yaml:"pprof"`
 	} `yaml:"admin"`
 
+	Console struct {
+		// Enabled serves the admin console at /console/ on the admin
+		// listener (default true).
+		Enabled bool `yaml:"enabled"`
+		// URL is where operators reach the console, ending in /console/;
+		// empty means http://<admin.addr>/console/ when admin.addr is a
+		// loopback address. Without one, sign-in with WeChat is off.
+		URL string `yaml:"url"`
+		// SessionLifetime is how long a console sign-in lasts.
+		SessionLifetime time.Duration `yaml:"session_lifetime"`
+	} `yaml:"console"`
+
 	Metrics struct {
 		// Enabled serves /metrics on the public listener.
 		Enabled bool `yaml:"enabled"`
@@ -234,6 +246,8 @@ func defaultConfig() Config {
 	c.HTTP.ShutdownTimeout = 20 * time.Second
 	c.Admin.Addr = "127.0.0.1:8081"
 	c.Metrics.Enabled = true
+	c.Console.Enabled = true
+	c.Console.SessionLifetime = 8 * time.Hour
 	c.Storage.DSN = "sqlite:///var/lib/wxoidc/wxoidc.db"
 	c.Storage.JanitorInterval = 5 * time.Minute
 	c.Keys.Algorithms = []string{"RS256", "ES256", "EdDSA"}

@@ -15,8 +15,8 @@ const adminOff = "off"
 // minAdminToken is the shortest admin token accepted.
 const minAdminToken = 16
 
-// validateOps checks the http.trusted_proxies, http.shutdown_timeout and
-// admin.* keys.
+// validateOps checks the http.trusted_proxies, http.shutdown_timeout,
+// admin.* and console.* keys.
 func (c Config) validateOps() []error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
@@ -31,6 +31,7 @@ func (c Config) validateOps() []error {
 	if !c.adminEnabled() {
 		return errs
 	}
+	errs = append(errs, c.validateConsole()...)
 	if _, _, err := net.SplitHostPort(c.Admin.Addr); err != nil {
 		bad("admin.addr", "%q is not host:port (or %q to disable the admin API)", c.Admin.Addr, adminOff)
 		return errs

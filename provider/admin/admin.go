@@ -199,6 +199,8 @@ func loopbackHost(host string) bool {
 type errorBody struct {
 	Error       string `json:"error"`
 	Description string `json:"error_description,omitempty"`
+	// Field names the document field at fault, when there is one.
+	Field string `json:"field,omitempty"`
 }
 
 func writeError(w http.ResponseWriter, status int, code, desc string) {

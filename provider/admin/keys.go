@@ -81,7 +81,7 @@ func (h *Handler) rotateKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, k := range infos {
-		h.log.InfoContext(r.Context(), "admin: signing key created", "kid", k.KID, "alg", k.Algorithm, "activates_at", k.ActivatesAt)
+		h.log.InfoContext(r.Context(), "admin: signing key created", "kid", k.KID, "alg", k.Algorithm, "activates_at", k.ActivatesAt, "operator", Operator(r))
 	}
 	writeJSON(w, http.StatusOK, keyDocs(infos))
 }
