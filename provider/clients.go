@@ -210,39 +210,39 @@ func ValidateClient(c storage.Client, dev bool) error {
 // Logout 1.0 §2.2).
 func validateKeysAndLogout(c storage.Client, dev bool) error {
 	if len(c.JWKS) > 0 && c.JWKSURI != "" {
-		return metadataError("jwks and jwks_uri must not both be set (RFC 7591 §2)")
+		return metadataError("jwks", "jwks and jwks_uri must not both be set (RFC 7591 §2)")
 	}
 	if len(c.JWKS) > 0 {
 		if _, err := parseClientJWKS(c.JWKS); err != nil {
-			return metadataError("jwks: %s", err)
+			return metadataError("jwks", "jwks: %s", err)
 		}
 	}
 	if c.JWKSURI != "" {
 		if err := checkServerURI(c.JWKSURI, dev); err != nil {
-			return metadataError("jwks_uri %q: %s", c.JWKSURI, err)
+			return metadataError("jwks_uri", "jwks_uri %q: %s", c.JWKSURI, err)
 		}
 	}
 	switch c.RequestObjectSigningAlg {
 	case "", "none":
 	default:
 		if !slices.Contains(requestObjectAlgs, c.RequestObjectSigningAlg) {
-			return metadataError("request_object_signing_alg %q is not one of %s or none", c.RequestObjectSigningAlg, strings.Join(requestObjectAlgs, ", "))
+			return metadataError("request_object_signing_alg", "request_object_signing_alg %q is not one of %s or none", c.RequestObjectSigningAlg, strings.Join(requestObjectAlgs, ", "))
 		}
 		if len(c.JWKS) == 0 && c.JWKSURI == "" {
-			return metadataError("request_object_signing_alg %s needs the client's keys in jwks or jwks_uri", c.RequestObjectSigningAlg)
+			return metadataError("request_object_signing_alg", "request_object_signing_alg %s needs the client's keys in jwks or jwks_uri", c.RequestObjectSigningAlg)
 		}
 	}
 	for _, u := range c.RequestURIs {
 		if err := checkServerURI(u, dev); err != nil {
-			return metadataError("request_uri %q: %s", u, err)
+			return metadataError("request_uris", "request_uri %q: %s", u, err)
 		}
 	}
 	if c.BackchannelLogoutURI != "" {
 		if err := checkServerURI(c.BackchannelLogoutURI, dev); err != nil {
-			return metadataError("backchannel_logout_uri %q: %s", c.BackchannelLogoutURI, err)
+			return metadataError("backchannel_logout_uri", "backchannel_logout_uri %q: %s", c.BackchannelLogoutURI, err)
 		}
 	} else if c.BackchannelLogoutSessionRequired {
-		return metadataError("backchannel_logout_session_required needs a backchannel_logout_uri")
+		return metadataError("backchannel_logout_uri", "backchannel_logout_session_required needs a backchannel_logout_uri")
 	}
 	return nil
 }

@@ -69,22 +69,23 @@ func (h *Handler) appShow(w http.ResponseWriter, r *http.Request, op *operator) 
 	h.render(w, r, http.StatusOK, "app", op, data)
 }
 
-// metadataFromForm reads the app form into a client document.
-func (h *Handler) metadataFromForm(r *http.Request) provider.ClientMetadata {
+// applyForm sets the fields of the app form on m. Fields the form does not
+// show (jwks, request objects, back-channel logout, …) keep their values:
+// the admin API's PUT replaces the whole document.
+func applyForm(m *provider.ClientMetadata, r *http.Request) {
 	f := r.PostForm
-	return provider.ClientMetadata{
-		ClientID:                 strings.TrimSpace(f.Get("client_id")),
-		ClientName:               strings.TrimSpace(f.Get("client_name")),
-		RedirectURIs:             lines(f.Get("redirect_uris")),
-		PostLogoutRedirectURIs:   lines(f.Get("post_logout_redirect_uris")),
-		GrantTypes:               f["grant_types"],
-		Scope:                    strings.Join(strings.Fields(f.Get("scope")), " "),
-		Audience:                 lines(f.Get("audience")),
-		TokenEndpointAuthMethod:  f.Get("token_endpoint_auth_method"),
-		IDTokenSignedResponseAlg: f.Get("id_token_signed_response_alg"),
-		WeChatAppID:              f.Get("wechat_appid"),
-		SkipConsent:              f.Get("skip_consent") == "on",
-	}
+	m.ClientName = strings.TrimSpace(f.Get("client_name"))
+	m.RedirectURIs = lines(f.Get("redirect_uris"))
+	m.PostLogoutRedirectURIs = lines(f.Get("post_logout_redirect_uris"))
+	m.GrantTypes = f["grant_types"]
+	m.ResponseTypes = nil // the default follows the grant types
+	m.Scope = strings.Join(strings.Fields(f.Get("scope")), " ")
+	m.Audience = lines(f.Get("audience"))
+	m.TokenEndpointAuthMethod = f.Get("token_endpoint_auth_method")
+	m.IDTokenSignedResponseAlg = f.Get("id_token_signed_response_alg")
+	m.WeChatAppID = f.Get("wechat_appid")
+	m.SkipConsent = f.Get("skip_consent") == "on"
+	m.ClientIDIssuedAt, m.ClientSecretExpiresAt, m.ClientSecret = 0, nil, ""
 }
 
 // lines splits a textarea into its non-empty lines.
@@ -101,7 +102,8 @@ func lines(s string) []string {
 // appCreate creates an app; a confidential app's secret is shown on the
 // answer page, once.
 func (h *Handler) appCreate(w http.ResponseWriter, r *http.Request, op *operator) {
-	m := h.metadataFromForm(r)
+	m := provider.ClientMetadata{ClientID: strings.TrimSpace(r.PostForm.Get("client_id"))}
+	applyForm(&m, r)
 	var out provider.ClientMetadata
 	err := h.call(r.Context(), *op, http.MethodPost, "/admin/clients", m, &out)
 	if h.formFailed(w, r, op, appForm{New: true, M: m}, err) {
@@ -119,10 +121,14 @@ func (h *Handler) appCreate(w http.ResponseWriter, r *http.Request, op *operator
 // gets a secret, shown once.
 func (h *Handler) appUpdate(w http.ResponseWriter, r *http.Request, op *operator) {
 	id := pathVar(r, "id")
-	m := h.metadataFromForm(r)
-	m.ClientID = id
+	var m provider.ClientMetadata
+	err := h.call(r.Context(), *op, http.MethodGet, "/admin/clients/"+url.PathEscape(id), nil, &m)
+	if h.formFailed(w, r, op, appForm{M: m}, err) {
+		return
+	}
+	applyForm(&m, r)
 	var out provider.ClientMetadata
-	err := h.call(r.Context(), *op, http.MethodPut, "/admin/clients/"+url.PathEscape(id), m, &out)
+	err = h.call(r.Context(), *op, http.MethodPut, "/admin/clients/"+url.PathEscape(id), m, &out)
 	if h.formFailed(w, r, op, appForm{M: m}, err) {
 		return
 	}

@@ -9,12 +9,14 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/wxoidc/wxoidc/provider"
+	"github.com/wxoidc/wxoidc/storage"
 )
 
 // TestBrowser_BreakGlassAndPages signs in with the admin token, visits
 // every page in both languages on a laptop and a phone (screenshots), and
 // signs out.
 func TestBrowser_BreakGlassAndPages(t *testing.T) {
+	t.Parallel()
 	ctx := newTab(t)
 	e := newEnv(t)
 	shots := newShooter(t)
@@ -53,10 +55,14 @@ func TestBrowser_BreakGlassAndPages(t *testing.T) {
 		{"app", "apps/demo-web", "#app-form"},
 		{"keys", "keys", "#keys"},
 	}
-	for _, size := range []struct {
+	sizes := []struct {
 		name string
 		set  chromedp.Action[chromedp.Void]
-	}{{"laptop", laptop()}, {"phone", phone()}} {
+	}{{"laptop", laptop()}, {"phone", phone()}}
+	if !shots.on() {
+		sizes = sizes[:1] // the phone layout is for people to look at
+	}
+	for _, size := range sizes {
 		run(t, ctx, size.name, size.set)
 		for _, p := range pages {
 			for _, l := range []string{"zh-CN", "en"} {
@@ -90,6 +96,7 @@ func TestBrowser_BreakGlassAndPages(t *testing.T) {
 // secret once, edits it, rotates the secret and deletes it with a typed
 // confirmation.
 func TestBrowser_Apps(t *testing.T) {
+	t.Parallel()
 	ctx := newTab(t)
 	e := newEnv(t)
 	shots := newShooter(t)
@@ -152,7 +159,17 @@ func TestBrowser_Apps(t *testing.T) {
 		t.Fatal("the app page shows the secret again")
 	}
 
+	// A field the form does not show survives an edit.
+	if err := e.store.UpdateClient(context.Background(), "shop-web", func(c storage.Client) (storage.Client, error) {
+		c = c.Clone()
+		c.BackchannelLogoutURI = "https://shop.example/backchannel"
+		return c, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	run(t, ctx, "edit",
+		chromedp.Navigate(e.console+"apps/shop-web"),
+		chromedp.WaitVisible(chromedp.ID("client_name")),
 		chromedp.Clear(chromedp.ID("client_name")),
 		chromedp.SendKeys(chromedp.ID("client_name"), "Shop"),
 		chromedp.Click(chromedp.ID("skip_consent")),
@@ -160,7 +177,8 @@ func TestBrowser_Apps(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("flash")),
 	)
 	c, _ = e.store.Client(context.Background(), "shop-web")
-	if c.Name != "Shop" || !c.SkipConsent || !bytes.Equal(c.SecretHash, provider.HashClientSecret(testSecret, secret)) {
+	if c.Name != "Shop" || !c.SkipConsent || !bytes.Equal(c.SecretHash, provider.HashClientSecret(testSecret, secret)) ||
+		c.BackchannelLogoutURI != "https://shop.example/backchannel" {
 		t.Fatalf("after the edit: %+v", c)
 	}
 
@@ -210,6 +228,7 @@ func TestBrowser_Apps(t *testing.T) {
 
 // TestBrowser_Keys rotates the keys of one algorithm.
 func TestBrowser_Keys(t *testing.T) {
+	t.Parallel()
 	ctx := newTab(t)
 	e := newEnv(t)
 	shots := newShooter(t)
@@ -237,6 +256,7 @@ func TestBrowser_Keys(t *testing.T) {
 // TestBrowser_WeChatWithoutRole signs in with WeChat as a user who holds
 // no console role: refused, and no session is left behind.
 func TestBrowser_WeChatWithoutRole(t *testing.T) {
+	t.Parallel()
 	ctx := newTab(t)
 	e := newEnv(t)
 	shots := newShooter(t)
@@ -268,6 +288,7 @@ func TestBrowser_WeChatWithoutRole(t *testing.T) {
 // TestBrowser_ForgedForm posts a form without the CSRF token from a
 // signed-in browser: refused, nothing changed.
 func TestBrowser_ForgedForm(t *testing.T) {
+	t.Parallel()
 	ctx := newTab(t)
 	e := newEnv(t)
 	e.signInWithToken(t, ctx)

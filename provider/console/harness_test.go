@@ -206,29 +206,35 @@ func phone() chromedp.Action[chromedp.Void] {
 	return chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulatePortrait)
 }
 
-func artifactsDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("WXOIDC_TEST_ARTIFACTS")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	dir = filepath.Join(dir, t.Name())
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// shooter writes numbered screenshots into a test's artifacts directory.
+// shooter writes numbered screenshots into the test's directory under
+// $WXOIDC_TEST_ARTIFACTS; without it, taking them is skipped (they are
+// for people to look at, and cost seconds).
 type shooter struct {
-	dir string
+	dir string // "" when screenshots are off
 	n   int
 }
 
-func newShooter(t *testing.T) *shooter { return &shooter{dir: artifactsDir(t)} }
+func newShooter(t *testing.T) *shooter {
+	t.Helper()
+	root := os.Getenv("WXOIDC_TEST_ARTIFACTS")
+	if root == "" {
+		return &shooter{}
+	}
+	dir := filepath.Join(root, t.Name())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", dir)
+	return &shooter{dir: dir}
+}
+
+func (s *shooter) on() bool { return s.dir != "" }
 
 func (s *shooter) shot(name string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		if s.dir == "" {
+			return chromedp.Void{}, nil
+		}
 		buf, err := chromedp.FullScreenshot(100)(ctx, tg) // 100: PNG (less is JPEG)
 		if err != nil {
 			return chromedp.Void{}, err
@@ -282,18 +288,20 @@ func (e *env) signInWithToken(t *testing.T, ctx context.Context) {
 	)
 }
 
-// lang switches the console's language with the page's switch, staying on
+// lang switches the console's language with the page's switch (by
+// following its link, which waits for the new page to load), staying on
 // the page.
 func lang(want string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
 		cur, err := chromedp.AttributeValue(chromedp.CSS("html"), "lang")(ctx, tg)
+		if err != nil || cur.Value == want {
+			return chromedp.Void{}, err
+		}
+		href, err := chromedp.Evaluate[string](`document.getElementById("lang").href`)(ctx, tg)
 		if err != nil {
 			return chromedp.Void{}, err
 		}
-		if cur.Value == want {
-			return chromedp.Void{}, nil
-		}
-		if _, err := chromedp.Click(chromedp.ID("lang"))(ctx, tg); err != nil {
+		if _, err := chromedp.Navigate(href)(ctx, tg); err != nil {
 			return chromedp.Void{}, err
 		}
 		return chromedp.WaitReady(chromedp.CSS(`html[lang="`+want+`"]`))(ctx, tg)
