@@ -145,7 +145,7 @@ func CheckClientAlg(c storage.Client, kept []string) error {
 	if slices.Contains(kept, alg) {
 		return nil
 	}
-	return metadataError("id_token_signed_response_alg %s has no signing key: this provider keeps keys for %s (keys.algorithms); register the client with one of those, or add %s to keys.algorithms",
+	return metadataError("id_token_signed_response_alg", "id_token_signed_response_alg %s has no signing key: this provider keeps keys for %s (keys.algorithms); register the client with one of those, or add %s to keys.algorithms",
 		alg, keys.OneOf(kept), alg)
 }
 
