@@ -192,15 +192,19 @@ func BenchmarkWeChatGrantParallel(b *testing.B) {
 
 // BenchmarkRefresh drives the refresh grant (rotation, ES256 ID and access
 // tokens) in parallel over loopback on SQLite; each goroutine keeps its own
-// token family.
+// token family. The grace variants run with serve's default
+// refresh_token.reuse_grace (each refresh also keeps its answer).
 func BenchmarkRefresh(b *testing.B) {
-	b.Run("sqlite", func(b *testing.B) { benchmarkRefresh(b, nil) })
-	b.Run("postgres", func(b *testing.B) { benchmarkRefresh(b, postgresStore(b)) })
+	b.Run("sqlite", func(b *testing.B) { benchmarkRefresh(b, nil, 0) })
+	b.Run("postgres", func(b *testing.B) { benchmarkRefresh(b, postgresStore(b), 0) })
+	b.Run("sqlite-grace", func(b *testing.B) { benchmarkRefresh(b, nil, 5*time.Second) })
+	b.Run("postgres-grace", func(b *testing.B) { benchmarkRefresh(b, postgresStore(b), 5*time.Second) })
 }
 
-func benchmarkRefresh(b *testing.B, store storage.Storage) {
+func benchmarkRefresh(b *testing.B, store storage.Storage, grace time.Duration) {
 	e := newPlainEnvOn(b, store, func(c *provider.Config) {
 		c.GrantLimitPerClient = provider.RateLimit{Rate: -1}
+		c.RefreshReuseGrace = grace
 	})
 	m := mp{e: e}
 	c := benchClient()

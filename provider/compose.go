@@ -82,6 +82,9 @@ func (p *Provider) compose() error {
 			Config:          fc,
 		}}
 	}
+	if c.RefreshReuseGrace > 0 {
+		core = capturingStrategy{core}
+	}
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               core,
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idTokenSigner{p.idSigner}, Config: fc},
@@ -137,6 +140,11 @@ var _ fstorage.Transactional = fositeStore{}
 
 // CreateRefreshTokenSession implements oauth2.RefreshTokenStorage.
 func (s fositeStore) CreateRefreshTokenSession(ctx context.Context, signature, accessSignature string, req fosite.Requester) error {
+	if c, ok := ctx.Value(graceKey{}).(*graceCapture); ok && s.grace > 0 && c.refresh != "" {
+		if err := s.keepAnswer(ctx, c, signature, req); err != nil {
+			return err
+		}
+	}
 	if sess, ok := req.GetSession().(*Session); ok && sess.RefreshScope != nil {
 		if r, ok := req.(*fosite.Request); ok {
 			cp := *r

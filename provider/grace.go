@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
 
 	"github.com/wxoidc/wxoidc/keys"
 	"github.com/wxoidc/wxoidc/storage"
@@ -20,7 +22,7 @@ import (
 // from several places at once (the pages of a Mini Program) would lose
 // their grant to their own race. Within the grace, a rotated token
 // presented again gets the very answer its first refresh got — the same
-// access, refresh and ID token — as long as the refresh token in that
+// access and refresh token — as long as the refresh token in that
 // answer is still active; no new family member is minted. The answer is
 // kept in storage, encrypted, so every replica can give it.
 
@@ -51,30 +53,70 @@ func newGraceSealer(secret []byte) (*keys.Sealer, error) {
 	return keys.NewSealer(secret, "refresh-grace")
 }
 
-// keepAnswer stores what the refresh that rotated the presented token
-// answered, for the grace. A failure is logged, not fatal: the client has
-// its tokens; only a concurrent duplicate would miss the grace.
-func (p *Provider) keepAnswer(ctx context.Context, r *http.Request, resp fosite.AccessResponder) {
+// graceCapture collects, during one refresh, what its answer holds: the
+// raw tokens exist only while fosite issues them, and the answer is kept in
+// the rotation's own transaction (no extra write, no extra round trip).
+type graceCapture struct {
+	oldSignature    string // of the refresh token presented
+	access, refresh string // the tokens issued
+}
+
+type graceKey struct{}
+
+// withGraceCapture prepares ctx to capture the answer of a refresh of the
+// presented refresh token.
+func (p *Provider) withGraceCapture(ctx context.Context, presented string) context.Context {
+	return context.WithValue(ctx, graceKey{}, &graceCapture{oldSignature: p.core.RefreshTokenSignature(ctx, presented)})
+}
+
+// capturingStrategy records the tokens it issues into a graceCapture of
+// the context, if there is one.
+type capturingStrategy struct{ oauth2.CoreStrategy }
+
+// GenerateAccessToken implements oauth2.AccessTokenStrategy.
+func (s capturingStrategy) GenerateAccessToken(ctx context.Context, r fosite.Requester) (string, string, error) {
+	tok, sig, err := s.CoreStrategy.GenerateAccessToken(ctx, r)
+	if c, ok := ctx.Value(graceKey{}).(*graceCapture); ok && err == nil {
+		c.access = tok
+	}
+	return tok, sig, err
+}
+
+// GenerateRefreshToken implements oauth2.RefreshTokenStrategy.
+func (s capturingStrategy) GenerateRefreshToken(ctx context.Context, r fosite.Requester) (string, string, error) {
+	tok, sig, err := s.CoreStrategy.GenerateRefreshToken(ctx, r)
+	if c, ok := ctx.Value(graceKey{}).(*graceCapture); ok && err == nil {
+		c.refresh = tok
+	}
+	return tok, sig, err
+}
+
+// keepAnswer stores, in the rotation's transaction, the answer of the
+// refresh that issues the refresh token with successorSignature for req:
+// access and refresh token, type, scope and lifetime. The ID token is not
+// kept: it is signed after the transaction, and OpenID Connect Core §12.2
+// lets a refresh answer go without one.
+func (s fositeStore) keepAnswer(ctx context.Context, c *graceCapture, successorSignature string, req fosite.Requester) error {
 	now := time.Now()
-	body := resp.ToMap()
-	successor, _ := body["refresh_token"].(string)
-	if successor == "" {
-		return
+	body := map[string]any{
+		"access_token": c.access, "refresh_token": c.refresh, "token_type": "bearer",
+		"scope": strings.Join(req.GetGrantedScopes(), " "),
 	}
-	oldSig := p.core.RefreshTokenSignature(ctx, r.PostForm.Get("refresh_token"))
+	if exp := req.GetSession().GetExpiresAt(fosite.AccessToken); !exp.IsZero() {
+		body["expires_in"] = float64(int64(exp.Sub(now).Round(time.Second).Seconds()))
+	}
 	plain, err := json.Marshal(graceAnswer{Body: body, IssuedAt: now})
-	if err == nil {
-		var sealed []byte
-		if sealed, err = p.graceSealer.Seal(plain, []byte(oldSig)); err == nil {
-			err = p.cfg.Storage.PutRefreshSuccessor(ctx, storage.RefreshSuccessor{
-				Signature: oldSig, SuccessorSignature: p.core.RefreshTokenSignature(ctx, successor),
-				Response: sealed, ExpiresAt: now.Add(p.cfg.RefreshReuseGrace),
-			})
-		}
-	}
 	if err != nil {
-		p.log.WarnContext(ctx, "refresh reuse grace: the answer was not kept", "error", err)
+		return err
 	}
+	sealed, err := s.sealer.Seal(plain, []byte(c.oldSignature))
+	if err != nil {
+		return err
+	}
+	return s.Storage.PutRefreshSuccessor(ctx, storage.RefreshSuccessor{
+		Signature: c.oldSignature, SuccessorSignature: successorSignature,
+		Response: sealed, ExpiresAt: now.Add(s.grace),
+	})
 }
 
 // graceAnswerFor returns the kept answer for a rotated refresh token's

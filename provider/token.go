@@ -58,6 +58,9 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.PostForm.Get("grant_type") == "refresh_token" {
 		ctx, _ = storage.WithPrefetch(ctx)
+		if p.cfg.RefreshReuseGrace > 0 {
+			ctx = p.withGraceCapture(ctx, r.PostForm.Get("refresh_token"))
+		}
 	}
 	ar, err := p.oauth2.NewAccessRequest(ctx, r, newSession())
 	if g := (*withinGrace)(nil); errors.As(err, &g) {
@@ -91,9 +94,6 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		}
 		p.writeTokenError(ctx, w, r, ar, lostRace(ar, err))
 		return
-	}
-	if refresh {
-		p.keepAnswer(ctx, r, resp)
 	}
 	p.oauth2.WriteAccessResponse(ctx, w, ar, resp)
 	p.tokenIssued(ctx, ar)

@@ -8,11 +8,11 @@ import (
 )
 
 // PutRefreshSuccessor implements storage.RefreshGraceStore; the first
-// record of a signature stays.
+// record of a signature stays. In a transaction the write is queued with
+// the rotation's (the refresh path gains no statement of its own).
 func (s *Store) PutRefreshSuccessor(ctx context.Context, r storage.RefreshSuccessor) error {
-	_, err := s.exec(ctx, `INSERT INTO refresh_successors (signature, successor, response, expires_at) VALUES (?, ?, ?, ?)
+	return s.write(ctx, "put refresh successor", nil, `INSERT INTO refresh_successors (signature, successor, response, expires_at) VALUES (?, ?, ?, ?)
 ON CONFLICT (signature) DO NOTHING`, hash(r.Signature), r.SuccessorSignature, r.Response, micros(r.ExpiresAt))
-	return s.wrap("put refresh successor", err)
 }
 
 // RefreshSuccessor implements storage.RefreshGraceStore. (The successor's
