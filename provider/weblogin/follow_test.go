@@ -289,3 +289,80 @@ func withQuery(req *http.Request, k, v string) *http.Request {
 	req.URL.RawQuery = q.Encode()
 	return req
 }
+
+// clock is a settable clock for the login steps.
+type clock struct {
+	mu sync.Mutex
+	d  time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.d)
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.d += d
+}
+
+// TestFollowLogin_SlowWeChatLeftToWorker: when cgi-bin/user/info is too
+// slow to finish within the push's answer, the push is still acknowledged
+// within WeChat's 5 seconds (once, no retry), and the push worker of any
+// replica finishes the sign-in from the recorded event once the claim
+// lapses.
+func TestFollowLogin_SlowWeChatLeftToWorker(t *testing.T) {
+	clk := &clock{}
+	logs := &syncBuffer{}
+	e := newEnv(t, func(c *weblogin.Config) {
+		c.Follow = []weblogin.FollowConfig{{AppID: officialApp, Token: pushToken}}
+		c.Now = clk.Now
+		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	})
+	if err := e.sim.SetPush(officialApp, wechattest.Push{URL: e.issuer + "/wechat/events/" + officialApp, Token: pushToken}); err != nil {
+		t.Fatal(err)
+	}
+	fe := &followEnv{env: e, log: logs}
+	alice := e.miniProgramSub("alice")
+	b := e.browser(desktopUA)
+	const verifier = "verifier-0123456789-0123456789-0123456789-abc"
+	wait, ticket := startFollow(t, fe, b, verifier)
+	cont := choices(wait.body)["continue"]
+	statusURL := strings.Replace(cont, "/login/wait/continue", "/login/wait/status", 1)
+
+	e.sim.SetFaults(wechattest.Faults{Latency: 4 * time.Second, Path: wechat.PathFollowerInfo})
+	start := time.Now()
+	res, err := e.sim.Scan(context.Background(), officialApp, "alice", ticket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); !res.Delivered || res.Attempts != 1 || took > 4500*time.Millisecond {
+		t.Fatalf("scan answered after %s: %+v; want one delivery acknowledged within WeChat's 5 s", took, res)
+	}
+	if !strings.Contains(logs.String(), "left for the worker") {
+		t.Fatalf("log:\n%s", logs.String())
+	}
+	e.sim.SetFaults(wechattest.Faults{})
+	if got := waitStatus(t, b, statusURL); got != "pending" {
+		t.Fatalf("status %q before the worker ran", got)
+	}
+	// The worker leaves a claimed event alone...
+	e.auths[1].WorkPushes(e.ctx)
+	if got := waitStatus(t, b, statusURL); got != "pending" {
+		t.Fatalf("status %q: the worker took an event still claimed", got)
+	}
+	// ...and finishes it once the claim has lapsed, on the other replica.
+	clk.Advance(30 * time.Second)
+	e.auths[1].WorkPushes(e.ctx)
+	clk.Advance(-30 * time.Second) // the provider's clock is the real one
+	if got := waitStatus(t, b, statusURL); got != "approved" {
+		t.Fatalf("status %q after the worker, want approved", got)
+	}
+	done, _ := b.follow(cont)
+	conf := e.config(firstParty, firstSecret, firstRedirect, "openid", "profile")
+	if idt := e.redeem(conf, verifier, done); idt.Subject != alice {
+		t.Fatalf("signed in as %s, want %s", idt.Subject, alice)
+	}
+}

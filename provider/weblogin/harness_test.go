@@ -57,6 +57,7 @@ type env struct {
 	issuer   string
 	provider *oidc.Provider
 	ctx      context.Context
+	auths    []*weblogin.Authenticator // the replicas' login steps
 }
 
 // newEnv builds the env; opts adjust the web login's configuration.
@@ -77,6 +78,7 @@ func newEnv(t *testing.T, opts ...func(*weblogin.Config)) *env {
 	t.Cleanup(simSrv.Close)
 
 	var replicas [2]http.Handler
+	var auths []*weblogin.Authenticator
 	var n atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		replicas[n.Add(1)%2].ServeHTTP(w, r)
@@ -108,6 +110,7 @@ func newEnv(t *testing.T, opts ...func(*weblogin.Config)) *env {
 		if err != nil {
 			t.Fatal(err)
 		}
+		auths = append(auths, auth)
 		p, err := provider.New(provider.Config{
 			Issuer: srv.URL, Secret: testSecret, Storage: store, Keys: km, Authenticator: auth,
 			WeChatApps: apps, Dev: true,
@@ -117,7 +120,7 @@ func newEnv(t *testing.T, opts ...func(*weblogin.Config)) *env {
 		}
 		replicas[i] = p.Handler()
 	}
-	e := &env{t: t, store: store, sim: sim, simURL: simSrv.URL, issuer: srv.URL}
+	e := &env{t: t, store: store, sim: sim, simURL: simSrv.URL, issuer: srv.URL, auths: auths}
 	e.seed()
 	e.ctx = oidc.ClientContext(ctx, srv.Client())
 	e.provider, err = oidc.NewProvider(e.ctx, e.issuer)
