@@ -262,36 +262,18 @@ func idTokenAlg(c fosite.Client) string {
 }
 
 // writeAuthorizeError answers a failed authorization request: with a
-// redirect to the client (carrying error, state and iss, RFC 9207) when the
-// redirect URI is known to be the client's, and with a JSON error otherwise
-// — RFC 6749 §4.1.2.1 forbids redirecting to an unverified URI.
+// redirect to the client (WriteErrorRedirect) when the redirect URI is known
+// to be the client's, and otherwise, since RFC 6749 §4.1.2.1 forbids
+// redirecting to an unverified URI, with a page for the person (or JSON
+// for a client that asks for it; see writeAuthorizeErrorPage).
 func (p *Provider) writeAuthorizeError(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
 	rfc := standardError(err)
 	p.logError(ctx, r, rfc)
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
 	if ar == nil || !ar.IsRedirectURIValid() {
-		p.oauth2.WriteAccessError(ctx, w, nil, rfc)
+		p.writeAuthorizeErrorPage(w, r, rfc)
 		return
 	}
-	params := rfc.WithExposeDebug(p.cfg.Dev).ToValues()
-	if st := ar.GetState(); st != "" {
-		params.Set("state", st)
-	}
-	params.Set("iss", p.cfg.Issuer)
-	u := *ar.GetRedirectURI()
-	u.Fragment = ""
-	if ar.GetResponseMode() == fosite.ResponseModeFormPost {
-		h.Set("Content-Type", "text/html;charset=UTF-8")
-		fosite.WriteAuthorizeFormPostResponse(u.String(), params, fosite.DefaultFormPostTemplate, w)
-		return
-	}
-	q := u.Query()
-	for k, vs := range params {
-		q[k] = vs
-	}
-	u.RawQuery = q.Encode()
-	h.Set("Location", u.String())
-	w.WriteHeader(http.StatusSeeOther)
+	WriteErrorRedirect(w, ErrorRedirect{
+		RedirectURI: ar.GetRedirectURI(), ResponseMode: ar.GetResponseMode(), State: ar.GetState(), Issuer: p.cfg.Issuer,
+	}, rfc, p.cfg.Dev)
 }

@@ -122,35 +122,17 @@ func (a *Authenticator) needConsent(ctx context.Context, subject string, ar fosi
 }
 
 // denyToClient ends the authorization request of p with an error response
-// to the client's (validated) redirect URI: RFC 6749 §4.1.2.1, with iss
-// (RFC 9207).
+// to the client's (validated) redirect URI (provider.WriteErrorRedirect).
 func (a *Authenticator) denyToClient(w http.ResponseWriter, r *http.Request, p *pending, rfcErr *fosite.RFC6749Error) {
-	params := url.Values{"error": {rfcErr.ErrorField}, "error_description": {rfcErr.GetDescription()}, "iss": {a.cfg.Issuer}}
-	if p.State != "" {
-		params.Set("state", p.State)
-	}
-	noStore(w)
 	u, err := url.Parse(p.RedirectURI)
 	if err != nil || p.RedirectURI == "" {
+		noStore(w)
 		a.errorPage(w, r, p.Locale, http.StatusBadRequest, "errDenied", "")
 		return
 	}
-	u.Fragment = ""
-	switch fosite.ResponseModeType(p.ResponseMode) {
-	case fosite.ResponseModeFormPost:
-		w.Header().Set("Content-Type", "text/html;charset=UTF-8")
-		fosite.WriteAuthorizeFormPostResponse(u.String(), params, fosite.DefaultFormPostTemplate, w)
-		return
-	case fosite.ResponseModeFragment:
-		u.Fragment = params.Encode()
-	default:
-		q := u.Query()
-		for k, vs := range params {
-			q[k] = vs
-		}
-		u.RawQuery = q.Encode()
-	}
-	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+	provider.WriteErrorRedirect(w, provider.ErrorRedirect{
+		RedirectURI: u, ResponseMode: fosite.ResponseModeType(p.ResponseMode), State: p.State, Issuer: a.cfg.Issuer,
+	}, rfcErr, a.cfg.Dev)
 }
 
 func noStore(w http.ResponseWriter) {
