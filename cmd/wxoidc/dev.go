@@ -212,7 +212,7 @@ wxoidc dev is running.
 
   issuer          %[1]s
   discovery       %[1]s/.well-known/openid-configuration
-  WeChat          %[2]s
+  WeChat          %[2]s/sim/ (the simulator: test users, QR pages)
   Mini Program    client_id %[3]s (public; appid %[4]s)
   web app         client_id %[5]s, secret %[6]s
 
@@ -237,11 +237,36 @@ Try the Mini Program grant:
   code=$(curl -s -X POST %[2]s/sim/login -d appid=%[4]s -d user=alice | sed -E 's/.*"code":"([^"]+)".*/\1/')
 
   # 2. trade the code for tokens
-  curl -s %[1]s/oauth2/token \
+  tokens=$(curl -s %[1]s/oauth2/token \
     -d grant_type=%[7]s \
     -d client_id=%[3]s -d js_code=$code \
-    -d 'scope=openid offline_access phone wechat'
+    -d 'scope=openid offline_access phone wechat'); echo "$tokens"
 
+  # 3. who is signed in
+  at=$(echo "$tokens" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  curl -s %[1]s/userinfo -H "Authorization: Bearer $at"
+
+  # 4. new tokens from the refresh token
+  rt=$(echo "$tokens" | sed -E 's/.*"refresh_token":"([^"]+)".*/\1/')
+  curl -s %[1]s/oauth2/token -d grant_type=refresh_token -d client_id=%[3]s -d refresh_token=$rt
+%[11]s
 `, iss, cfg.WeChat.APIBase, devMiniClient, devMiniProgramAppID, devWebClient, devWebSecret, provider.GrantTypeWeChat,
-		devMiniProgramPath, devDeviceClient, provider.GrantTypeDeviceCode)
+		devMiniProgramPath, devDeviceClient, provider.GrantTypeDeviceCode, devAdminLines(cfg))
+}
+
+// devAdminLines are the banner's admin API commands, when it listens.
+func devAdminLines(cfg Config) string {
+	if !cfg.adminEnabled() {
+		return ""
+	}
+	token := ""
+	if cfg.Admin.Token != "" {
+		token = "WXOIDC_ADMIN_TOKEN=<the --admin-token> "
+	}
+	return fmt.Sprintf(`
+Manage clients and keys through the admin API at http://%[1]s:
+
+  %[2]swxoidc clients --admin http://%[1]s list
+  %[2]swxoidc keys --admin http://%[1]s list
+`, cfg.Admin.Addr, token)
 }

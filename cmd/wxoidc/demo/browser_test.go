@@ -263,7 +263,7 @@ func TestBrowser_DesktopQRLogin(t *testing.T) {
 	s := startDevServer(t)
 	shots := &shooter{t: t, dir: artifactsDir(t)}
 
-	var sub, claims, userinfo, loc string
+	var sub, name, claims, userinfo, loc string
 	run(t, ctx, "open /demo",
 		chromedp.Navigate(s.url+"/demo"),
 		chromedp.WaitVisible(chromedp.ID("sign-in")),
@@ -281,10 +281,14 @@ func TestBrowser_DesktopQRLogin(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("claims")),
 		into(&loc, chromedp.Location()),
 		into(&sub, chromedp.Text(chromedp.ID("sub"))),
+		into(&name, chromedp.Text(chromedp.ID("name"))),
 		into(&claims, chromedp.Text(chromedp.ID("claims"))),
 		into(&userinfo, chromedp.Text(chromedp.ID("userinfo"))),
 		shots.shot("demo-signed-in"),
 	)
+	if name != "Alice" {
+		t.Errorf("the demo greets %q, want the person's name Alice", name)
+	}
 	if loc != s.url+"/demo" || !strings.Contains(claims, `"name": "Alice"`) || !strings.Contains(userinfo, sub) {
 		t.Fatalf("after sign-in at %s: claims %s userinfo %s", loc, claims, userinfo)
 	}

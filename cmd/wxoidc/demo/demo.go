@@ -283,6 +283,7 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request, problem string) {
 		ui, _ := json.MarshalIndent(s.UserInfo, "", "  ")
 		data["Claims"], data["UserInfo"] = string(claims), string(ui)
 		data["Sub"] = s.Claims["sub"]
+		data["Name"] = displayName(s.UserInfo, s.Claims)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -293,22 +294,34 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request, problem string) {
 	homePage.Execute(w, data)
 }
 
+// displayName is the person's name as the provider tells it (UserInfo,
+// else the ID token), or "".
+func displayName(claimSets ...map[string]any) string {
+	for _, c := range claimSets {
+		if n, _ := c["name"].(string); n != "" {
+			return n
+		}
+	}
+	return ""
+}
+
 var homePage = template.Must(template.New("demo").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}}</title>
 <style>
 body{font-family:system-ui,-apple-system,"PingFang SC",sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#111;line-height:1.5}
 pre{background:#f3f3f3;padding:.75rem;overflow:auto;font-size:.85rem;border-radius:6px}
-.button{font-size:1rem;padding:.7rem 1.2rem;border-radius:6px;border:0;background:#07c160;color:#fff;cursor:pointer;text-decoration:none;display:inline-block;min-height:44px}
+.button{font-size:1rem;line-height:1.2;padding:.7rem 1.2rem;border-radius:6px;border:0;background:#07c160;color:#fff;cursor:pointer;text-decoration:none;display:inline-flex;align-items:center;justify-content:center;min-height:44px}
 .secondary{background:#eee;color:#111;border:1px solid #ccc}
 .problem{color:#a00}
+.note{color:#555;font-size:.9rem}
 </style></head>
 <body><main>
 <h1>{{.Title}}</h1>
 <p>A relying party (client <code>{{.ClientID}}</code>) using the authorization-code flow with PKCE against this provider.</p>
 {{if .Problem}}<p class="problem" role="alert" id="problem">{{.Problem}}</p>{{end}}
 {{if .Claims}}
-<p id="signed-in">Signed in as <code id="sub">{{.Sub}}</code>.</p>
+<p id="signed-in">Signed in as {{if .Name}}<strong id="name">{{.Name}}</strong> <span class="note">(sub <code id="sub">{{.Sub}}</code>)</span>{{else}}<code id="sub">{{.Sub}}</code>{{end}}.</p>
 <h2>ID token claims (verified)</h2>
 <pre id="claims">{{.Claims}}</pre>
 <h2>UserInfo</h2>
