@@ -7,9 +7,10 @@
 // [Authenticator] implements [provider.Authenticator],
 // [provider.LogoutAuthenticator] and [provider.RouteMounter]; it serves
 // GET /login, GET /login/wechat/callback, POST /login/consent,
-// GET/POST /login/consents and the waiting page (GET /login/wait,
-// /login/wait/status, /login/wait/continue, /login/wait.js) below the
-// issuer.
+// GET/POST /login/consents, the waiting page (GET /login/wait,
+// /login/wait/status, /login/wait/continue, /login/wait.js) and the
+// official accounts' message push (GET/POST /wechat/events/{appid}) below
+// the issuer.
 //
 // # Ways in
 //
@@ -50,6 +51,26 @@
 // resumes the authorization request. Expired and denied logins are shown
 // as such (HTTP 410) with a data-login="restart" link that starts the
 // authorization again, for a fresh code.
+//
+// # Follow the official account
+//
+// The "official" method ([FollowConfig]) waits like "scan", with a
+// prepare step: before the DeviceAuth is stored it creates the official
+// account's temporary QR code (QR_STR_SCENE) whose scene is the user code
+// and a MAC of it, and keeps the ticket and the code's URL in the login
+// state, so that every replica shows the same code (rendered here, not
+// fetched from WeChat) and checks the ticket of a push. WeChat pushes a
+// subscribe (qrscene_SCENE) or SCAN event to /wechat/events/{appid}
+// (push.go): it is verified (wechat.PushReceiver: signature, timestamp
+// window, safe-mode decryption and appid), recorded in storage
+// (storage.PushEventStore: WeChat's retries count once on every replica)
+// and worked on until a deadline well inside WeChat's 5 seconds: the scene
+// and ticket lead to the DeviceAuth, cgi-bin/user/info gives the unionid,
+// the identity is linked and the DeviceAuth approved, and the person may
+// get a passive reply. A push not finished by then is acknowledged anyway
+// and finished by RunPushWorker on whichever replica claims it once the
+// claim lapses; a push that cannot be recorded is answered 503, so that
+// WeChat delivers it again.
 //
 // # Flow
 //
