@@ -366,3 +366,30 @@ func TestFollowLogin_SlowWeChatLeftToWorker(t *testing.T) {
 		t.Fatalf("signed in as %s, want %s", idt.Subject, alice)
 	}
 }
+
+// stuckPushes is storage whose push-event writes hang until the caller
+// gives up, as a database under a lock or an unreachable one would.
+type stuckPushes struct{ storage.Storage }
+
+func (stuckPushes) RecordPushEvent(ctx context.Context, _ storage.PushEvent, _ time.Time) (bool, error) {
+	<-ctx.Done()
+	return false, ctx.Err()
+}
+
+// TestPushEndpoint_StorageStuck: a push that cannot be recorded is answered
+// 503 within WeChat's 5 seconds (so that WeChat delivers it again), never
+// acknowledged as done.
+func TestPushEndpoint_StorageStuck(t *testing.T) {
+	e := newEnv(t, func(c *weblogin.Config) {
+		c.Follow = []weblogin.FollowConfig{{AppID: officialApp, Token: pushToken}}
+		c.Storage = stuckPushes{c.Storage}
+	})
+	fe := &followEnv{env: e, log: &syncBuffer{}}
+	now := time.Now()
+	ev := wechat.NewPushEvent(e.sim.OriginalID(officialApp), e.sim.OpenID(officialApp, "alice"), now.Unix(), "SCAN", "BCDFGHJK_AAAAAAAAAAAAAAAAAAAAAA", "T")
+	start := time.Now()
+	st, _ := send(t, pushRequest(t, fe, officialApp, ev, now, pushToken))
+	if took := time.Since(start); st != http.StatusServiceUnavailable || took > 4*time.Second {
+		t.Fatalf("status %d after %s; want 503 well within 5 s", st, took)
+	}
+}
