@@ -27,6 +27,7 @@ func adminHandler(ctx context.Context, cfg Config, st *stack, addr net.Addr) (ht
 		Token:     token,
 		Dev:       cfg.dev,
 		Profiling: cfg.Admin.Pprof,
+		WeChat:    &admin.WeChatHealth{Apps: wechatAppList(cfg), Tokens: st.store, Log: st.wechat},
 		Logger:    st.log.With("component", "admin"),
 	})
 	if err != nil {

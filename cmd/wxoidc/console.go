@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wxoidc/wxoidc/provider"
+	"github.com/wxoidc/wxoidc/provider/admin"
 	"github.com/wxoidc/wxoidc/provider/console"
 	"github.com/wxoidc/wxoidc/storage"
 )
@@ -79,10 +80,6 @@ func consoleHandler(ctx context.Context, cfg Config, st *stack, api http.Handler
 	} else if err := registerConsoleClient(ctx, st.store, u, cfg.dev); err != nil {
 		return nil, err
 	}
-	apps := make([]console.WeChatApp, 0, len(cfg.WeChat.Apps))
-	for _, a := range cfg.WeChat.Apps {
-		apps = append(apps, console.WeChatApp{AppID: a.AppID, Kind: a.Kind})
-	}
 	return console.New(console.Config{
 		Issuer:          cfg.Issuer,
 		URL:             u,
@@ -90,11 +87,20 @@ func consoleHandler(ctx context.Context, cfg Config, st *stack, api http.Handler
 		AdminToken:      token,
 		IssuerHandler:   st.provider.Handler(),
 		Secret:          st.secret,
-		WeChatApps:      apps,
+		WeChatApps:      wechatAppList(cfg),
 		GrantTypes:      provider.GrantTypes(),
 		SessionLifetime: cfg.Console.SessionLifetime,
 		Logger:          st.log.With("component", "console"),
 	})
+}
+
+// wechatAppList lists the configured WeChat apps (no secrets).
+func wechatAppList(cfg Config) []admin.WeChatApp {
+	out := make([]admin.WeChatApp, 0, len(cfg.WeChat.Apps))
+	for _, a := range cfg.WeChat.Apps {
+		out = append(out, admin.WeChatApp{AppID: a.AppID, Kind: a.Kind})
+	}
+	return out
 }
 
 // isConsolePath reports whether an admin listener path is the console's.

@@ -87,6 +87,7 @@ type stack struct {
 	provider *provider.Provider
 	log      *slog.Logger // adds request ids to lines logged with a request's context
 	metrics  *ops.Metrics
+	wechat   *ops.WeChatLog // this process's calls to WeChat, for the console
 	secret   []byte // the system secret
 	// background are loops serveOn runs besides the key manager and the
 	// janitor (the push worker of follow login).
@@ -132,8 +133,9 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 		store.Close()
 		return nil, err
 	}
+	wechatLog := &ops.WeChatLog{}
 	for appID, a := range apps {
-		a.Client.ObserveCall = metrics.WeChatCall(appID)
+		a.Client.ObserveCall = observeBoth(metrics.WeChatCall(appID), wechatLog.Observe(appID))
 		a.Client.ObserveTokenRefresh = metrics.WeChatTokenRefresh(appID)
 	}
 	var background []func(context.Context)
@@ -184,7 +186,15 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 		store.Close()
 		return nil, err
 	}
-	return &stack{store: store, keys: km, provider: p, log: log, metrics: metrics, secret: secret, background: background}, nil
+	return &stack{store: store, keys: km, provider: p, log: log, metrics: metrics, wechat: wechatLog, secret: secret, background: background}, nil
+}
+
+// observeBoth calls both observers of a WeChat call.
+func observeBoth(a, b func(api string, d time.Duration, err error)) func(api string, d time.Duration, err error) {
+	return func(api string, d time.Duration, err error) {
+		a(api, d, err)
+		b(api, d, err)
+	}
 }
 
 // hasWebLoginApp reports whether apps include one that web login can use.

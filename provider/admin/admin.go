@@ -54,6 +54,9 @@ type Config struct {
 	// Profiling SHOULD stay off in production: a profile names code paths
 	// and costs CPU while it runs.
 	Profiling bool
+	// WeChat, when set, is what GET /admin/wechat reports: the configured
+	// WeChat apps' health.
+	WeChat *WeChatHealth
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one audit line per change (never a secret); nil
@@ -105,6 +108,7 @@ func New(cfg Config) (*Handler, error) {
 	r.HandleFunc(pathClientSecret, h.rotateSecret).Methods(http.MethodPost)
 	r.HandleFunc(pathKeys, h.listKeys).Methods(http.MethodGet)
 	r.HandleFunc(pathKeysRotate, h.rotateKeys).Methods(http.MethodPost)
+	r.HandleFunc(pathWeChat, h.wechatHealth).Methods(http.MethodGet)
 	if cfg.Profiling {
 		r.HandleFunc(pathPprof+"cmdline", pprof.Cmdline).Methods(http.MethodGet)
 		r.HandleFunc(pathPprof+"profile", pprof.Profile).Methods(http.MethodGet)

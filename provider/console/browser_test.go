@@ -3,6 +3,7 @@ package console_test
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -43,7 +44,13 @@ func TestBrowser_BreakGlassAndPages(t *testing.T) {
 	if got := text(ctx, t, "#flash"); !strings.Contains(got, "not the admin token") {
 		t.Fatalf("after a wrong token: %q", got)
 	}
+	if code := e.miniProgramGrant(t, "not-a-code-wechat-knows"); code != http.StatusBadRequest {
+		t.Fatalf("a bad js_code: %d, want 400", code)
+	}
 	e.signInWithToken(t, ctx)
+	if got := text(ctx, t, "#wechat tr[data-appid=\""+miniApp+"\"] .failures"); !strings.Contains(got, "40029") {
+		t.Errorf("the WeChat health shows %q for the Mini Program, want its errcode 40029", got)
+	}
 	if got := text(ctx, t, "#operator"); !strings.Contains(got, "break-glass") {
 		t.Errorf("operator shown as %q, want the break-glass sign-in named", got)
 	}

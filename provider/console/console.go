@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/wxoidc/wxoidc/provider"
+	"github.com/wxoidc/wxoidc/provider/admin"
 )
 
 // ClientID is the client id the console signs in with; package main
@@ -37,14 +38,6 @@ func ClientMetadata(consoleURL string) provider.ClientMetadata {
 
 // Prefix is the path the console is served under.
 const Prefix = "/console/"
-
-// WeChatApp is a configured WeChat app, offered when an app (client) is
-// given a wechat_appid.
-type WeChatApp struct {
-	AppID string
-	// Kind is miniprogram, website or official.
-	Kind string
-}
 
 // Config configures the console.
 type Config struct {
@@ -75,7 +68,7 @@ type Config struct {
 	// derived from it, so every replica reads them. At least 32 bytes.
 	Secret []byte
 	// WeChatApps are the configured WeChat apps, offered in the app form.
-	WeChatApps []WeChatApp
+	WeChatApps []admin.WeChatApp
 	// GrantTypes are the grant types the provider supports, offered in the
 	// app form.
 	GrantTypes []string

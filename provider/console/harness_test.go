@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/provider/admin"
 	"github.com/wxoidc/wxoidc/provider/console"
+	"github.com/wxoidc/wxoidc/provider/ops"
 	"github.com/wxoidc/wxoidc/provider/weblogin"
 	"github.com/wxoidc/wxoidc/provider/wechat"
 	"github.com/wxoidc/wxoidc/provider/wechat/wechattest"
@@ -29,7 +31,10 @@ import (
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef-console-test")
 
-const adminToken = "console-admin-token-0123456789"
+const (
+	adminToken = "console-admin-token-0123456789"
+	miniApp    = "wxd0000000000000a1"
+)
 
 // env is a provider with web login on one listener and the admin API with
 // the console on another, as wxoidc serve runs them, on one memory store,
@@ -83,12 +88,18 @@ func newEnv(t *testing.T) *env {
 	pub.Handle("/wechat-sim/", http.StripPrefix("/wechat-sim", sim))
 	simBase := issuer + "/wechat-sim"
 	apps := map[string]provider.WeChatApp{}
-	var consoleApps []console.WeChatApp
+	var consoleApps []admin.WeChatApp
+	wechatLog := &ops.WeChatLog{}
+	tokens, err := provider.NewTokenStore(store, testSecret, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, a := range wechattest.DevApps() {
 		apps[a.AppID] = provider.WeChatApp{Kind: a.Kind, Client: &wechat.Client{
 			AppID: a.AppID, AppSecret: a.Secret, Endpoint: wechat.Endpoint{APIURL: simBase, OpenURL: simBase},
+			Tokens: tokens, ObserveCall: wechatLog.Observe(a.AppID),
 		}}
-		consoleApps = append(consoleApps, console.WeChatApp{AppID: a.AppID, Kind: string(a.Kind)})
+		consoleApps = append(consoleApps, admin.WeChatApp{AppID: a.AppID, Kind: string(a.Kind)})
 	}
 	auth, err := weblogin.New(weblogin.Config{Issuer: issuer, Storage: store, WeChatApps: apps, Secret: testSecret, Dev: true})
 	if err != nil {
@@ -104,7 +115,8 @@ func newEnv(t *testing.T) *env {
 
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	api, err := admin.New(admin.Config{Clients: store, Keys: km, Secret: testSecret, Token: adminToken, Logger: log})
+	api, err := admin.New(admin.Config{Clients: store, Keys: km, Secret: testSecret, Token: adminToken, Logger: log,
+		WeChat: &admin.WeChatHealth{Apps: consoleApps, Tokens: store, Log: wechatLog}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +147,12 @@ func newEnv(t *testing.T) *env {
 		RedirectURIs: []string{issuer + "/demo/callback"}, GrantTypes: []string{"authorization_code", "refresh_token"},
 		ResponseTypes: []string{"code"}, Scopes: provider.KnownScopes, TokenEndpointAuthMethod: storage.AuthMethodBasic,
 		SkipConsent: true, CreatedAt: now, UpdatedAt: now,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CreateClient(ctx, storage.Client{
+		ID: "demo-miniprogram", GrantTypes: []string{provider.GrantTypeWeChat, "refresh_token"}, Scopes: provider.KnownScopes,
+		TokenEndpointAuthMethod: storage.AuthMethodNone, WeChatAppID: miniApp, CreatedAt: now, UpdatedAt: now,
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -306,4 +324,18 @@ func lang(want string) chromedp.Action[chromedp.Void] {
 		}
 		return chromedp.WaitReady(chromedp.CSS(`html[lang="`+want+`"]`))(ctx, tg)
 	}
+}
+
+// miniProgramGrant runs the WeChat grant with js_code for the Mini Program
+// client and returns the answer's status.
+func (e *env) miniProgramGrant(t *testing.T, jsCode string) int {
+	t.Helper()
+	resp, err := http.PostForm(e.issuer+"/oauth2/token", url.Values{
+		"grant_type": {provider.GrantTypeWeChat}, "client_id": {"demo-miniprogram"}, "js_code": {jsCode}, "scope": {"openid"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

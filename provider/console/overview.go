@@ -1,8 +1,31 @@
 package console
 
-import "net/http"
+import (
+	"net/http"
+	"time"
+)
 
-// overview shows the counts an operator looks at first.
+// wechatHealth is the admin API's answer to GET /admin/wechat.
+type wechatHealth struct {
+	Apps []struct {
+		AppID                string     `json:"appid"`
+		Kind                 string     `json:"kind"`
+		ServerTokenExpiresAt *time.Time `json:"server_token_expires_at"`
+		Calls                *struct {
+			Since  time.Time `json:"since"`
+			Calls  int64     `json:"calls"`
+			Failed int64     `json:"failed"`
+			Recent []struct {
+				Time    time.Time `json:"time"`
+				API     string    `json:"api"`
+				Errcode string    `json:"errcode"`
+			} `json:"recent_failures"`
+		} `json:"calls"`
+	} `json:"apps"`
+}
+
+// overview shows the counts an operator looks at first and the health of
+// the WeChat upstream.
 func (h *Handler) overview(w http.ResponseWriter, r *http.Request, op *operator) {
 	var clients clientList
 	if err := h.call(r.Context(), *op, http.MethodGet, "/admin/clients", nil, &clients); err != nil {
@@ -20,7 +43,12 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, op *operator)
 			active++
 		}
 	}
+	var health wechatHealth
+	if err := h.call(r.Context(), *op, http.MethodGet, "/admin/wechat", nil, &health); err != nil {
+		h.serverError(w, r, "read WeChat health", err)
+		return
+	}
 	h.render(w, r, http.StatusOK, "overview", op, map[string]any{
-		"Nav": "overview", "Apps": len(clients.Clients), "ActiveKeys": active,
+		"Nav": "overview", "Apps": len(clients.Clients), "ActiveKeys": active, "WeChat": health.Apps, "Now": h.cfg.Now(),
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"sort"
 	"strings"
 	"time"
 
@@ -47,6 +48,16 @@ var funcs = template.FuncMap{
 		return tm.UTC().Format("2006-01-02 15:04") + " UTC"
 	},
 	"join": strings.Join,
+	// tokenAge says how old a WeChat server token is: WeChat's tokens
+	// live 7,200 s, so the age is that minus what is left.
+	"tokenAge": func(locale string, now time.Time, expires *time.Time) string {
+		left := expires.Sub(now)
+		if left <= 0 {
+			return msg(locale, "overview.tokenExpired")
+		}
+		age := max(7200*time.Second-left, 0).Round(time.Minute)
+		return fmt.Sprintf(msg(locale, "overview.tokenAge"), int(age.Minutes()), int(left.Round(time.Minute).Minutes()))
+	},
 	"dict": func(kv ...any) map[string]any {
 		m := make(map[string]any, len(kv)/2)
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -57,6 +68,18 @@ var funcs = template.FuncMap{
 	},
 	"pathesc": url.PathEscape,
 	"has":     has,
+	"details": func(d map[string]any) string {
+		keys := make([]string, 0, len(d))
+		for k := range d {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, 0, len(keys))
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%s=%v", k, d[k]))
+		}
+		return strings.Join(parts, " ")
+	},
 }
 
 // pages holds one template set per page: the layout plus the page's own
