@@ -88,7 +88,7 @@ type stack struct {
 	log      *slog.Logger // adds request ids to lines logged with a request's context
 	metrics  *ops.Metrics
 	wechat   *ops.WeChatLog // this process's calls to WeChat, for the console
-	secret   []byte // the system secret
+	secret   []byte         // the system secret
 	// background are loops serveOn runs besides the key manager and the
 	// janitor (the push worker of follow login).
 	background []func(ctx context.Context)
