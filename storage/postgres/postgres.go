@@ -224,6 +224,7 @@ func dialect(lockTimeout time.Duration) sqlstore.Dialect {
 		Migrations:           sub,
 		SessionLocker:        schemaLocker{timeout: lockTimeout},
 		RotateRefresh:        "SELECT wxoidc_rotate_refresh(?, ?)",
+		AsyncCommitFrom:      "(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit",
 		InvalidateCode:       "SELECT wxoidc_invalidate_code(?)",
 		IsGuardFailure:       func(err error) bool { return sqlState(err) == codeNoDataFound },
 		ExecBatch:            execBatch,

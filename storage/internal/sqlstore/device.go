@@ -115,13 +115,24 @@ const pollDevice = `UPDATE device_auths SET
   status = CASE WHEN status = 'approved' AND expires_at > ? THEN 'redeemed' ELSE status END,
   interval_us = CASE WHEN status = 'pending' AND expires_at > ? AND polled_at > 0 AND polled_at + interval_us - ? > ? THEN interval_us + ? ELSE interval_us END,
   polled_at = ?
+%s
 WHERE device_hash = ? AND client_id = ?
 RETURNING ` + deviceColumns + `, outcome`
+
+// pollDevice is the dialect's poll statement (with its asynchronous
+// commit, where it has one).
+func (s *Store) pollDevice() string {
+	from := ""
+	if s.d.AsyncCommitFrom != "" {
+		from = "FROM " + s.d.AsyncCommitFrom
+	}
+	return fmt.Sprintf(pollDevice, from)
+}
 
 // PollDeviceAuth implements storage.DeviceAuthStore in one statement.
 func (s *Store) PollDeviceAuth(ctx context.Context, deviceCode, clientID string, now time.Time) (storage.DeviceAuth, storage.PollOutcome, error) {
 	t, slack := micros(now), storage.DevicePollSlack.Microseconds()
-	row, err := s.writeRow(ctx, pollDevice, t, slack, t, t, t, slack, t, storage.DeviceSlowDownStep.Microseconds(), t, hash(deviceCode), clientID)
+	row, err := s.writeRow(ctx, s.pollDevice(), t, slack, t, t, t, slack, t, storage.DeviceSlowDownStep.Microseconds(), t, hash(deviceCode), clientID)
 	if err != nil {
 		return storage.DeviceAuth{}, "", s.wrap("poll device authorization", err)
 	}

@@ -67,6 +67,14 @@ type Dialect struct {
 	// failing like RotateRefresh when the code was not active. Empty means
 	// a conditional UPDATE checked by its row count.
 	InvalidateCode string
+	// AsyncCommitFrom, if set, is a FROM item that, joined once into an
+	// autocommitted UPDATE, makes its transaction commit without waiting
+	// for the log flush (PostgreSQL: set_config('synchronous_commit',
+	// 'off', true)). Device polls use it: the poll time they record may be
+	// lost in a crash without harm, and a redemption is flushed by the
+	// synchronous commit of the tokens it leads to, which follows it in
+	// the log. Empty means every commit waits.
+	AsyncCommitFrom string
 	// IsGuardFailure reports whether err is the failure of RotateRefresh or
 	// InvalidateCode on a token that was not active. Required when either
 	// is set.
