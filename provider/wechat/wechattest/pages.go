@@ -1,50 +1,57 @@
 package wechattest
 
 import (
+	"encoding/base64"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
 
+	qrcode "github.com/skip2/go-qrcode"
 	"github.com/wxoidc/wxoidc/provider/wechat"
 )
 
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="zh-CN">
+<html lang="{{.Lang}}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}} · WeChat simulator</title>
+<title>{{.Title}} · {{.SimName}}</title>
 <style>
-body{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;color:#111}
+body{font-family:system-ui,"PingFang SC","Microsoft YaHei",sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;color:#111;line-height:1.5}
 h1{font-size:1.3rem}.note{color:#555;font-size:.9rem}
-form{margin:.5rem 0}button{font-size:1rem;padding:.5rem 1rem;margin:.2rem 0;min-width:14rem;cursor:pointer}
+form{margin:.5rem 0}button{font-size:1rem;padding:.5rem 1rem;margin:.2rem 0;min-width:14rem;min-height:44px;cursor:pointer}
 .confirm{background:#07c160;color:#fff;border:0;border-radius:4px}.cancel{background:#eee;border:1px solid #ccc;border-radius:4px}
-.qr{font-family:monospace;line-height:1;letter-spacing:-1px;font-size:.6rem;color:#333}
+.qr{text-align:center;margin:1rem 0}.qr img{width:200px;height:200px;image-rendering:pixelated;border:1px solid #eee}
+label{display:block;margin-top:.5rem}input{font-size:1rem;padding:.4rem;margin:.2rem 0}
+.lang{float:right;font-size:.9rem}
 </style>
 </head>
 <body>
 <main>
+{{if .SwitchHref}}<a class="lang" href="{{.SwitchHref}}" lang="{{.SwitchLang}}">{{.SwitchLabel}}</a>{{end}}
 <h1>{{.Title}}</h1>
 {{if .Message}}<p role="alert">{{.Message}}</p>{{end}}
+{{if .QR}}<div class="qr"><img id="qr" alt="{{.QRAlt}}" src="{{.QR}}"></div>{{end}}
 {{if .Note}}<p class="note">{{.Note}}</p>{{end}}
 {{if .Users}}
 <p>{{.AppName}}</p>
-<section aria-label="test users">
+<section aria-label="{{.UsersLabel}}">
 {{range .Users}}
 <form method="post" action="{{$.Action}}">
 {{template "hidden" $}}
 <input type="hidden" name="user" value="{{.Name}}">
 <input type="hidden" name="action" value="confirm">
-<button class="confirm" type="submit">{{$.Verb}} {{.Nickname}} ({{.Name}}){{if .Snapshot}} · snapshot{{end}}</button>
+<button class="confirm" type="submit">{{.Label}}</button>
 </form>
 {{end}}
 <form method="post" action="{{.Action}}">
 {{template "hidden" .}}
 <input type="hidden" name="action" value="confirm">
-<label for="user">Another user name</label>
+<label for="user">{{.OtherUserLabel}}</label>
 <input id="user" name="user" required maxlength="64" pattern="\S+">
-<button class="confirm" type="submit">{{.Verb}}</button>
+<button class="confirm" type="submit">{{.OtherUserButton}}</button>
 </form>
 <form method="post" action="{{.Action}}">
 {{template "hidden" .}}
@@ -53,27 +60,105 @@ form{margin:.5rem 0}button{font-size:1rem;padding:.5rem 1rem;margin:.2rem 0;min-
 </form>
 </section>
 {{end}}
-<p class="note">WeChat simulator (wechattest) — for tests and local development only.</p>
+<p class="note">{{.Footer}}</p>
 </main>
 </body>
 </html>
-{{define "hidden"}}<input type="hidden" name="appid" value="{{.AppID}}"><input type="hidden" name="redirect_uri" value="{{.RedirectURI}}"><input type="hidden" name="response_type" value="code"><input type="hidden" name="scope" value="{{.Scope}}"><input type="hidden" name="state" value="{{.State}}">{{end}}
+{{define "hidden"}}<input type="hidden" name="appid" value="{{.AppID}}"><input type="hidden" name="redirect_uri" value="{{.RedirectURI}}"><input type="hidden" name="response_type" value="code"><input type="hidden" name="scope" value="{{.Scope}}"><input type="hidden" name="state" value="{{.State}}"><input type="hidden" name="lang" value="{{.Lang}}">{{end}}
 `))
 
 type pageData struct {
-	Title, Message, Note      string
-	AppName                   string
-	AppID, RedirectURI        string
-	Scope, State              string
-	Action, Verb, CancelLabel string
-	Users                     []User
+	Lang                                string
+	Title, Message, Note                string
+	AppName                             string
+	AppID, RedirectURI                  string
+	Scope, State                        string
+	Action, CancelLabel                 string
+	OtherUserLabel, OtherUserButton     string
+	UsersLabel, SimName, Footer         string
+	QR                                  template.URL // data: URI of the QR code image
+	QRAlt                               string
+	SwitchHref, SwitchLang, SwitchLabel string
+	Users                               []userChoice
+}
+
+// userChoice is one test user's confirm button.
+type userChoice struct{ Name, Label string }
+
+// pageText is a page's wording in one language.
+type pageText struct {
+	simName, footer, usersLabel, otherUser, qrAlt, switchLabel string
+	// website QR login; official-account snsapi_userinfo; snsapi_base
+	websiteTitle, websiteNote, websiteAs, websiteOther, websiteCancel string
+	userinfoTitle, userinfoAs, userinfoOther, userinfoCancel          string
+	baseTitle, baseNote, baseAs, baseOther, baseCancel                string
+	snapshot                                                          string
+}
+
+var pageTexts = map[string]pageText{
+	"zh-CN": {
+		simName: "微信模拟器", footer: "微信模拟器（wechattest）——仅供测试和本地开发使用。",
+		usersLabel: "测试用户", otherUser: "其他用户名", qrAlt: "登录二维码", switchLabel: "English",
+		websiteTitle: "微信登录", websiteNote: "请使用微信扫描二维码登录。在模拟器里，点击一位测试用户即代表用微信扫码并在手机上确认。",
+		websiteAs: "以 %s 身份扫码并确认登录", websiteOther: "以此用户身份扫码并确认登录", websiteCancel: "取消登录",
+		userinfoTitle: "申请获得你的公开信息（昵称、头像）", userinfoAs: "以 %s 身份允许", userinfoOther: "以此用户身份允许", userinfoCancel: "拒绝",
+		baseTitle: "选择测试用户", baseNote: "在微信里，snsapi_base 授权是静默的；模拟器会问你是哪位测试用户。",
+		baseAs: "以 %s 身份继续", baseOther: "以此用户身份继续", baseCancel: "取消",
+		snapshot: "（快照页模式）",
+	},
+	"en": {
+		simName: "WeChat simulator", footer: "WeChat simulator (wechattest) — for tests and local development only.",
+		usersLabel: "Test users", otherUser: "Another user name", qrAlt: "Sign-in QR code", switchLabel: "中文",
+		websiteTitle: "Sign in with WeChat", websiteNote: "Scan the QR code with WeChat to sign in. In the simulator, choosing a test user stands for scanning the code and confirming on the phone.",
+		websiteAs: "Scan and confirm as %s", websiteOther: "Scan and confirm as this user", websiteCancel: "Cancel",
+		userinfoTitle: "Allow access to your public profile (nickname, picture)?", userinfoAs: "Allow as %s", userinfoOther: "Allow as this user", userinfoCancel: "Deny",
+		baseTitle: "Choose a test user", baseNote: "In WeChat, snsapi_base is silent; the simulator asks which test user you are.",
+		baseAs: "Continue as %s", baseOther: "Continue as this user", baseCancel: "Cancel",
+		snapshot: " (snapshot mode)",
+	},
+}
+
+// pageLang picks the page's language: the lang parameter (zh-CN or en),
+// else the first Chinese or English tag of Accept-Language, else Chinese
+// (WeChat's own pages are Chinese).
+func pageLang(r *http.Request, get func(string) string) string {
+	switch l := get("lang"); l {
+	case "zh-CN", "en":
+		return l
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
+		tag, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(part)), ";")
+		switch {
+		case tag == "zh" || strings.HasPrefix(tag, "zh-"):
+			return "zh-CN"
+		case tag == "en" || strings.HasPrefix(tag, "en-"):
+			return "en"
+		}
+	}
+	return "zh-CN"
+}
+
+// qrDataURI is a PNG QR code of content as a data: URI.
+func qrDataURI(content string) (template.URL, error) {
+	png, err := qrcode.Encode(content, qrcode.Medium, -4) // 4 pixels a module: sharp at any length
+	if err != nil {
+		return "", err
+	}
+	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)), nil
 }
 
 func writePage(w http.ResponseWriter, d pageData) {
+	if d.Lang == "" {
+		d.Lang = "zh-CN"
+	}
+	t := pageTexts[d.Lang]
+	if d.SimName == "" {
+		d.SimName, d.Footer = t.simName, t.footer
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
 	h.Set("X-Frame-Options", "DENY")
 	w.WriteHeader(http.StatusOK)
 	pageTmpl.Execute(w, d)
@@ -214,7 +299,11 @@ func (s *Server) authorizePage(w http.ResponseWriter, r *http.Request, kind wech
 				redirectTo(w, r, a, "")
 				return
 			}
-			writePage(w, pageData{Title: "已取消", Message: "你已拒绝授权 (You declined.)"})
+			if pageLang(r, r.PostFormValue) == "en" {
+				writePage(w, pageData{Lang: "en", Title: "Cancelled", Message: "You declined."})
+			} else {
+				writePage(w, pageData{Title: "已取消", Message: "你已拒绝授权。"})
+			}
 			return
 		}
 		user := r.PostFormValue("user")
@@ -229,20 +318,44 @@ func (s *Server) authorizePage(w http.ResponseWriter, r *http.Request, kind wech
 		redirectTo(w, r, a, s.issueOAuthCode(a, u))
 		return
 	}
+	get := r.URL.Query().Get
+	lang := pageLang(r, get)
+	t := pageTexts[lang]
 	d := pageData{
-		AppName: appName(a.app), AppID: a.app.AppID, RedirectURI: a.redirectURI,
-		Scope: a.scope, State: a.state, Users: s.sortedUsers(),
+		Lang: lang, AppName: appName(a.app), AppID: a.app.AppID, RedirectURI: a.redirectURI,
+		Scope: a.scope, State: a.state, UsersLabel: t.usersLabel, OtherUserLabel: t.otherUser,
 	}
+	var as string
 	switch {
 	case kind == wechat.KindWebsite:
-		d.Title, d.Action, d.Verb, d.CancelLabel = "微信登录", "qrconnect", "扫码并确认登录 as", "取消登录"
-		d.Note = "Each button stands for scanning the QR code with WeChat and confirming as that user."
+		d.Title, d.Action, d.Note, as, d.OtherUserButton, d.CancelLabel = t.websiteTitle, "qrconnect", t.websiteNote, t.websiteAs, t.websiteOther, t.websiteCancel
+		// The code a phone would scan: this page's own address.
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		if qr, err := qrDataURI(scheme + "://" + r.Host + r.URL.RequestURI()); err == nil {
+			d.QR, d.QRAlt = qr, t.qrAlt
+		}
 	case a.scope == wechat.ScopeUserInfo:
-		d.Title, d.Action, d.Verb, d.CancelLabel = "申请获得你的公开信息（昵称、头像）", "authorize", "允许 as", "拒绝"
+		d.Title, d.Action, as, d.OtherUserButton, d.CancelLabel = t.userinfoTitle, "authorize", t.userinfoAs, t.userinfoOther, t.userinfoCancel
 	default:
-		d.Title, d.Action, d.Verb, d.CancelLabel = "选择测试用户", "authorize", "继续 as", "取消"
-		d.Note = "In WeChat, snsapi_base is silent; the simulator asks which test user you are."
+		d.Title, d.Action, d.Note, as, d.OtherUserButton, d.CancelLabel = t.baseTitle, "authorize", t.baseNote, t.baseAs, t.baseOther, t.baseCancel
 	}
+	for _, u := range s.sortedUsers() {
+		who := u.Nickname + " (" + u.Name + ")"
+		if u.Snapshot {
+			who += t.snapshot
+		}
+		d.Users = append(d.Users, userChoice{Name: u.Name, Label: fmt.Sprintf(as, who)})
+	}
+	other := "en"
+	if lang == "en" {
+		other = "zh-CN"
+	}
+	q := r.URL.Query()
+	q.Set("lang", other)
+	d.SwitchHref, d.SwitchLang, d.SwitchLabel = "?"+q.Encode(), other, t.switchLabel // relative: the simulator may be mounted under a prefix
 	writePage(w, d)
 }
 

@@ -477,8 +477,14 @@ func (s *Server) PhoneCode(appID, user, phone string) (string, error) {
 	return s.issueLocked(&code{kind: codePhone, appID: appID, user: user, phone: pure, cc: cc, expires: s.now().Add(PhoneCodeTTL)}), nil
 }
 
-// splitPhone accepts "13800138000", "+8613800138000" and "+1-4155550100"
-// style numbers (a '-' or ' ' after the country code separates it).
+// splitPhone normalises a phone number into WeChat's countryCode and
+// purePhoneNumber. A mainland China mobile number (11 digits, 13 to 19)
+// may be written the usual ways: 13800138000, 138 0013 8000,
+// 138-0013-8000, +8613800138000, +86 138 0013 8000, (+86) 138…,
+// 008613800138000 or 8613800138000. Any other country needs +CC and a
+// separator (+1-4155550100, +44 2071838750), since a country code has no
+// fixed length. Anything else, a short or 10-digit number say, is refused
+// as ambiguous rather than guessed at.
 func splitPhone(p string) (cc, pure string, err error) {
 	p = strings.TrimSpace(p)
 	digits := func(s string) bool {
@@ -492,19 +498,31 @@ func splitPhone(p string) (cc, pure string, err error) {
 		}
 		return true
 	}
+	compact := strings.NewReplacer(" ", "", "-", "", ".", "", "(", "", ")", "").Replace(p)
 	if rest, ok := strings.CutPrefix(p, "+"); ok {
-		if c, n, found := strings.Cut(strings.ReplaceAll(rest, " ", "-"), "-"); found && digits(c) && len(c) <= 3 && digits(n) {
-			return c, n, nil
+		if c, n, found := strings.Cut(strings.NewReplacer(" ", "-", ")", "-").Replace(rest), "-"); found && c != "86" && digits(c) && len(c) <= 3 {
+			if n = strings.NewReplacer(" ", "", "-", "", ".", "").Replace(n); digits(n) {
+				return c, n, nil
+			}
 		}
-		if n, ok := strings.CutPrefix(rest, "86"); ok && digits(n) {
-			return "86", n, nil
-		}
-		return "", "", fmt.Errorf("wechattest: phone %q: write a foreign number as +CC-NUMBER", p)
 	}
-	if !digits(p) {
-		return "", "", fmt.Errorf("wechattest: phone %q is not a number", p)
+	var n string
+	switch {
+	case strings.HasPrefix(compact, "+86"):
+		n = compact[3:]
+	case strings.HasPrefix(compact, "+"):
+		return "", "", fmt.Errorf("wechattest: phone %q: write a number outside mainland China as +CC-NUMBER (+1-4155550100)", p)
+	case strings.HasPrefix(compact, "0086"):
+		n = compact[4:]
+	case len(compact) == 13 && strings.HasPrefix(compact, "86"):
+		n = compact[2:]
+	default:
+		n = compact
 	}
-	return "86", p, nil
+	if len(n) != 11 || n[0] != '1' || n[1] < '3' || !digits(n) {
+		return "", "", fmt.Errorf("wechattest: phone %q is not a mainland China mobile number (11 digits from 13 to 19, optionally with +86); write any other number as +CC-NUMBER", p)
+	}
+	return "86", n, nil
 }
 
 // EncryptData produces legacy encryptedData and iv for user of Mini Program
