@@ -50,3 +50,25 @@ func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form
 	}
 	return client, nil
 }
+
+// requestClientID names the client a token-endpoint style request (token,
+// PAR, revocation, introspection) comes from, before it is authenticated:
+// the HTTP Basic user when there is one (RFC 6749 §2.3.1, form-encoded),
+// else the client_id of the body. A body client_id that names another
+// client than Basic is refused: one request, one client, so limits keyed
+// on the client (the WeChat grant's) cannot be spent on somebody else's.
+func requestClientID(r *http.Request) (string, error) {
+	body := r.PostForm.Get("client_id")
+	user, _, ok := r.BasicAuth()
+	if !ok {
+		return body, nil
+	}
+	id, err := url.QueryUnescape(user)
+	if err != nil {
+		return "", fosite.ErrInvalidRequest.WithHint("The client id in the Authorization header is not form-encoded (RFC 6749 section 2.3.1).")
+	}
+	if body != "" && body != id {
+		return "", fosite.ErrInvalidRequest.WithHint("The client_id in the body differs from the one in HTTP Basic.")
+	}
+	return id, nil
+}

@@ -36,6 +36,10 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		p.writeTokenError(ctx, w, r, nil, err)
 		return
 	}
+	if _, err := requestClientID(r); err != nil {
+		p.writeTokenError(ctx, w, r, nil, err)
+		return
+	}
 	if strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
 		p.writeTokenError(ctx, w, r, nil, fosite.ErrInvalidClient.WithHint("Introspection requires client authentication, not a bearer token."))
 		return

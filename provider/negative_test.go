@@ -164,12 +164,15 @@ func TestNegative_Table(t *testing.T) {
 		{name: "token registered audience", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "client_credentials", "client_id", serviceClient, "client_secret", serviceSecret, "audience", resourceClient), wantStatus: 200},
 		{name: "token refresh with a broader scope", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "refresh_token", "refresh_token", live.RefreshToken, "scope", "openid profile offline_access"), user: webClient, pass: webSecret, wantStatus: 400, wantError: "invalid_scope"},
 		{name: "token grant not allowed for client", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "client_credentials"), user: webClient, pass: webSecret, wantStatus: 400, wantError: "unauthorized_client"},
+		{name: "token client_id in body differs from Basic", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "client_credentials", "client_id", webClient), user: serviceClient, pass: serviceSecret, wantStatus: 400, wantError: "invalid_request"},
+		{name: "token wechat grant client_id in body differs from Basic", method: post, path: "/oauth2/token", form: tokenForm("grant_type", "urn:wxoidc:params:oauth:grant-type:wechat-jscode", "client_id", "mini", "js_code", "x"), user: webClient, pass: webSecret, wantStatus: 400, wantError: "invalid_request"},
 		{name: "token repeated parameter", method: post, path: "/oauth2/token", body: "grant_type=client_credentials&grant_type=client_credentials", user: serviceClient, pass: serviceSecret, wantStatus: 400, wantError: "invalid_request"},
 
 		// Revocation (RFC 7009).
 		{name: "revoke without client authentication", method: post, path: "/oauth2/revoke", form: tokenForm("token", tok.RefreshToken), wantStatus: 401, wantError: "invalid_client"},
 		{name: "revoke wrong secret", method: post, path: "/oauth2/revoke", form: tokenForm("token", tok.RefreshToken), user: webClient, pass: "wrong", wantStatus: 401, wantError: "invalid_client", wantHeader: [2]string{"WWW-Authenticate", "Basic"}},
 		{name: "revoke unknown token is fine", method: post, path: "/oauth2/revoke", form: tokenForm("token", "unknown"), user: webClient, pass: webSecret, wantStatus: 200},
+		{name: "revoke client_id in body differs from Basic", method: post, path: "/oauth2/revoke", form: tokenForm("token", tok.RefreshToken, "client_id", spaClient), user: webClient, pass: webSecret, wantStatus: 400, wantError: "invalid_request"},
 		{name: "revoke missing token", method: post, path: "/oauth2/revoke", form: tokenForm("token_type_hint", "access_token"), user: webClient, pass: webSecret, wantStatus: 400, wantError: "invalid_request"},
 
 		// Introspection (RFC 7662).
@@ -184,10 +187,12 @@ func TestNegative_Table(t *testing.T) {
 		{name: "userinfo garbage token", method: get, path: "/userinfo", bearer: "garbage", wantStatus: 401, wantError: "invalid_token", wantHeader: [2]string{"WWW-Authenticate", `error="invalid_token"`}},
 		{name: "userinfo refresh token", method: get, path: "/userinfo", bearer: tok.RefreshToken, wantStatus: 401, wantError: "invalid_token"},
 		{name: "userinfo POST with the token in the header and no body", method: post, path: "/userinfo", bearer: live.AccessToken, wantStatus: 200},
+		{name: "userinfo token in query string", method: get, path: "/userinfo", query: tokenForm("access_token", tok.AccessToken), wantStatus: 400, wantError: "invalid_request"},
 		{name: "userinfo token without openid", method: get, path: "/userinfo", bearer: ccToken, wantStatus: 403, wantError: "insufficient_scope", wantHeader: [2]string{"WWW-Authenticate", `error="insufficient_scope"`}},
 
 		// PAR (RFC 9126).
 		{name: "par wrong secret", method: post, path: "/oauth2/par", form: authz(), user: webClient, pass: "wrong", wantStatus: 401, wantError: "invalid_client"},
+		{name: "par client_id in body differs from Basic", method: post, path: "/oauth2/par", form: authz("client_id", spaClient), user: webClient, pass: webSecret, wantStatus: 400, wantError: "invalid_request"},
 		{name: "par unregistered redirect_uri", method: post, path: "/oauth2/par", form: authz("redirect_uri", "https://evil.example/cb"), user: webClient, pass: webSecret, wantStatus: 400, wantError: "invalid_request"},
 
 		// Logout.

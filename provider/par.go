@@ -9,6 +9,10 @@ func (p *Provider) handlePAR(w http.ResponseWriter, r *http.Request) {
 		p.writeTokenError(ctx, w, r, nil, err)
 		return
 	}
+	if _, err := requestClientID(r); err != nil {
+		p.writeTokenError(ctx, w, r, nil, err)
+		return
+	}
 	if err := p.expandRequestObject(ctx, r, true); err != nil {
 		p.writeTokenError(ctx, w, r, nil, err)
 		return

@@ -16,6 +16,10 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		p.writeTokenError(ctx, w, r, nil, err)
 		return
 	}
+	if _, err := requestClientID(r); err != nil {
+		p.writeTokenError(ctx, w, r, nil, err)
+		return
+	}
 	if _, _, basic := r.BasicAuth(); !basic && r.PostForm.Get("client_id") == "" {
 		p.writeTokenError(ctx, w, r, nil, fosite.ErrInvalidClient.WithHint("Revocation requires client authentication."))
 		return

@@ -40,12 +40,17 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		p.writeTokenError(ctx, w, r, nil, err)
 		return
 	}
+	clientID, err := requestClientID(r)
+	if err != nil {
+		p.writeTokenError(ctx, w, r, nil, err)
+		return
+	}
 	if gt := r.PostForm.Get("grant_type"); gt != "" && !grantTypes[gt] {
 		p.writeTokenError(ctx, w, r, nil, fosite.ErrUnsupportedGrantType.WithHintf("The grant type '%s' is not supported.", gt))
 		return
 	}
 	if r.PostForm.Get("grant_type") == GrantTypeWeChat {
-		now, clientID := time.Now(), r.PostForm.Get("client_id")
+		now := time.Now()
 		ok, wait := p.limits.allow(clientID, clientIP(r), now)
 		if ok {
 			ok, wait = p.clientQuota.allow(ctx, clientID, now)

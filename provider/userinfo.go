@@ -3,7 +3,6 @@ package provider
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/ory/fosite"
@@ -20,10 +19,14 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		p.bearerError(w, http.StatusBadRequest, "invalid_request", "The request could not be parsed.")
 		return
 	}
-	token := fosite.AccessTokenFromRequest(r)
+	token, bad := bearerToken(r)
+	if bad != "" {
+		p.bearerError(w, http.StatusBadRequest, "invalid_request", bad)
+		return
+	}
 	if token == "" {
 		// RFC 6750 §3.1: no error code when the request has no credentials.
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q`, p.cfg.Issuer))
+		w.Header().Set("WWW-Authenticate", p.bearerChallenge("", "", ""))
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The request carries no access token."})
 		return
 	}
@@ -34,7 +37,7 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ar.GetGrantedScopes().Has(ScopeOpenID) {
-		p.bearerError(w, http.StatusForbidden, "insufficient_scope", "The access token was not granted the openid scope.")
+		p.insufficientScope(w, ScopeOpenID, "The access token was not granted the openid scope.")
 		return
 	}
 	sess := ar.GetSession().(*Session)
@@ -61,8 +64,15 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 
 // bearerError answers a protected-resource request per RFC 6750 §3.
 func (p *Provider) bearerError(w http.ResponseWriter, status int, code, desc string) {
-	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q, error=%q, error_description=%q`, p.cfg.Issuer, code, desc))
+	w.Header().Set("WWW-Authenticate", p.bearerChallenge(code, desc, ""))
 	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+}
+
+// insufficientScope answers a request whose token lacks scope: 403
+// insufficient_scope naming the scope it needs (RFC 6750 §3.1).
+func (p *Provider) insufficientScope(w http.ResponseWriter, scope, desc string) {
+	w.Header().Set("WWW-Authenticate", p.bearerChallenge("insufficient_scope", desc, scope))
+	writeJSON(w, http.StatusForbidden, map[string]string{"error": "insufficient_scope", "error_description": desc, "scope": scope})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -3,6 +3,7 @@ package provider
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -20,16 +21,20 @@ type wechatCaller struct {
 }
 
 // bearerWeChatCaller authenticates a request to the /wechat/ endpoints: a
-// bearer access token (RFC 6750) issued to a Mini Program client. On
-// failure it has written the response.
-func (p *Provider) bearerWeChatCaller(w http.ResponseWriter, r *http.Request) (*wechatCaller, bool) {
+// bearer access token (RFC 6750) issued to a Mini Program client and
+// granted scope. On failure it has written the response.
+func (p *Provider) bearerWeChatCaller(w http.ResponseWriter, r *http.Request, scope string) (*wechatCaller, bool) {
 	if err := parseForm(w, r); err != nil {
 		p.bearerError(w, http.StatusBadRequest, "invalid_request", standardError(err).GetDescription())
 		return nil, false
 	}
-	token := fosite.AccessTokenFromRequest(r)
+	token, bad := bearerToken(r)
+	if bad != "" {
+		p.bearerError(w, http.StatusBadRequest, "invalid_request", bad)
+		return nil, false
+	}
 	if token == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="`+p.cfg.Issuer+`"`)
+		w.Header().Set("WWW-Authenticate", p.bearerChallenge("", "", ""))
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The request carries no access token."})
 		return nil, false
 	}
@@ -47,14 +52,19 @@ func (p *Provider) bearerWeChatCaller(w http.ResponseWriter, r *http.Request) (*
 		p.bearerError(w, http.StatusForbidden, "insufficient_scope", "The access token was not issued to a Mini Program client.")
 		return nil, false
 	}
+	if !ar.GetGrantedScopes().Has(scope) {
+		p.insufficientScope(w, scope, fmt.Sprintf("The access token was not granted the %s scope.", scope))
+		return nil, false
+	}
 	return &wechatCaller{subject: ar.GetSession().GetSubject(), app: app, appID: client.WeChatAppID}, true
 }
 
 // handleWeChatPhone binds a phone number later: POST /wechat/phone with a
-// phone_code from the getPhoneNumber button (SPEC §3).
+// phone_code from the getPhoneNumber button (SPEC §3). The token must have
+// been granted the phone scope: binding a number is releasing it.
 func (p *Provider) handleWeChatPhone(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	c, ok := p.bearerWeChatCaller(w, r)
+	c, ok := p.bearerWeChatCaller(w, r, ScopePhone)
 	if !ok {
 		return
 	}
@@ -84,10 +94,11 @@ func (p *Provider) handleWeChatPhone(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleWeChatDecrypt decrypts legacy encryptedData + iv with the caller's
-// current session key for the token's Mini Program (SPEC §3).
+// current session key for the token's Mini Program (SPEC §3). The token
+// must have been granted the wechat scope.
 func (p *Provider) handleWeChatDecrypt(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	c, ok := p.bearerWeChatCaller(w, r)
+	c, ok := p.bearerWeChatCaller(w, r, ScopeWeChat)
 	if !ok {
 		return
 	}

@@ -302,7 +302,7 @@ func TestWeChatGrant_PhoneAndDecrypt(t *testing.T) {
 	}
 
 	// Phone later, with the bearer token.
-	status, body, _ = m.grant(url.Values{"client_id": {miniClient}, "js_code": {m.wxLogin(miniApp, "grace")}, "scope": {"openid phone"}})
+	status, body, _ = m.grant(url.Values{"client_id": {miniClient}, "js_code": {m.wxLogin(miniApp, "grace")}, "scope": {"openid phone wechat"}})
 	if status != 200 {
 		t.Fatalf("%d %v", status, body)
 	}
@@ -433,5 +433,53 @@ func TestWeChatGrant_RefreshTellsTodaysClaims(t *testing.T) {
 	idt.Claims(&claims)
 	if claims["phone_number"] != "+8613700137000" || claims["phone_number_verified"] != true {
 		t.Fatalf("refreshed ID token claims: %v", claims)
+	}
+}
+
+// TestWeChatAPI_RequiresScope: an openid-only token can neither bind a
+// phone number nor decrypt data (403 insufficient_scope naming the scope,
+// RFC 6750 §3.1); a token in the query string is refused at every
+// protected resource (RFC 6750 §2.3).
+func TestWeChatAPI_RequiresScope(t *testing.T) {
+	e := newEnv(t)
+	m := mp{e: e}
+	body, _ := m.login(miniClient, miniApp, "ivan", "openid")
+	at := body["access_token"].(string)
+	data, iv, _ := e.sim.EncryptData(miniApp, "ivan", map[string]any{"nickName": "Ivan"})
+	for _, c := range []struct {
+		path, scope string
+		form        url.Values
+	}{
+		{"/wechat/phone", "phone", url.Values{"phone_code": {m.phoneCode(miniApp, "ivan", "13600136000")}}},
+		{"/wechat/decrypt", "wechat", url.Values{"encrypted_data": {data}, "iv": {iv}}},
+	} {
+		status, b, h := m.post(c.path, at, c.form)
+		if status != http.StatusForbidden || b["error"] != "insufficient_scope" {
+			t.Fatalf("%s with an openid-only token: %d %v", c.path, status, b)
+		}
+		if ch := h.Get("WWW-Authenticate"); !strings.Contains(ch, `error="insufficient_scope"`) || !strings.Contains(ch, `scope="`+c.scope+`"`) {
+			t.Fatalf("%s: WWW-Authenticate %q", c.path, ch)
+		}
+	}
+	if ui := m.userinfo(at); ui["phone_number"] != nil {
+		t.Fatalf("a phone number was bound: %v", ui)
+	}
+
+	// The query string never carries a token; header and body not both.
+	full, _ := m.login(miniClient, miniApp, "ivan", "openid phone wechat")
+	good := full["access_token"].(string)
+	for _, path := range []string{"/userinfo", "/wechat/phone", "/wechat/decrypt"} {
+		status, b, _ := m.post(path+"?access_token="+url.QueryEscape(good), "", url.Values{"phone_code": {"x"}})
+		if status != http.StatusBadRequest || b["error"] != "invalid_request" {
+			t.Fatalf("%s with the token in the query: %d %v", path, status, b)
+		}
+		status, b, _ = m.post(path, good, url.Values{"access_token": {good}})
+		if status != http.StatusBadRequest || b["error"] != "invalid_request" {
+			t.Fatalf("%s with the token in header and body: %d %v", path, status, b)
+		}
+	}
+	// The form body of a POST is a documented way (RFC 6750 §2.2).
+	if status, b, _ := m.post("/userinfo", "", url.Values{"access_token": {good}}); status != 200 || b["sub"] == nil {
+		t.Fatalf("userinfo with the token in the body: %d %v", status, b)
 	}
 }
