@@ -92,6 +92,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 			db.Close()
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 		}
+		if err := incrementalVacuum(ctx, db); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
 		w = db
 
 		rq := url.Values{"_pragma": append([]string{"query_only(1)"}, common["_pragma"]...)}
@@ -144,6 +148,37 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 	return &Store{Store: s}, nil
 }
 
+// incrementalVacuum puts the database in incremental auto-vacuum mode, in
+// which the janitor's PRAGMA incremental_vacuum (Dialect.Compact, after
+// DeleteExpired) returns the pages of deleted rows to the file system, so
+// the file shrinks after a burst of short-lived rows instead of keeping its
+// largest size forever. A new file takes the mode at once; an existing one
+// (created before wxoidc set it) needs one VACUUM, which rewrites the file
+// once, at this open.
+func incrementalVacuum(ctx context.Context, db *sql.DB) error {
+	const incremental = 2
+	var mode int
+	if err := db.QueryRowContext(ctx, "PRAGMA auto_vacuum").Scan(&mode); err != nil {
+		return fmt.Errorf("read auto_vacuum: %w", err)
+	}
+	if mode == incremental {
+		return nil
+	}
+	if _, err := db.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
+		return fmt.Errorf("set auto_vacuum: %w", err)
+	}
+	if err := db.QueryRowContext(ctx, "PRAGMA auto_vacuum").Scan(&mode); err != nil {
+		return fmt.Errorf("read auto_vacuum: %w", err)
+	}
+	if mode == incremental {
+		return nil // a new, empty database
+	}
+	if _, err := db.ExecContext(ctx, "VACUUM"); err != nil {
+		return fmt.Errorf("vacuum to enable incremental auto_vacuum: %w", err)
+	}
+	return nil
+}
+
 // Migrate applies the embedded migrations that the database lacks.
 func (s *Store) Migrate(ctx context.Context) error { return s.Store.Migrate(ctx) }
 
@@ -158,6 +193,7 @@ func dialect() sqlstore.Dialect {
 		Name:              "sqlite",
 		IsUniqueViolation: isUniqueViolation,
 		IsRetryable:       isRetryable,
+		Compact:           "PRAGMA incremental_vacuum",
 		Goose:             goose.DialectSQLite3,
 		Migrations:        sub,
 	}

@@ -433,7 +433,13 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, err
 	if err != nil {
 		return total, s.wrap("delete expired push_events", err)
 	}
-	return total + n, nil
+	total += n
+	if total > 0 && s.d.Compact != "" {
+		if _, err := s.exec(ctx, s.d.Compact); err != nil {
+			return total, s.wrap("compact", err)
+		}
+	}
+	return total, nil
 }
 
 func isNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }

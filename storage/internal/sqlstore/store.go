@@ -51,6 +51,12 @@ type Dialect struct {
 	// connections, network errors) apply in any case; nil adds none.
 	IsUnavailable func(err error) bool
 
+	// Compact, if set, is a statement DeleteExpired runs after it removed
+	// rows, giving the freed pages back to the file system (SQLite: PRAGMA
+	// incremental_vacuum). Empty means the database reuses free space by
+	// itself (PostgreSQL's autovacuum).
+	Compact string
+
 	// Goose is goose's name for the database.
 	Goose goose.Dialect
 	// Migrations holds the dialect's goose SQL migrations at its root.
