@@ -68,11 +68,21 @@ func AuthorizeParams(ar fosite.AuthorizeRequester) url.Values {
 
 func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := parseForm(w, r); err != nil {
+	if ok, wait := p.authorizeLimits.Allow(r, p.cfg.Now()); !ok {
+		retryAfterHeader(w, wait)
+		p.writeAuthorizeError(ctx, w, r, nil, errTooManyRequests)
+		return
+	}
+	if err := parseAuthorizeForm(w, r, false); err != nil {
 		p.writeAuthorizeError(ctx, w, r, fosite.NewAuthorizeRequest(), err)
 		return
 	}
 	if err := p.expandRequestObject(ctx, r, false); err != nil {
+		p.writeAuthorizeError(ctx, w, r, p.errorTarget(ctx, r), err)
+		return
+	}
+	// A request object's claims are bounded like parameters.
+	if err := normalizeAuthorizeForm(r.Form, false); err != nil {
 		p.writeAuthorizeError(ctx, w, r, p.errorTarget(ctx, r), err)
 		return
 	}

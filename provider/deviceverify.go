@@ -26,7 +26,7 @@ const (
 // them (POST user_code, action=approve|deny; 204).
 func (p *Provider) handleDeviceVerify(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	caller, ok := p.bearerWeChatCaller(w, r)
+	caller, ok := p.bearerWeChatCaller(w, r, "")
 	if !ok {
 		return
 	}

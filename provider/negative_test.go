@@ -109,6 +109,15 @@ func TestNegative_Table(t *testing.T) {
 		{name: "authorize redirect_uri prefix match", method: get, path: "/oauth2/authorize", query: authz("redirect_uri", webRedirect+"/../evil"), wantStatus: 400, wantError: "invalid_request"},
 		{name: "authorize redirect_uri with extra query", method: get, path: "/oauth2/authorize", query: authz("redirect_uri", webRedirect+"?x=1"), wantStatus: 400, wantError: "invalid_request"},
 		{name: "authorize oversized parameter", method: get, path: "/oauth2/authorize", query: authz("state", strings.Repeat("s", 5000)), wantStatus: 400, wantError: "invalid_request"},
+		{name: "authorize state over 1024 bytes", method: get, path: "/oauth2/authorize", query: authz("state", strings.Repeat("s", 1025)), wantStatus: 400, wantError: "invalid_request"},
+		{name: "authorize nonce over 512 bytes", method: get, path: "/oauth2/authorize", query: authz("nonce", strings.Repeat("n", 513)), wantStatus: 400, wantError: "invalid_request"},
+		{name: "authorize audience repeated 9 times", method: get, path: "/oauth2/authorize", query: func() url.Values {
+			v := authz()
+			for i := range 9 {
+				v.Add("audience", strings.Repeat("a", i+1))
+			}
+			return v
+		}(), wantStatus: 400, wantError: "invalid_request"},
 		{name: "authorize repeated parameter", method: get, path: "/oauth2/authorize", query: func() url.Values { v := authz(); v.Add("scope", "profile"); return v }(), wantStatus: 400, wantError: "invalid_request"},
 		// Authorization endpoint: errors sent back to the client.
 		{name: "authorize public client without PKCE", method: get, path: "/oauth2/authorize", query: spaAuthz(), wantStatus: 303, wantError: "invalid_request"},

@@ -5,7 +5,12 @@ import "net/http"
 // handlePAR serves pushed authorization requests (RFC 9126).
 func (p *Provider) handlePAR(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := parseForm(w, r); err != nil {
+	if ok, wait := p.authorizeLimits.Allow(r, p.cfg.Now()); !ok {
+		retryAfterHeader(w, wait)
+		p.writeTokenError(ctx, w, r, nil, errTooManyRequests)
+		return
+	}
+	if err := parseAuthorizeForm(w, r, true); err != nil {
 		p.writeTokenError(ctx, w, r, nil, err)
 		return
 	}
@@ -14,6 +19,11 @@ func (p *Provider) handlePAR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := p.expandRequestObject(ctx, r, true); err != nil {
+		p.writeTokenError(ctx, w, r, nil, err)
+		return
+	}
+	// A request object's claims are bounded like parameters.
+	if err := normalizeAuthorizeForm(r.Form, true); err != nil {
 		p.writeTokenError(ctx, w, r, nil, err)
 		return
 	}
@@ -28,6 +38,7 @@ func (p *Provider) handlePAR(w http.ResponseWriter, r *http.Request) {
 		p.writeTokenError(ctx, w, r, nil, err)
 		return
 	}
+	dropClientAuth(ar.GetRequestForm())
 	resp, err := p.oauth2.NewPushedAuthorizeResponse(ctx, ar, newSession())
 	if err != nil {
 		p.writeTokenError(ctx, w, r, nil, err)

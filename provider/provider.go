@@ -64,6 +64,13 @@ type Config struct {
 	// DefaultGrantLimitPerIP.
 	GrantLimitPerClient RateLimit
 	GrantLimitPerIP     RateLimit
+	// AuthorizeLimitPerIP rate-limits /oauth2/authorize and /oauth2/par
+	// per client address on this replica (HTTP 429); zero takes
+	// DefaultAuthorizeLimitPerIP, a negative Rate turns it off.
+	AuthorizeLimitPerIP RateLimit
+	// IPv6Prefix is the network size by which IPv6 clients share a per-IP
+	// bucket; 0 takes DefaultIPv6Prefix (/64).
+	IPv6Prefix int
 
 	// AccessTokenFormat is "jwt" (RFC 9068, the default) or "opaque".
 	AccessTokenFormat string
@@ -113,6 +120,10 @@ type Config struct {
 	// Metrics, when set, is told of events worth counting (tokens issued).
 	// nil counts nothing.
 	Metrics Metrics
+
+	// Now returns the current time for the rate limits; nil means
+	// time.Now.
+	Now func() time.Time
 }
 
 func (c *Config) setDefaults() {
@@ -142,6 +153,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 }
 
@@ -232,6 +246,9 @@ func (c Config) Validate() error {
 	if c.DeviceCodeLifespan%time.Second != 0 {
 		errs = append(errs, errors.New("device.code_lifespan: must be whole seconds, e.g. 10m"))
 	}
+	if c.IPv6Prefix < 0 || c.IPv6Prefix > 128 {
+		errs = append(errs, fmt.Errorf("rate_limit.ipv6_prefix: %d is not a prefix length from 1 to 128 (0 takes %d)", c.IPv6Prefix, DefaultIPv6Prefix))
+	}
 	if c.AuthorizeCodeLifespan > 10*time.Minute {
 		errs = append(errs, errors.New("authorize_code.lifespan: must be at most 10m (RFC 6749 §4.1.2)"))
 	}
@@ -256,10 +273,13 @@ type Provider struct {
 	// replica; clientQuota per client across replicas (nil when off).
 	limits      *grantLimits
 	clientQuota *clientQuota
-	routes      *mux.Router // what Route matches against; read-only after New
-	discovery   []byte      // prepared discovery document
-	basePath    string      // the issuer's path, where the routes are mounted
-	log         *slog.Logger
+	// authorizeLimits rate-limits /oauth2/authorize and /oauth2/par per
+	// address on this replica (nil when off).
+	authorizeLimits *IPLimiter
+	routes          *mux.Router // what Route matches against; read-only after New
+	discovery       []byte      // prepared discovery document
+	basePath        string      // the issuer's path, where the routes are mounted
+	log             *slog.Logger
 	// outbound calls clients' registered URIs (see Config.HTTPClient).
 	outbound *http.Client
 }
@@ -274,7 +294,8 @@ func New(cfg Config) (*Provider, error) {
 	if u, err := url.Parse(cfg.Issuer); err == nil {
 		p.basePath = u.Path
 	}
-	p.limits = newGrantLimits(cfg.GrantLimitPerClient, cfg.GrantLimitPerIP)
+	p.limits = newGrantLimits(cfg.GrantLimitPerClient, cfg.GrantLimitPerIP, cfg.IPv6Prefix)
+	p.authorizeLimits = NewIPLimiter(cfg.AuthorizeLimitPerIP, DefaultAuthorizeLimitPerIP, cfg.IPv6Prefix)
 	p.clientQuota = newClientQuota(cfg.Storage, cfg.GrantLimitPerClient)
 	if err := p.compose(); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -32,15 +33,25 @@ var (
 	DefaultGrantLimitPerIP     = RateLimit{Rate: 20, Burst: 40}
 )
 
-// maxBuckets bounds the limiter's memory in normal operation.
+// Default per-IP limit of the browser sign-in endpoints (/oauth2/authorize,
+// /oauth2/par and the login step's /login), per replica: generous for
+// people behind one NAT, tight enough that one source cannot fill the
+// database with pending requests.
+var DefaultAuthorizeLimitPerIP = RateLimit{Rate: 10, Burst: 50}
+
+// DefaultIPv6Prefix is the network size by which IPv6 clients share a
+// per-IP bucket: a host usually holds a whole /64, so per-address buckets
+// would give it 2^64 of them.
+const DefaultIPv6Prefix = 64
+
+// maxBuckets bounds a limiter's memory in normal operation.
 const maxBuckets = 100_000
 
-// grantLimits holds one token bucket per client and per IP address.
-type grantLimits struct {
-	perClient, perIP RateLimit
-	mu               sync.Mutex
-	buckets          map[string]*bucket // guarded by mu; key "c:"+client or "i:"+ip
-	lastSweep        time.Time          // guarded by mu
+// buckets holds token buckets by key, forgetting idle ones.
+type buckets struct {
+	mu        sync.Mutex
+	m         map[string]*bucket // guarded by mu
+	lastSweep time.Time          // guarded by mu
 }
 
 type bucket struct {
@@ -48,58 +59,141 @@ type bucket struct {
 	seen time.Time
 }
 
-func newGrantLimits(perClient, perIP RateLimit) *grantLimits {
+// keyed is one bucket to take from: its key and its limit.
+type keyed struct {
+	key string
+	lim RateLimit
+}
+
+// take takes one request from every bucket in order, or from none; if one
+// refuses, it says after how many seconds to retry. Limits with a negative
+// Rate are skipped.
+func (b *buckets) take(now time.Time, ks ...keyed) (bool, int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil {
+		b.m = map[string]*bucket{}
+	}
+	// Forget idle buckets every minute, and sooner when someone sprays
+	// keys (made-up client ids, addresses) to grow the map.
+	if now.Sub(b.lastSweep) > time.Minute || len(b.m) > maxBuckets {
+		idle := 10 * time.Minute
+		if len(b.m) > maxBuckets {
+			idle = time.Minute
+		}
+		for k, bk := range b.m {
+			if now.Sub(bk.seen) > idle {
+				delete(b.m, k)
+			}
+		}
+		b.lastSweep = now
+	}
+	var taken []*rate.Reservation
+	for _, k := range ks {
+		if k.lim.Rate < 0 {
+			continue
+		}
+		bk := b.m[k.key]
+		if bk == nil {
+			bk = &bucket{l: rate.NewLimiter(rate.Limit(k.lim.Rate), max(k.lim.Burst, 1))}
+			b.m[k.key] = bk
+		}
+		bk.seen = now
+		r := bk.l.ReserveN(now, 1)
+		if !r.OK() || r.DelayFrom(now) > 0 {
+			wait := r.DelayFrom(now)
+			r.CancelAt(now)
+			for _, t := range taken {
+				t.CancelAt(now)
+			}
+			return false, int(math.Ceil(max(wait, time.Second).Seconds()))
+		}
+		taken = append(taken, r)
+	}
+	return true, 0
+}
+
+// grantLimits holds one token bucket per client and per IP address.
+type grantLimits struct {
+	perClient, perIP RateLimit
+	ipv6Prefix       int
+	set              buckets
+}
+
+func newGrantLimits(perClient, perIP RateLimit, ipv6Prefix int) *grantLimits {
 	if perClient.Rate == 0 {
 		perClient = DefaultGrantLimitPerClient
 	}
 	if perIP.Rate == 0 {
 		perIP = DefaultGrantLimitPerIP
 	}
-	return &grantLimits{perClient: perClient, perIP: perIP, buckets: map[string]*bucket{}}
+	return &grantLimits{perClient: perClient, perIP: perIP, ipv6Prefix: ipv6Prefix}
 }
 
-// allow reports whether a grant request of clientID from ip may proceed,
-// and if not, after how many seconds to retry.
+// allow reports whether a grant request of clientID from address ip may
+// proceed, and if not, after how many seconds to retry. The address goes
+// first, so one source cannot create client buckets faster than its own
+// limit.
 func (g *grantLimits) allow(clientID, ip string, now time.Time) (bool, int) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	// Forget idle buckets every minute, and sooner when someone sprays
-	// made-up client ids to grow the map.
-	if now.Sub(g.lastSweep) > time.Minute || len(g.buckets) > maxBuckets {
-		idle := 10 * time.Minute
-		if len(g.buckets) > maxBuckets {
-			idle = time.Minute
-		}
-		for k, b := range g.buckets {
-			if now.Sub(b.seen) > idle {
-				delete(g.buckets, k)
-			}
-		}
-		g.lastSweep = now
-	}
-	// The address first, so one source cannot create client buckets
-	// faster than its own limit.
-	for _, c := range []struct {
-		key string
-		lim RateLimit
-	}{{"i:" + ip, g.perIP}, {"c:" + clientID, g.perClient}} {
-		if c.lim.Rate < 0 {
-			continue
-		}
-		b := g.buckets[c.key]
-		if b == nil {
-			b = &bucket{l: rate.NewLimiter(rate.Limit(c.lim.Rate), max(c.lim.Burst, 1))}
-			g.buckets[c.key] = b
-		}
-		b.seen = now
-		if r := b.l.ReserveN(now, 1); !r.OK() || r.DelayFrom(now) > 0 {
-			wait := r.DelayFrom(now)
-			r.CancelAt(now)
-			return false, int(math.Ceil(max(wait, time.Second).Seconds()))
-		}
-	}
-	return true, 0
+	return g.set.take(now, keyed{"i:" + AddrKey(ip, g.ipv6Prefix), g.perIP}, keyed{"c:" + clientID, g.perClient})
 }
+
+// IPLimiter limits requests per client address (IPv6 clients per network
+// of a configurable size), on this replica: a token bucket per address.
+// The zero value is not usable; build it with NewIPLimiter. A nil
+// *IPLimiter admits everything.
+type IPLimiter struct {
+	lim        RateLimit
+	ipv6Prefix int
+	set        buckets
+}
+
+// NewIPLimiter returns a limiter of lim per address; IPv6 addresses share a
+// bucket per /ipv6Prefix network (0 takes DefaultIPv6Prefix). It returns
+// nil (no limit) when lim.Rate is negative; a zero lim.Rate takes def.
+func NewIPLimiter(lim, def RateLimit, ipv6Prefix int) *IPLimiter {
+	if lim.Rate == 0 {
+		lim = def
+	}
+	if lim.Rate < 0 {
+		return nil
+	}
+	return &IPLimiter{lim: lim, ipv6Prefix: ipv6Prefix}
+}
+
+// Allow reports whether a request from r's address may proceed at now,
+// and if not, after how many seconds to retry.
+func (l *IPLimiter) Allow(r *http.Request, now time.Time) (bool, int) {
+	if l == nil {
+		return true, 0
+	}
+	return l.set.take(now, keyed{AddrKey(clientIP(r), l.ipv6Prefix), l.lim})
+}
+
+// AddrKey is the key under which the address ip is rate-limited: an IPv4
+// address (or an IPv4-mapped IPv6 one) as itself, an IPv6 address as its
+// network of prefix bits (0 takes DefaultIPv6Prefix), anything else as is.
+func AddrKey(ip string, prefix int) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	if prefix <= 0 || prefix > 128 {
+		prefix = DefaultIPv6Prefix
+	}
+	p, err := a.Prefix(prefix)
+	if err != nil {
+		return a.String()
+	}
+	return p.String()
+}
+
+// RequestAddrKey is AddrKey of the address r comes from.
+func RequestAddrKey(r *http.Request, prefix int) string { return AddrKey(clientIP(r), prefix) }
 
 // clientIP is the address a request came from (the peer; a trusted proxy's
 // forwarded address is the HTTP layer's business).

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/ory/fosite"
 
@@ -50,7 +49,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostForm.Get("grant_type") == GrantTypeWeChat {
-		now := time.Now()
+		now := p.cfg.Now()
 		ok, wait := p.limits.allow(clientID, clientIP(r), now)
 		if ok {
 			ok, wait = p.clientQuota.allow(ctx, clientID, now)
@@ -133,6 +132,14 @@ func lostRace(ar fosite.AccessRequester, err error) error {
 var errRateLimited = &fosite.RFC6749Error{
 	ErrorField:       fosite.ErrTemporarilyUnavailable.ErrorField,
 	DescriptionField: "Too many requests: the rate limit of this grant was exceeded. Retry after the number of seconds in Retry-After.",
+	CodeField:        http.StatusTooManyRequests,
+}
+
+// errTooManyRequests answers an authorization or PAR request over the
+// per-address limit.
+var errTooManyRequests = &fosite.RFC6749Error{
+	ErrorField:       fosite.ErrTemporarilyUnavailable.ErrorField,
+	DescriptionField: "Too many requests from this address. Retry after the number of seconds in Retry-After.",
 	CodeField:        http.StatusTooManyRequests,
 }
 

@@ -22,7 +22,7 @@ type wechatCaller struct {
 
 // bearerWeChatCaller authenticates a request to the /wechat/ endpoints: a
 // bearer access token (RFC 6750) issued to a Mini Program client and
-// granted scope. On failure it has written the response.
+// granted scope ("" asks for none). On failure it has written the response.
 func (p *Provider) bearerWeChatCaller(w http.ResponseWriter, r *http.Request, scope string) (*wechatCaller, bool) {
 	if err := parseForm(w, r); err != nil {
 		p.bearerError(w, http.StatusBadRequest, "invalid_request", standardError(err).GetDescription())
@@ -52,7 +52,7 @@ func (p *Provider) bearerWeChatCaller(w http.ResponseWriter, r *http.Request, sc
 		p.bearerError(w, http.StatusForbidden, "insufficient_scope", "The access token was not issued to a Mini Program client.")
 		return nil, false
 	}
-	if !ar.GetGrantedScopes().Has(scope) {
+	if scope != "" && !ar.GetGrantedScopes().Has(scope) {
 		p.insufficientScope(w, scope, fmt.Sprintf("The access token was not granted the %s scope.", scope))
 		return nil, false
 	}

@@ -139,6 +139,18 @@ type Config struct {
 			PerClient RateConfig `yaml:"per_client"`
 			PerIP     RateConfig `yaml:"per_ip"`
 		} `yaml:"wechat_grant"`
+		// Authorize limits the browser sign-in endpoints
+		// (/oauth2/authorize, /oauth2/par, /login) per client IP (per
+		// replica), and caps the sign-ins one IP and one browser may have
+		// pending (across replicas).
+		Authorize struct {
+			PerIP             RateConfig `yaml:"per_ip"`
+			PendingPerIP      int        `yaml:"pending_per_ip"`
+			PendingPerBrowser int        `yaml:"pending_per_browser"`
+		} `yaml:"authorize"`
+		// IPv6Prefix is the network size by which IPv6 clients share
+		// per-IP limits.
+		IPv6Prefix int `yaml:"ipv6_prefix"`
 	} `yaml:"rate_limit"`
 
 	Log struct {
@@ -250,6 +262,7 @@ func defaultConfig() Config {
 	c.Console.SessionLifetime = 8 * time.Hour
 	c.Storage.DSN = "sqlite:///var/lib/wxoidc/wxoidc.db"
 	c.Storage.JanitorInterval = 5 * time.Minute
+	c.RateLimit.IPv6Prefix = provider.DefaultIPv6Prefix
 	c.Keys.Algorithms = []string{"RS256", "ES256", "EdDSA"}
 	c.Keys.RotationPeriod = 30 * 24 * time.Hour
 	c.Keys.PublishDelay = 10 * time.Minute
@@ -530,6 +543,9 @@ func (c Config) Validate() error {
 		if err != nil {
 			bad(key, "%v", err)
 		}
+	}
+	if p := c.RateLimit.IPv6Prefix; p < 1 || p > 128 {
+		bad("rate_limit.ipv6_prefix", "%d is not a prefix length from 1 to 128 (64 aggregates a host's /64)", p)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

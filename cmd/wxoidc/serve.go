@@ -148,6 +148,10 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 		wl, err := weblogin.New(weblogin.Config{
 			Issuer: cfg.Issuer, Storage: store, WeChatApps: apps, Secret: secret,
 			Follow: follows, Scan: scanConfig(cfg), Dev: cfg.dev, Logger: log,
+			LoginLimitPerIP:   provider.RateLimit(cfg.RateLimit.Authorize.PerIP),
+			IPv6Prefix:        cfg.RateLimit.IPv6Prefix,
+			PendingPerIP:      cfg.RateLimit.Authorize.PendingPerIP,
+			PendingPerBrowser: cfg.RateLimit.Authorize.PendingPerBrowser,
 		})
 		if err != nil {
 			store.Close()
@@ -169,6 +173,8 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 		WeChatApps:            apps,
 		GrantLimitPerClient:   provider.RateLimit(cfg.RateLimit.WeChatGrant.PerClient),
 		GrantLimitPerIP:       provider.RateLimit(cfg.RateLimit.WeChatGrant.PerIP),
+		AuthorizeLimitPerIP:   provider.RateLimit(cfg.RateLimit.Authorize.PerIP),
+		IPv6Prefix:            cfg.RateLimit.IPv6Prefix,
 		AccessTokenFormat:     cfg.AccessToken.Format,
 		AccessTokenAlg:        cfg.AccessToken.Alg,
 		AccessTokenLifespan:   cfg.AccessToken.Lifespan,

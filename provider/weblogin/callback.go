@@ -12,10 +12,25 @@ import (
 	"github.com/wxoidc/wxoidc/storage"
 )
 
+// headOnly answers a HEAD request to a page that would spend a single-use
+// login state, without touching the state, and reports whether it did.
+func headOnly(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodHead {
+		return false
+	}
+	noStore(w)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	return true
+}
+
 // handleCallback serves GET /login/wechat/callback?code&state: WeChat's
 // redirect after the person confirmed (or, with no code, refused).
 func (a *Authenticator) handleCallback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if headOnly(w, r) {
+		return
+	}
 	q := r.URL.Query()
 	p, msg, err := a.consume(ctx, r, q.Get("state"), stepWeChat)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/wxoidc/wxoidc/provider/wechat"
@@ -67,6 +68,14 @@ func (a *Authenticator) loginMethods() []loginMethod {
 // method, it consumes the login state and starts that method.
 func (a *Authenticator) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if headOnly(w, r) {
+		return
+	}
+	if ok, wait := a.loginLimits.Allow(r, a.now()); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(wait))
+		a.errorPage(w, r, "", http.StatusTooManyRequests, "errTooMany", "")
+		return
+	}
 	q := r.URL.Query()
 	id, name := q.Get("login"), q.Get("method")
 	methods := a.loginMethods()

@@ -100,6 +100,7 @@ var messages = map[string][2]string{ // key → {zh-CN, en}
 	"errCSRF":              {"表单已失效或并非来自本站。请返回重试。", "The form has expired or did not come from this site. Go back and try again."},
 	"errForm":              {"请求格式错误。", "The request could not be read."},
 	"errNotSignedIn":       {"你尚未登录。", "You are not signed in."},
+	"errTooMany":           {"请求过于频繁，请稍后再试。", "Too many sign-in attempts from your network. Please wait a moment and try again."},
 	"errServer":            {"服务器出错，请稍后重试。", "Something went wrong on our side. Please try again later."},
 	"loginTitle":           {"登录", "Sign in"},
 	"loginIntro":           {"选择登录方式：", "Choose how to sign in:"},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/provider/wechat"
 	"github.com/wxoidc/wxoidc/storage"
 )
@@ -104,6 +105,33 @@ func (a *Authenticator) save(ctx context.Context, p *pending) (string, error) {
 	return id, nil
 }
 
+// errTooManyPending refuses a new sign-in over the pending caps; the
+// client gets temporarily_unavailable (RFC 6749 §4.1.2.1).
+var errTooManyPending = fosite.ErrTemporarilyUnavailable.WithHint("Too many sign-ins were started from this browser or network; wait a few minutes and try again.")
+
+// admitNew reports whether the browser of p, at r's address, may start one
+// more sign-in (Config.PendingPerIP, PendingPerBrowser). A step that
+// replaces the state it consumed does not ask.
+func (a *Authenticator) admitNew(r *http.Request, p *pending) (bool, error) {
+	per := a.cfg.StateLifetime.Seconds()
+	for _, c := range []struct {
+		name string
+		cap  int
+	}{
+		{"weblogin/pending/ip/" + provider.RequestAddrKey(r, a.cfg.IPv6Prefix), a.cfg.PendingPerIP},
+		{"weblogin/pending/browser/" + p.Binding, a.cfg.PendingPerBrowser},
+	} {
+		if c.cap < 0 {
+			continue
+		}
+		ok, err := a.cfg.Storage.TakeRate(r.Context(), c.name, 1, float64(c.cap)/per, c.cap, a.now())
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
 // consume takes the login state id, checking that it is of the given step
 // and belongs to this browser. The error is a page message key.
 func (a *Authenticator) consume(ctx context.Context, r *http.Request, id, step string) (*pending, string, error) {
@@ -124,7 +152,7 @@ func (a *Authenticator) consume(ctx context.Context, r *http.Request, id, step s
 	if p.Step != step {
 		return nil, "errStateExpired", nil
 	}
-	if !boundTo(r, p.Binding) {
+	if !a.boundTo(r, p.Binding) {
 		return nil, "errOtherBrowser", nil
 	}
 	return p, "", nil

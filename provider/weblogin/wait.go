@@ -127,7 +127,7 @@ func (a *Authenticator) loadWait(r *http.Request, id string) (storage.DeviceAuth
 	if p.Step != stepWait {
 		return d, nil, "errStateExpired", nil
 	}
-	if !boundTo(r, p.Binding) {
+	if !a.boundTo(r, p.Binding) {
 		return d, nil, "errOtherBrowser", nil
 	}
 	return d, p, "", nil

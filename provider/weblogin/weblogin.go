@@ -25,6 +25,10 @@ import (
 const (
 	DefaultSessionLifetime = 7 * 24 * time.Hour
 	DefaultStateLifetime   = 10 * time.Minute
+	// DefaultPendingPerIP and DefaultPendingPerBrowser cap the sign-ins
+	// one address and one browser may start per StateLifetime.
+	DefaultPendingPerIP      = 300
+	DefaultPendingPerBrowser = 30
 )
 
 // Paths served below the issuer.
@@ -72,6 +76,20 @@ type Config struct {
 	// appid) also offers follow-the-official-account login on the desktop
 	// login page.
 	Follow []FollowConfig
+	// LoginLimitPerIP rate-limits GET /login per client address on this
+	// replica (HTTP 429); zero takes provider.DefaultAuthorizeLimitPerIP, a
+	// negative Rate turns it off.
+	LoginLimitPerIP provider.RateLimit
+	// IPv6Prefix is the network size by which IPv6 clients share the
+	// per-address limits and caps; 0 takes provider.DefaultIPv6Prefix.
+	IPv6Prefix int
+	// PendingPerIP and PendingPerBrowser cap the sign-ins (login states)
+	// one client address and one browser may start: a bucket of that many
+	// that refills over StateLifetime, kept in storage so that it holds
+	// across replicas. Zero takes DefaultPendingPerIP and
+	// DefaultPendingPerBrowser; a negative value turns the cap off.
+	PendingPerIP      int
+	PendingPerBrowser int
 	// Logger receives one line per failure; nil discards. WeChat codes,
 	// tokens and state values are never logged.
 	Logger *slog.Logger
@@ -85,6 +103,12 @@ type Authenticator struct {
 	website  *wechat.Client // nil if there is no website app
 	official *wechat.Client // nil if there is no official account
 	csrfKey  []byte
+	// bindingKey MACs binding cookie values (newBinding).
+	bindingKey []byte
+	// hostCookies: the issuer is https, so cookies are __Host- cookies.
+	hostCookies bool
+	// loginLimits rate-limits /login per address (nil: off).
+	loginLimits *provider.IPLimiter
 	scan     *scanCodes // nil unless Config.Scan is set
 	// waits are the login methods that wait for an out-of-band approval,
 	// by DeviceAuth kind; read-only after New.
@@ -172,6 +196,13 @@ func New(cfg Config) (*Authenticator, error) {
 	if a.cfg.StateLifetime <= 0 {
 		a.cfg.StateLifetime = DefaultStateLifetime
 	}
+	if a.cfg.PendingPerIP == 0 {
+		a.cfg.PendingPerIP = DefaultPendingPerIP
+	}
+	if a.cfg.PendingPerBrowser == 0 {
+		a.cfg.PendingPerBrowser = DefaultPendingPerBrowser
+	}
+	a.loginLimits = provider.NewIPLimiter(cfg.LoginLimitPerIP, provider.DefaultAuthorizeLimitPerIP, cfg.IPv6Prefix)
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -183,6 +214,10 @@ func New(cfg Config) (*Authenticator, error) {
 	m := hmac.New(sha256.New, cfg.Secret)
 	m.Write([]byte("wxoidc weblogin csrf v1"))
 	a.csrfKey = m.Sum(nil)
+	m = hmac.New(sha256.New, cfg.Secret)
+	m.Write([]byte("wxoidc weblogin binding v1"))
+	a.bindingKey = m.Sum(nil)
+	a.hostCookies = u.Scheme == "https"
 	return a, nil
 }
 
@@ -202,6 +237,8 @@ func pickApp(apps map[string]provider.WeChatApp, kind wechat.AppKind) *wechat.Cl
 
 // Mount implements provider.RouteMounter.
 func (a *Authenticator) Mount(r *mux.Router) {
+	// HEAD (link checkers, previews) must not spend a single-use state:
+	// handleLogin and handleCallback answer it without reading one.
 	r.HandleFunc(PathLogin, a.handleLogin).Methods("GET", "HEAD")
 	r.HandleFunc(PathCallback, a.handleCallback).Methods("GET", "HEAD")
 	r.HandleFunc(PathConsent, a.handleConsent).Methods("POST")
