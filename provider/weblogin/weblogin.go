@@ -109,7 +109,7 @@ type Authenticator struct {
 	hostCookies bool
 	// loginLimits rate-limits /login per address (nil: off).
 	loginLimits *provider.IPLimiter
-	scan     *scanCodes // nil unless Config.Scan is set
+	scan        *scanCodes // nil unless Config.Scan is set
 	// waits are the login methods that wait for an out-of-band approval,
 	// by DeviceAuth kind; read-only after New.
 	waits map[string]waitKind
