@@ -227,3 +227,23 @@ func (a *Authenticator) EndSession(w http.ResponseWriter, r *http.Request) error
 	a.setCookie(w, cookieSession, "", -1)
 	return nil
 }
+
+// SessionSubject implements provider.SessionReader.
+func (a *Authenticator) SessionSubject(r *http.Request) (string, error) {
+	bs, err := a.session(r.Context(), r)
+	if err != nil || bs == nil {
+		return "", err
+	}
+	return bs.Subject, nil
+}
+
+// FormToken implements provider.FormGuard: the provider's forms are
+// bound to the browser like the login step's own.
+func (a *Authenticator) FormToken(w http.ResponseWriter, r *http.Request, form string) string {
+	return a.csrfToken(a.binding(w, r), "provider:"+form)
+}
+
+// CheckForm implements provider.FormGuard.
+func (a *Authenticator) CheckForm(r *http.Request, form string) bool {
+	return a.checkCSRF(r, "provider:"+form)
+}

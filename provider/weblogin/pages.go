@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/wxoidc/wxoidc/provider"
 )
 
 //go:embed templates/*.html
@@ -184,14 +186,11 @@ func (a *Authenticator) renderPage(w http.ResponseWriter, status int, name, loca
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Language", locale)
-	csp := "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'none'; base-uri 'none'"
 	if withScript {
-		csp += "; script-src 'self'; connect-src 'self'"
+		provider.PageHeaders(h, "script-src 'self'", "connect-src 'self'")
+	} else {
+		provider.PageHeaders(h)
 	}
-	h.Set("Content-Security-Policy", csp)
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
-	noStore(w)
 	w.WriteHeader(status)
 	if err := pages.ExecuteTemplate(w, name, data); err != nil {
 		a.log.Error("render page", "page", name, "error", err)

@@ -4,11 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -342,4 +344,130 @@ func TestLogin_HeadDoesNotConsumeState(t *testing.T) {
 	}
 	p, _ = b.follow(p.location.String())
 	e.redeem(conf, v, p)
+}
+
+// signIn signs user in with b through the first-party client and returns
+// the ID token.
+func (e *env) signIn(b *browser, user string) string {
+	e.t.Helper()
+	e.sim.SetAutoConfirm(user)
+	conf := e.config(firstParty, firstSecret, firstRedirect, "openid")
+	v := oauth2.GenerateVerifier()
+	p, _ := b.follow(authURL(conf, v))
+	tok, err := conf.Exchange(e.ctx, p.location.Query().Get("code"), oauth2.VerifierOption(v))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok.Extra("id_token").(string)
+}
+
+// TestLogout_AsksWhenHintIsAnotherUsers: an id_token_hint of somebody
+// else (an attacker's own ID token) does not end the victim's session
+// without asking (RP-Initiated Logout §2); the confirmation POST needs the
+// form's token, bound to this browser, and this origin.
+func TestLogout_AsksWhenHintIsAnotherUsers(t *testing.T) {
+	e := newEnv(t)
+	attacker := e.browser(desktopUA)
+	attackerHint := e.signIn(attacker, "mallory")
+	victim := e.browser(desktopUA)
+	e.signIn(victim, "alice")
+	conf := e.config(firstParty, firstSecret, firstRedirect, "openid")
+	stillSignedIn := func(when string) {
+		t.Helper()
+		v := oauth2.GenerateVerifier()
+		p := victim.get(authURL(conf, v, "prompt", "none"))
+		if p.location == nil || p.location.Query().Get("code") == "" {
+			t.Fatalf("%s: the victim was signed out (%d %v)", when, p.status, p.location)
+		}
+	}
+
+	q := url.Values{"id_token_hint": {attackerHint}, "post_logout_redirect_uri": {firstLogout}, "state": {"s"}}
+	page := victim.get(e.issuer + "/oauth2/logout?" + q.Encode())
+	if page.status != http.StatusOK || page.location != nil || !strings.Contains(page.body, `name="confirm"`) {
+		t.Fatalf("logout with another user's hint: %d %v, want the confirmation page", page.status, page.location)
+	}
+	stillSignedIn("after the link")
+	csrf := regexpValue(t, page.body, "csrf_token")
+	form := url.Values{"confirm": {"yes"}, "client_id": {firstParty}, "post_logout_redirect_uri": {firstLogout}, "state": {"s"}}
+
+	// A cross-site form (no token; or the token with another Origin).
+	if p := victim.post(e.issuer+"/oauth2/logout", form, nil); p.status != http.StatusForbidden {
+		t.Fatalf("confirmation without the token: %d", p.status)
+	}
+	withToken := url.Values{"csrf_token": {csrf}}
+	for k, v := range form {
+		withToken[k] = v
+	}
+	if p := victim.post(e.issuer+"/oauth2/logout", withToken, http.Header{"Origin": {"https://evil.example"}}); p.status != http.StatusForbidden {
+		t.Fatalf("confirmation from another origin: %d", p.status)
+	}
+	// The attacker's own token for its own browser does not fit the victim's.
+	if p := attacker.get(e.issuer + "/oauth2/logout"); p.status == http.StatusOK {
+		other := url.Values{"csrf_token": {regexpValue(t, p.body, "csrf_token")}}
+		for k, v := range form {
+			other[k] = v
+		}
+		if p := victim.post(e.issuer+"/oauth2/logout", other, nil); p.status != http.StatusForbidden {
+			t.Fatalf("confirmation with another browser's token: %d", p.status)
+		}
+	}
+	stillSignedIn("after forged confirmations")
+
+	// The person confirms.
+	p := victim.post(e.issuer+"/oauth2/logout", withToken, http.Header{"Origin": {e.issuer}})
+	if p.location == nil || p.location.String() != firstLogout+"?state=s" {
+		t.Fatalf("confirmed logout: %d %v", p.status, p.location)
+	}
+	e.clientError(firstRedirect, victim.get(authURL(conf, oauth2.GenerateVerifier(), "prompt", "none")), "login_required")
+}
+
+// regexpValue returns the value of the hidden input name in an HTML page.
+func regexpValue(t *testing.T, body, name string) string {
+	t.Helper()
+	m := regexp.MustCompile(`name="` + regexp.QuoteMeta(name) + `" value="([^"]*)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no %s in %.300s", name, body)
+	}
+	return html.UnescapeString(m[1])
+}
+
+// TestPages_SecurityHeaders: every HTML page — login step, errors,
+// consent, logout confirmation and result — carries the same security
+// headers (no framing, strict CSP, no referrer, no caching).
+func TestPages_SecurityHeaders(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser(desktopUA)
+	e.signIn(b, "alice")
+	third := e.config(thirdParty, thirdSecret, thirdRedirect, "openid")
+	urls := map[string]string{
+		"consent":        authURL(third, oauth2.GenerateVerifier()),
+		"error":          e.issuer + "/login/wechat/callback?state=nope",
+		"consents":       e.issuer + "/login/consents",
+		"logout confirm": e.issuer + "/oauth2/logout",
+		"logout error":   e.issuer + "/oauth2/logout?id_token_hint=x.y.z",
+	}
+	for name, u := range urls {
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		req.Header.Set("User-Agent", desktopUA)
+		resp, err := b.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := resp.Header
+		if !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
+			t.Fatalf("%s: %d %s, want an HTML page", name, resp.StatusCode, h.Get("Content-Type"))
+		}
+		csp := h.Get("Content-Security-Policy")
+		for _, want := range []string{"default-src 'none'", "frame-ancestors 'none'", "base-uri 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: CSP %q lacks %q", name, csp, want)
+			}
+		}
+		for k, v := range map[string]string{"X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"} {
+			if h.Get(k) != v {
+				t.Errorf("%s: %s = %q, want %q", name, k, h.Get(k), v)
+			}
+		}
+	}
 }

@@ -127,6 +127,8 @@ var (
 	_ provider.Authenticator       = (*Authenticator)(nil)
 	_ provider.LogoutAuthenticator = (*Authenticator)(nil)
 	_ provider.RouteMounter        = (*Authenticator)(nil)
+	_ provider.SessionReader       = (*Authenticator)(nil)
+	_ provider.FormGuard           = (*Authenticator)(nil)
 )
 
 // New validates cfg and returns the Authenticator.
