@@ -258,6 +258,10 @@ func publicHandler(cfg Config, st *stack, h http.Handler) (http.Handler, error) 
 		quiet = append(quiet, "/metrics")
 	}
 	mux.Handle("/", h)
+	var root http.Handler = mux
+	if cfg.HTTP.TLSCert != "" {
+		root = hsts(mux)
+	}
 	mw := &ops.Middleware{
 		Logger:         st.log.With("component", "http"),
 		Metrics:        st.metrics,
@@ -265,7 +269,17 @@ func publicHandler(cfg Config, st *stack, h http.Handler) (http.Handler, error) 
 		QuietRoutes:    quiet,
 		TrustedProxies: proxies,
 	}
-	return mw.Wrap(mux), nil
+	return mw.Wrap(root), nil
+}
+
+// hsts tells browsers to use only https for the issuer's host for a year
+// (RFC 6797), on every response of a listener that serves TLS itself. A
+// TLS-terminating proxy must send it instead (docs/security.md).
+func hsts(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		h.ServeHTTP(w, r)
+	})
 }
 
 // routeName names a request's route for logs and metrics: the pattern of
