@@ -384,7 +384,8 @@ func TestServe_FullRunLogsNoSecrets(t *testing.T) {
 		`wxoidc_http_request_duration_seconds_count{method="GET",route="/userinfo"} 1`,
 		`wxoidc_wechat_calls_total{api="jscode2session",appid="` + miniAppID + `",errcode="0"} 1`,
 		`wxoidc_wechat_server_token_refreshes_total{appid="` + miniAppID + `",result="ok"} 1`,
-		`wxoidc_storage_operation_duration_seconds_count{op="CreateAccessTokenSession",result="ok"}`,
+		`wxoidc_storage_operation_duration_seconds_count{op="commit",result="ok"}`,
+		`wxoidc_storage_operation_duration_seconds_count{op="select users",result="ok"}`,
 		`wxoidc_http_requests_total{code="201",method="POST",route="/admin/clients"} 3`,
 		`go_goroutines`,
 	} {

@@ -82,7 +82,7 @@ func invalidConfig(configPath string, err error) error {
 
 // stack is everything a running provider is made of.
 type stack struct {
-	store    storage.Storage // timed into metrics
+	store    storage.Storage // its round trips timed into metrics
 	keys     *keys.Manager
 	provider *provider.Provider
 	log      *slog.Logger // adds request ids to lines logged with a request's context
@@ -110,7 +110,9 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 	if err != nil {
 		return nil, err
 	}
-	store = ops.TimeStorage(store, metrics)
+	if ob, ok := store.(storage.Observable); ok {
+		ob.Observe(metrics.StorageObserver())
+	}
 	km, err := newKeyManager(cfg, store, secret, log)
 	if err != nil {
 		store.Close()

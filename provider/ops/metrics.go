@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"net/http"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wxoidc/wxoidc/provider/wechat"
+	"github.com/wxoidc/wxoidc/storage"
 )
 
 // Metrics holds wxoidc's Prometheus metrics. Create it with NewMetrics; it
@@ -65,7 +67,7 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 		}, []string{"appid", "result"}),
 		storageDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "wxoidc_storage_operation_duration_seconds",
-			Help:    `Time of a storage operation, by operation and result ("ok" or "error"; not-found answers count as "ok").`,
+			Help:    `Time of a database round trip, by round trip (begin, commit, batch, or a statement's verb and table) and result ("ok" or "error"; no row counts as "ok").`,
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"op", "result"}),
 	}
@@ -140,6 +142,24 @@ func (m *Metrics) observeRequest(route, method string, status int, d time.Durati
 	}
 }
 
-func (m *Metrics) observeStorage(op string, start time.Time, err error) {
-	m.storageDuration.WithLabelValues(op, storageResult(err)).Observe(time.Since(start).Seconds())
+// StorageObserver times every database round trip of a SQL backend into
+// wxoidc_storage_operation_duration_seconds, by round trip (begin, commit,
+// batch, "select oauth2_refresh", …) and result. Install it with
+// storage.Observable.Observe.
+func (m *Metrics) StorageObserver() storage.Observer {
+	return func(_ context.Context, op string) func(error) {
+		start := time.Now()
+		return func(err error) {
+			m.storageDuration.WithLabelValues(op, storageResult(err)).Observe(time.Since(start).Seconds())
+		}
+	}
+}
+
+// storageResult is the result label of a round trip: no row is a normal
+// answer (a lookup of an unknown token) and counts as "ok".
+func storageResult(err error) string {
+	if err == nil || errors.Is(err, sql.ErrNoRows) || errors.Is(err, storage.ErrNotFound) {
+		return "ok"
+	}
+	return "error"
 }

@@ -15,7 +15,9 @@ func (s *Store) run(ctx context.Context, tx *sql.Tx, p Stmt) error {
 		return s.wrap(p.op, err)
 	}
 	defer st.close()
+	done := s.tripQuery(ctx, p.Query)
 	res, err := st.exec(ctx, p.Args...)
+	done(err)
 	return s.result(p, res, err)
 }
 
@@ -116,7 +118,9 @@ func (s *Store) prepared(ctx context.Context, db *sql.DB, query string) (*sql.St
 	if v, ok := s.stmts.Load(k); ok {
 		return v.(*sql.Stmt), nil
 	}
+	done := s.trip(ctx, "prepare")
 	st, err := db.PrepareContext(ctx, s.q(query))
+	done(err)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +202,9 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 		return nil, err
 	}
 	defer st.close()
+	done := s.tripQuery(ctx, query)
 	res, err := st.exec(ctx, args...)
+	done(err)
 	return res, s.classify(err)
 }
 
@@ -223,7 +229,10 @@ func (s *Store) queryRow(ctx context.Context, query string, args []any, dest ...
 		return err
 	}
 	defer st.close()
-	return s.classify(st.queryRow(ctx, args...).Scan(dest...))
+	done := s.tripQuery(ctx, query)
+	err = st.queryRow(ctx, args...).Scan(dest...)
+	done(err)
+	return s.classify(err)
 }
 
 // query runs a query in the context's transaction or on the reader and
@@ -238,15 +247,20 @@ func (s *Store) query(ctx context.Context, query string, args []any, scan func(*
 		return err
 	}
 	defer st.close()
+	done := s.tripQuery(ctx, query)
 	rows, err := st.queryRows(ctx, args...)
 	if err != nil {
+		done(err)
 		return s.classify(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		if err := scan(rows); err != nil {
+			done(nil) // the database answered; the caller's scan failed
 			return err
 		}
 	}
-	return s.classify(rows.Err())
+	err = rows.Err()
+	done(err)
+	return s.classify(err)
 }

@@ -125,6 +125,9 @@ type Store struct {
 	rebound sync.Map    // query → query with $n placeholders
 	stmts   sync.Map    // stmtKey → *sql.Stmt, prepared on w or r
 	warmed  atomic.Bool // txQueries are in stmts
+
+	observer storage.Observer // sees every round trip; nil for none. Set before use.
+	names    sync.Map         // query → its name for observers
 }
 
 type stmtKey struct {
@@ -188,15 +191,13 @@ func (s *Store) MigrateOn(ctx context.Context, db *sql.DB) error {
 
 // Ping implements storage.Storage.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.w.PingContext(ctx); err != nil {
-		return s.wrap("ping", err)
+	done := s.trip(ctx, "ping")
+	err := s.w.PingContext(ctx)
+	if err == nil && s.r != s.w {
+		err = s.r.PingContext(ctx)
 	}
-	if s.r != s.w {
-		if err := s.r.PingContext(ctx); err != nil {
-			return s.wrap("ping", err)
-		}
-	}
-	return nil
+	done(err)
+	return s.wrap("ping", err)
 }
 
 // Close closes the prepared statements and the databases.

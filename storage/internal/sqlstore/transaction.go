@@ -76,7 +76,9 @@ func (st *txState) begin(ctx context.Context) error {
 	}
 	s := st.s
 	s.warm(ctx)
+	done := s.trip(ctx, "begin")
 	tx, err := s.w.BeginTx(ctx, nil)
+	done(err)
 	if err != nil {
 		return s.wrap("begin", err)
 	}
@@ -104,7 +106,7 @@ func (st *txState) flush(ctx context.Context) error {
 			}
 			return err
 		}
-		return s.wrap("commit", st.tx.Commit())
+		return s.wrap("commit", s.commit(ctx, st.tx))
 	}
 	stmts := make([]Stmt, len(st.pending))
 	for i, p := range st.pending {
@@ -116,7 +118,9 @@ func (st *txState) flush(ctx context.Context) error {
 		return s.wrap("commit", err)
 	}
 	defer conn.Close()
+	done := s.trip(ctx, "batch")
 	i, err := s.d.ExecBatch(ctx, conn, stmts)
+	done(err)
 	switch {
 	case err == nil:
 		return nil
@@ -153,7 +157,7 @@ func (s *Store) Commit(ctx context.Context) error {
 		return err
 	}
 	st.done = true
-	return s.wrap("commit", st.tx.Commit())
+	return s.wrap("commit", s.commit(ctx, st.tx))
 }
 
 // Rollback implements fosite's storage.Transactional. Rolling back a
@@ -171,7 +175,10 @@ func (s *Store) Rollback(ctx context.Context) error {
 	if st.tx == nil {
 		return nil
 	}
-	return s.wrap("rollback", st.tx.Rollback())
+	done := s.trip(ctx, "rollback")
+	err := st.tx.Rollback()
+	done(err)
+	return s.wrap("rollback", err)
 }
 
 // maxAttempts bounds the retries of inTx on unique violations and
@@ -200,7 +207,9 @@ func (s *Store) inTx(ctx context.Context, op string, retry bool, fn func(ctx con
 
 func (s *Store) runTx(ctx context.Context, op string, fn func(ctx context.Context) error) (err error) {
 	s.warm(ctx)
+	done := s.trip(ctx, "begin")
 	tx, err := s.w.BeginTx(ctx, nil)
+	done(err)
 	if err != nil {
 		return s.wrap(op, err)
 	}
@@ -212,7 +221,7 @@ func (s *Store) runTx(ctx context.Context, op string, fn func(ctx context.Contex
 	if err := fn(context.WithValue(ctx, txKey{}, &txState{s: s, tx: tx})); err != nil {
 		return err
 	}
-	return s.wrap(op, tx.Commit())
+	return s.wrap(op, s.commit(ctx, tx))
 }
 
 // readTx returns the transaction a read in ctx must use: none (the reader)
@@ -226,4 +235,12 @@ func (s *Store) readTx(ctx context.Context) (*sql.Tx, error) {
 		return nil, err
 	}
 	return st.tx, nil
+}
+
+// commit commits tx, observed as a round trip.
+func (s *Store) commit(ctx context.Context, tx *sql.Tx) error {
+	done := s.trip(ctx, "commit")
+	err := tx.Commit()
+	done(err)
+	return err
 }
