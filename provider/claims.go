@@ -24,7 +24,7 @@ func (p *Provider) userClaims(ctx context.Context, user storage.User, client fos
 	}
 	if granted.Has(ScopePhone) && user.PhoneNumber != "" {
 		claims["phone_number"] = user.PhoneNumber
-		claims["phone_number_verified"] = true
+		claims["phone_number_verified"] = user.PhoneNumberVerified
 	}
 	if granted.Has(ScopeWeChat) {
 		if user.UnionID != "" {

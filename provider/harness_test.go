@@ -284,14 +284,14 @@ func (e *env) seed() {
 			e.t.Fatal(err)
 		}
 	}
-	if _, _, err := e.store.LinkIdentity(ctx, storage.LinkRequest{
+	if _, err := e.store.LinkIdentity(ctx, storage.LinkRequest{
 		AppID: "wxtestapp", OpenID: "o-alice", UnionID: testUnionID, NewSubject: testSubject,
 		Name: "Alice", Picture: "https://img.example/alice.png", Now: now,
 	}); err != nil {
 		e.t.Fatal(err)
 	}
 	if err := e.store.UpdateUser(ctx, testSubject, func(u storage.User) (storage.User, error) {
-		u.PhoneNumber = testPhoneNumber
+		u.PhoneNumber, u.PhoneNumberVerified = testPhoneNumber, true
 		return u, nil
 	}); err != nil {
 		e.t.Fatal(err)

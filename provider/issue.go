@@ -2,11 +2,14 @@ package provider
 
 import (
 	"context"
+	"errors"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
 	fstorage "github.com/ory/fosite/storage"
+
+	"github.com/wxoidc/wxoidc/storage"
 )
 
 // tokenIssuer issues the tokens of wxoidc's own grants (the WeChat grant,
@@ -52,7 +55,7 @@ func (t *tokenIssuer) issue(ctx context.Context, ar fosite.AccessRequester, resp
 	}()
 	if inTx != nil {
 		if err = inTx(ctx); err != nil {
-			return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+			return issueError(err)
 		}
 	}
 	if err = store.CreateAccessTokenSession(ctx, atSig, ar.Sanitize(nil)); err != nil {
@@ -64,7 +67,7 @@ func (t *tokenIssuer) issue(ctx context.Context, ar fosite.AccessRequester, resp
 		}
 	}
 	if err = fstorage.MaybeCommitTx(ctx, store); err != nil {
-		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+		return issueError(err)
 	}
 
 	lifespan := fosite.GetEffectiveLifespan(client, grant, fosite.AccessToken, cfg.GetAccessTokenLifespan(ctx))
@@ -84,4 +87,14 @@ func (t *tokenIssuer) issue(ctx context.Context, ar fosite.AccessRequester, resp
 		}
 	}
 	return nil
+}
+
+// issueError is the answer to a failed write of issue: a login that
+// storage.UserStore.RecordLogin refused (the user was disabled meanwhile)
+// is invalid_grant; anything else, server_error.
+func issueError(err error) error {
+	if errors.Is(err, storage.ErrUserDisabled) {
+		return errDisabled.WithWrap(err)
+	}
+	return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 }

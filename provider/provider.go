@@ -54,6 +54,13 @@ type Config struct {
 	// says that no login method is configured.
 	Authenticator Authenticator
 
+	// Users finds and creates the users of the Mini Program grant, and
+	// Audit records the provider's events. Share both with the login
+	// methods (weblogin and others). Nil Users means open registration on
+	// Storage; nil Audit, one on Storage that logs to Logger.
+	Users *Users
+	Audit *Audit
+
 	// WeChatApps are the WeChat apps the provider holds secrets for, by
 	// appid. Mini Program apps serve the WeChat grant; website and official
 	// apps serve web login.
@@ -214,6 +221,11 @@ func (c Config) Validate() error {
 	if c.Storage == nil {
 		errs = append(errs, errors.New("storage: required"))
 	}
+	if c.Users != nil {
+		if err := CheckRegistration(c.Users.Registration); err != nil {
+			errs = append(errs, fmt.Errorf("users.registration: %w", err))
+		}
+	}
 	if c.Keys == nil {
 		errs = append(errs, errors.New("keys: required"))
 	}
@@ -282,6 +294,8 @@ type Provider struct {
 	log             *slog.Logger
 	// outbound calls clients' registered URIs (see Config.HTTPClient).
 	outbound *http.Client
+	users    *Users // never nil after New
+	audit    *Audit // never nil after New
 }
 
 // New validates cfg and composes the provider.
@@ -290,7 +304,13 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	p := &Provider{cfg: cfg, log: cfg.Logger, outbound: newOutboundClient(cfg.HTTPClient)}
+	p := &Provider{cfg: cfg, log: cfg.Logger, outbound: newOutboundClient(cfg.HTTPClient), users: cfg.Users, audit: cfg.Audit}
+	if p.audit == nil {
+		p.audit = &Audit{Storage: cfg.Storage, Logger: cfg.Logger}
+	}
+	if p.users == nil {
+		p.users = &Users{Storage: cfg.Storage, Audit: p.audit, Now: cfg.Now}
+	}
 	if u, err := url.Parse(cfg.Issuer); err == nil {
 		p.basePath = u.Path
 	}

@@ -34,6 +34,21 @@ func WriteErrorRedirect(w http.ResponseWriter, to ErrorRedirect, rfc *fosite.RFC
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
+	target, form := ErrorRedirectTarget(to, rfc, exposeDebug)
+	if form != nil {
+		h.Set("Content-Type", "text/html;charset=UTF-8")
+		fosite.WriteAuthorizeFormPostResponse(target, form, fosite.DefaultFormPostTemplate, w)
+		return
+	}
+	h.Set("Location", target)
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+// ErrorRedirectTarget is what WriteErrorRedirect sends: the URL to
+// redirect to, or, for form_post, the URL and the form to post to it. A
+// page that lets the person go back to the client (a link or a button)
+// uses it.
+func ErrorRedirectTarget(to ErrorRedirect, rfc *fosite.RFC6749Error, exposeDebug bool) (target string, form url.Values) {
 	params := rfc.WithExposeDebug(exposeDebug).ToValues()
 	if to.State != "" {
 		params.Set("state", to.State)
@@ -42,15 +57,12 @@ func WriteErrorRedirect(w http.ResponseWriter, to ErrorRedirect, rfc *fosite.RFC
 	u := *to.RedirectURI
 	u.Fragment = "" // a redirect URI has none (RFC 6749 §3.1.2)
 	if to.ResponseMode == fosite.ResponseModeFormPost {
-		h.Set("Content-Type", "text/html;charset=UTF-8")
-		fosite.WriteAuthorizeFormPostResponse(u.String(), params, fosite.DefaultFormPostTemplate, w)
-		return
+		return u.String(), params
 	}
 	q := u.Query()
 	for k, vs := range params {
 		q[k] = vs
 	}
 	u.RawQuery = q.Encode()
-	h.Set("Location", u.String())
-	w.WriteHeader(http.StatusSeeOther)
+	return u.String(), nil
 }

@@ -34,6 +34,9 @@ type Session struct {
 	// its tokens; it lives only between the grant's Handle and Populate
 	// steps (never serialized, never cloned).
 	sessionKey *storage.SessionKey
+	// login is the Mini Program login to record with the tokens; like
+	// sessionKey, it lives only between Handle and Populate.
+	login *storage.Login
 }
 
 var (

@@ -49,6 +49,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostForm.Get("grant_type") == GrantTypeWeChat {
+		ctx = withRequestIP(ctx, clientIP(r))
 		now := p.cfg.Now()
 		ok, wait := p.limits.allow(clientID, clientIP(r), now)
 		if ok {
@@ -179,6 +180,9 @@ func (p *Provider) prepareAccess(ctx context.Context, ar fosite.AccessRequester)
 				return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 			}
 		}
+		if user.Disabled {
+			return errDisabled
+		}
 		claims, err := p.userClaims(ctx, user, client, ar.GetGrantedScopes(), "")
 		if err != nil {
 			return err
@@ -219,3 +223,20 @@ func narrowScope(ar fosite.AccessRequester, sess *Session) error {
 	req.GrantedScope = narrow
 	return nil
 }
+
+type requestIPKey struct{}
+
+// withRequestIP returns ctx carrying the client's IP address, for the
+// events a token request records.
+func withRequestIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, requestIPKey{}, ip)
+}
+
+func requestIPFrom(ctx context.Context) string {
+	ip, _ := ctx.Value(requestIPKey{}).(string)
+	return ip
+}
+
+// RequestIP returns the address of the client of r (as the ops middleware
+// rewrote it behind trusted proxies), for events.
+func RequestIP(r *http.Request) string { return clientIP(r) }

@@ -46,6 +46,12 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		p.bearerError(w, http.StatusUnauthorized, "invalid_token", "The user of this access token no longer exists.")
 		return
 	}
+	if err == nil && user.Disabled {
+		// Disabling deletes the user's access tokens; this catches one
+		// issued in the moment before.
+		p.bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")
+		return
+	}
 	if err != nil {
 		p.logError(ctx, r, fosite.ErrServerError.WithWrap(err))
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,9 +16,10 @@ import (
 
 // wechatCaller is the Mini Program user behind a bearer access token.
 type wechatCaller struct {
-	subject string
-	app     WeChatApp
-	appID   string
+	subject  string
+	app      WeChatApp
+	appID    string
+	clientID string
 }
 
 // bearerWeChatCaller authenticates a request to the /wechat/ endpoints: a
@@ -56,7 +58,7 @@ func (p *Provider) bearerWeChatCaller(w http.ResponseWriter, r *http.Request, sc
 		p.insufficientScope(w, scope, fmt.Sprintf("The access token was not granted the %s scope.", scope))
 		return nil, false
 	}
-	return &wechatCaller{subject: ar.GetSession().GetSubject(), app: app, appID: client.WeChatAppID}, true
+	return &wechatCaller{subject: ar.GetSession().GetSubject(), app: app, appID: client.WeChatAppID, clientID: client.ID}, true
 }
 
 // handleWeChatPhone binds a phone number later: POST /wechat/phone with a
@@ -79,11 +81,13 @@ func (p *Provider) handleWeChatPhone(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	phone := e164(info)
-	err = p.cfg.Storage.UpdateUser(ctx, c.subject, func(u storage.User) (storage.User, error) {
-		u.PhoneNumber = phone
-		u.UpdatedAt = time.Now().UTC()
-		return u, nil
-	})
+	err = p.audit.RecordWith(ctx, func(ctx context.Context) error {
+		return p.cfg.Storage.UpdateUser(ctx, c.subject, func(u storage.User) (storage.User, error) {
+			u.PhoneNumber, u.PhoneNumberVerified = phone, true
+			u.UpdatedAt = time.Now().UTC()
+			return u, nil
+		})
+	}, storage.Event{Type: storage.EventPhoneBound, Subject: c.subject, ClientID: c.clientID, IP: clientIP(r), Details: map[string]any{"appid": c.appID}})
 	if err != nil {
 		p.logError(ctx, r, fosite.ErrServerError.WithWrap(err))
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})

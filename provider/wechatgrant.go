@@ -2,11 +2,9 @@ package provider
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"log/slog"
-	"time"
+	"net/http"
 
 	"github.com/ory/fosite"
 
@@ -84,28 +82,17 @@ func (g *wechatGrant) HandleTokenEndpointRequest(ctx context.Context, ar fosite.
 	if err != nil {
 		return g.p.wechatError("jscode2session", err)
 	}
-	now := time.Now().UTC()
-	user, _, err := g.p.cfg.Storage.LinkIdentity(ctx, storage.LinkRequest{
-		AppID: client.WeChatAppID, OpenID: sess.OpenID, UnionID: sess.UnionID,
-		NewSubject: newSubject(), Now: now,
+	user, login, err := g.p.users.find(ctx, SignIn{
+		AppID: client.WeChatAppID, OpenID: sess.OpenID, UnionID: sess.UnionID, Kind: wechat.KindMiniProgram,
+		PhoneNumber: phone, ClientID: client.ID, IP: requestIPFrom(ctx), Method: "wechat_jscode",
 	})
 	if err != nil {
-		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+		return signInError(err)
 	}
+	now := login.At
 	sealedKey, err := g.sealer.Seal([]byte(sess.SessionKey), sessionKeyAAD(user.Subject, client.WeChatAppID))
 	if err != nil {
 		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
-	}
-	if phone != "" && phone != user.PhoneNumber {
-		err := g.p.cfg.Storage.UpdateUser(ctx, user.Subject, func(u storage.User) (storage.User, error) {
-			u.PhoneNumber = phone
-			u.UpdatedAt = now
-			return u, nil
-		})
-		if err != nil {
-			return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
-		}
-		user.PhoneNumber = phone
 	}
 
 	s := newUserSession(g.p.cfg.Issuer, client, user.Subject, now, now, idTokenAlg(client))
@@ -118,6 +105,7 @@ func (g *wechatGrant) HandleTokenEndpointRequest(ctx context.Context, ar fosite.
 	s.sessionKey = &storage.SessionKey{
 		Subject: user.Subject, AppID: client.WeChatAppID, OpenID: sess.OpenID, Ciphertext: sealedKey, UpdatedAt: now,
 	}
+	s.login = &login
 	s.SetExpiresAt(fosite.AccessToken, now.Add(fosite.GetEffectiveLifespan(client, GrantTypeWeChat, fosite.AccessToken, cfg.GetAccessTokenLifespan(ctx))))
 	s.SetExpiresAt(fosite.RefreshToken, now.Add(fosite.GetEffectiveLifespan(client, GrantTypeWeChat, fosite.RefreshToken, cfg.GetRefreshTokenLifespan(ctx))))
 	ar.SetSession(s)
@@ -131,13 +119,27 @@ func (g *wechatGrant) PopulateTokenEndpointResponse(ctx context.Context, ar fosi
 		return fosite.ErrUnknownRequest
 	}
 	// The new session key (replacing the previous one for this user and
-	// app) commits together with the tokens: one write transaction a login.
-	return g.tokens.issue(ctx, ar, resp, GrantTypeWeChat, func(ctx context.Context) error {
-		if k := ar.GetSession().(*Session).sessionKey; k != nil {
-			return g.p.cfg.Storage.PutSessionKey(ctx, *k)
+	// app) and the login (last-login times, the login event) commit
+	// together with the tokens: one write transaction a login, and no
+	// token for a user disabled meanwhile.
+	sess := ar.GetSession().(*Session)
+	var loginEvent storage.Event
+	err := g.tokens.issue(ctx, ar, resp, GrantTypeWeChat, func(ctx context.Context) error {
+		if k := sess.sessionKey; k != nil {
+			if err := g.p.cfg.Storage.PutSessionKey(ctx, *k); err != nil {
+				return err
+			}
+		}
+		if l := sess.login; l != nil {
+			loginEvent = loginEventOf(l)
+			return g.p.cfg.Storage.RecordLogin(ctx, *l)
 		}
 		return nil
 	})
+	if err == nil && sess.login != nil {
+		g.p.users.audit().logged(ctx, loginEvent)
+	}
+	return err
 }
 
 // wechatError maps a failed WeChat call to the token endpoint's answer
@@ -207,13 +209,6 @@ func retryAfter(err error) string {
 // sessionKeyAAD binds a sealed session key to its user and app.
 func sessionKeyAAD(subject, appID string) []byte { return []byte(subject + "\x00" + appID) }
 
-// newSubject returns a fresh opaque subject: 128 random bits.
-func newSubject() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
 // e164 formats WeChat's phone info as E.164 (+8613800138000).
 func e164(info *wechat.PhoneInfo) string {
 	if info.CountryCode != "" && info.PurePhoneNumber != "" {
@@ -223,4 +218,38 @@ func e164(info *wechat.PhoneInfo) string {
 		return info.PhoneNumber
 	}
 	return "+86" + info.PhoneNumber
+}
+
+// The token endpoint's answers to a refused sign-in (SPEC §10). RFC 6749
+// lets an extension grant define error codes; phone_required is ours.
+var (
+	errPhoneRequired = &fosite.RFC6749Error{
+		ErrorField:       "phone_required",
+		DescriptionField: "Registration is closed and this WeChat user has no account yet: sign in again with phone_code (the code from the getPhoneNumber button) so that the account can be found by its phone number.",
+		CodeField:        http.StatusBadRequest,
+	}
+	errNoAccount = &fosite.RFC6749Error{
+		ErrorField:       fosite.ErrAccessDenied.ErrorField,
+		DescriptionField: "Registration is closed and no account matches this WeChat user or phone number. Ask the operator to create your account.",
+		CodeField:        http.StatusBadRequest,
+	}
+	errDisabled = &fosite.RFC6749Error{
+		ErrorField:       fosite.ErrInvalidGrant.ErrorField,
+		DescriptionField: "The account is disabled.",
+		CodeField:        http.StatusBadRequest,
+	}
+)
+
+// signInError maps an error of Users.SignIn to the token endpoint's
+// answer.
+func signInError(err error) error {
+	switch {
+	case errors.Is(err, ErrPhoneRequired):
+		return errPhoneRequired
+	case errors.Is(err, ErrNoAccount):
+		return errNoAccount
+	case errors.Is(err, ErrUserDisabled), errors.Is(err, storage.ErrUserDisabled):
+		return errDisabled.WithWrap(err)
+	}
+	return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 }

@@ -174,7 +174,8 @@ func TestWeChatGrant_UnionIDArrivesLater(t *testing.T) {
 	// An identity first seen without a unionid (the app was not yet bound
 	// to the Open Platform account)…
 	ctx := context.Background()
-	first, _, err := e.store.LinkIdentity(ctx, storageLink(miniApp, e.sim.OpenID(miniApp, "dave"), "", "sub-dave"))
+	res, err := e.store.LinkIdentity(ctx, storageLink(miniApp, e.sim.OpenID(miniApp, "dave"), "", "sub-dave"))
+	first := res.User
 	if err != nil {
 		t.Fatal(err)
 	}

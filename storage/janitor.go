@@ -9,10 +9,11 @@ import (
 // janitorLease is the lease that lets one replica at a time clean up.
 const janitorLease = "janitor"
 
-// RunJanitor deletes expired records every interval until ctx ends. With
-// several replicas on one database, the janitor lease makes one of them do
-// the work each round. holder names this process.
-func RunJanitor(ctx context.Context, s Storage, interval time.Duration, holder string, log *slog.Logger) {
+// RunJanitor deletes expired records, and events older than
+// eventRetention (none when it is zero), every interval until ctx ends.
+// With several replicas on one database, the janitor lease makes one of
+// them do the work each round. holder names this process.
+func RunJanitor(ctx context.Context, s Storage, interval, eventRetention time.Duration, holder string, log *slog.Logger) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -32,13 +33,25 @@ func RunJanitor(ctx context.Context, s Storage, interval time.Duration, holder s
 		if !ok {
 			continue
 		}
-		n, err := s.DeleteExpired(ctx, time.Now())
+		now := time.Now()
+		n, err := s.DeleteExpired(ctx, now)
 		if err != nil {
 			log.WarnContext(ctx, "janitor", "error", err)
 			continue
 		}
 		if n > 0 {
 			log.InfoContext(ctx, "janitor deleted expired records", "rows", n)
+		}
+		if eventRetention <= 0 {
+			continue
+		}
+		n, err = s.DeleteEventsBefore(ctx, now.Add(-eventRetention))
+		if err != nil {
+			log.WarnContext(ctx, "janitor: events", "error", err)
+			continue
+		}
+		if n > 0 {
+			log.InfoContext(ctx, "janitor deleted old events", "events", n)
 		}
 	}
 }

@@ -32,7 +32,13 @@ func TestRunJanitor_DeletesExpired(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	go storage.RunJanitor(ctx, s, 10*time.Millisecond, "test", nil)
+	old := storage.Event{Time: time.Now().Add(-181 * 24 * time.Hour), Type: storage.EventLogin, Subject: "old"}
+	recent := storage.Event{Time: time.Now().Add(-179 * 24 * time.Hour), Type: storage.EventLogin, Subject: "recent"}
+	if err := s.AppendEvents(ctx, old, recent); err != nil {
+		t.Fatal(err)
+	}
+
+	go storage.RunJanitor(ctx, s, 10*time.Millisecond, 180*24*time.Hour, "test", nil)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		_, err := s.GetAccessTokenSession(ctx, "expired", &openid.DefaultSession{})
@@ -46,5 +52,21 @@ func TestRunJanitor_DeletesExpired(t *testing.T) {
 	}
 	if _, err := s.GetAccessTokenSession(ctx, "live", &openid.DefaultSession{}); err != nil {
 		t.Fatalf("the janitor deleted a live token: %v", err)
+	}
+	for {
+		evs, _, err := s.Events(ctx, storage.EventQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 1 {
+			if evs[0].Subject != "recent" {
+				t.Fatalf("the janitor kept %v, want the recent event", evs[0])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the janitor kept %d events past retention", len(evs))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

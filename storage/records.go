@@ -133,24 +133,56 @@ type User struct {
 	// UnionID is the WeChat unionid linked to the user, if WeChat gave one.
 	UnionID string
 	// Name and Picture are what WeChat's web login returned (nickname,
-	// headimgurl); Mini Programs no longer provide them.
+	// headimgurl), or what an operator set; Mini Programs no longer
+	// provide them.
 	Name    string
 	Picture string
-	// PhoneNumber is in E.164 (+8613800138000), verified by WeChat; empty
-	// when unknown.
-	PhoneNumber string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// PhoneNumber is in E.164 (+8613800138000); empty when unknown.
+	// PhoneNumberVerified reports that WeChat verified it (a phone code);
+	// a number an operator entered is not verified until then.
+	PhoneNumber         string
+	PhoneNumberVerified bool
+	// ExternalID is the operator's own ID of the person; unique when set.
+	ExternalID string
+	// Roles name what the user may do in the admin console (RoleAdmin,
+	// RoleViewer); sorted, no duplicates.
+	Roles []string
+	// Disabled users get no token and no login session. It changes only
+	// through UserStore.SetUserDisabled, never through UpdateUser.
+	Disabled  bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// LastLoginAt is the time of the latest login (UserStore.RecordLogin);
+	// zero if the user never signed in.
+	LastLoginAt time.Time
+}
+
+// Roles a user may hold.
+const (
+	RoleAdmin  = "admin"
+	RoleViewer = "viewer"
+)
+
+// Clone returns a deep copy of u.
+func (u User) Clone() User {
+	u.Roles = slices.Clone(u.Roles)
+	return u
 }
 
 // Identity is a WeChat identity linked to a user: an openid is scoped to
-// one app, a unionid to one WeChat Open Platform account.
+// one app, a unionid to one WeChat Open Platform account. A user has at
+// most one identity per app.
 type Identity struct {
-	AppID     string
-	OpenID    string
-	UnionID   string
-	Subject   string
-	CreatedAt time.Time
+	AppID   string
+	OpenID  string
+	UnionID string
+	Subject string
+	// Kind is the kind of app the identity came through ("miniprogram",
+	// "website", "official"); empty for identities linked before wxoidc
+	// recorded it.
+	Kind        string
+	CreatedAt   time.Time
+	LastLoginAt time.Time
 }
 
 // LinkRequest asks UserStore.LinkIdentity for the user behind a WeChat
@@ -159,14 +191,36 @@ type LinkRequest struct {
 	AppID   string
 	OpenID  string
 	UnionID string // may be empty
+	Kind    string // the app's kind, stored on a new identity
 	// NewSubject is the subject to give the user if one must be created.
+	// Empty means create no user (registration "existing"): an identity
+	// then links only to a user found by UnionID or by PhoneNumber.
 	NewSubject string
+	// PhoneNumber, when non-empty, is a number WeChat verified for this
+	// person (E.164). It is stored on the user, verified; and with an
+	// empty NewSubject, an unknown identity links to the one enabled user
+	// with this number that has no identity of AppID yet.
+	PhoneNumber string
 	// Name and Picture, when non-empty, are stored on the user (created or
 	// found).
 	Name    string
 	Picture string
+	// ClientID and IP go into the events the link records.
+	ClientID string
+	IP       string
 	// Now is the creation and update time.
 	Now time.Time
+}
+
+// LinkResult is what UserStore.LinkIdentity found or did.
+type LinkResult struct {
+	// User is the user behind the identity, as stored after the call.
+	User User
+	// Created reports that the user was created; Linked, that the
+	// identity was linked to a user that already existed.
+	Created, Linked bool
+	// Events are the events the call recorded, in order.
+	Events []Event
 }
 
 // SigningKey is a stored signing key. Its lifecycle is owned by package

@@ -25,6 +25,7 @@ type Storage interface {
 	FositeStore
 	ClientStore
 	UserStore
+	EventStore
 	KeyStore
 	WeChatStore
 	LeaseStore
@@ -102,32 +103,6 @@ type ClientStore interface {
 	UpdateClient(ctx context.Context, id string, update func(Client) (Client, error)) error
 	// DeleteClient removes a client; ErrNotFound if there is none.
 	DeleteClient(ctx context.Context, id string) error
-}
-
-// UserStore manages provider users and the WeChat identities linked to them.
-type UserStore interface {
-	// LinkIdentity finds or creates the user behind a WeChat identity, in one
-	// atomic step, and returns it. The rules, in order:
-	//   1. (AppID, OpenID) is already linked: that user. If the identity had
-	//      no UnionID and the request brings one that no other user holds,
-	//      the UnionID is attached to the identity and to that user.
-	//   2. UnionID is non-empty and already linked to a user: a new identity
-	//      (AppID, OpenID) is linked to that user.
-	//   3. Otherwise a new user with subject req.NewSubject is created with
-	//      the identity (and UnionID, if any).
-	// Concurrent calls for the same person create exactly one user. Created
-	// reports whether step 3 happened.
-	LinkIdentity(ctx context.Context, req LinkRequest) (user User, created bool, err error)
-	// User returns the user with the given subject, or ErrNotFound.
-	User(ctx context.Context, subject string) (User, error)
-	// UpdateUser applies update to the stored user atomically; update may run
-	// more than once and must be pure. The subject cannot change.
-	UpdateUser(ctx context.Context, subject string, update func(User) (User, error)) error
-	// Identity returns the identity linked to (appID, openID), or ErrNotFound.
-	Identity(ctx context.Context, appID, openID string) (Identity, error)
-	// Identities returns every identity linked to the subject, ordered by
-	// AppID.
-	Identities(ctx context.Context, subject string) ([]Identity, error)
 }
 
 // KeyStore persists signing keys. The private part arrives encrypted; the

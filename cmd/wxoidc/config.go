@@ -129,6 +129,18 @@ type Config struct {
 
 	Clients []ClientConfig `yaml:"clients"`
 
+	Users struct {
+		// Registration is open (a new WeChat identity creates a user) or
+		// existing (login-only: new identities link to existing users).
+		Registration string `yaml:"registration"`
+	} `yaml:"users"`
+
+	Events struct {
+		// Retention is how long audit events are kept; the janitor
+		// deletes older ones.
+		Retention time.Duration `yaml:"retention"`
+	} `yaml:"events"`
+
 	RateLimit struct {
 		// WeChatGrant limits the Mini Program grant per client (across
 		// replicas) and per client IP address (per replica); HTTP 429
@@ -263,6 +275,8 @@ func defaultConfig() Config {
 	c.Storage.DSN = "sqlite:///var/lib/wxoidc/wxoidc.db"
 	c.Storage.JanitorInterval = 5 * time.Minute
 	c.RateLimit.IPv6Prefix = provider.DefaultIPv6Prefix
+	c.Users.Registration = provider.RegistrationOpen
+	c.Events.Retention = 180 * 24 * time.Hour
 	c.Keys.Algorithms = []string{"RS256", "ES256", "EdDSA"}
 	c.Keys.RotationPeriod = 30 * 24 * time.Hour
 	c.Keys.PublishDelay = 10 * time.Minute
@@ -546,6 +560,12 @@ func (c Config) Validate() error {
 	}
 	if p := c.RateLimit.IPv6Prefix; p < 1 || p > 128 {
 		bad("rate_limit.ipv6_prefix", "%d is not a prefix length from 1 to 128 (64 aggregates a host's /64)", p)
+	}
+	if err := provider.CheckRegistration(c.Users.Registration); err != nil {
+		bad("users.registration", "%v", err)
+	}
+	if c.Events.Retention < 24*time.Hour {
+		bad("events.retention", "must be at least 24h (security logs are kept six months by default: 4320h)")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

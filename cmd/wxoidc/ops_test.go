@@ -273,7 +273,7 @@ func TestServe_FullRunLogsNoSecrets(t *testing.T) {
 	if err := newRemoteAdmin(r.admin, "").call(ctx, http.MethodGet, "/admin/clients", nil, nil); err == nil {
 		t.Fatal("admin API answered without the token")
 	}
-	if _, _, err := r.st.store.LinkIdentity(ctx, storage.LinkRequest{
+	if _, err := r.st.store.LinkIdentity(ctx, storage.LinkRequest{
 		AppID: "wxweb", OpenID: "o-ops-alice", NewSubject: opsSubject, Now: time.Now(),
 	}); err != nil {
 		t.Fatal(err)

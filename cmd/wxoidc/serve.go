@@ -141,6 +141,8 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 		a.Client.ObserveTokenRefresh = metrics.WeChatTokenRefresh(appID)
 	}
 	var background []func(context.Context)
+	audit := &provider.Audit{Storage: store, Logger: log.With("component", "audit")}
+	users := &provider.Users{Storage: store, Registration: cfg.Users.Registration, Audit: audit}
 	if auth == nil && (hasWebLoginApp(apps) || scanConfig(cfg) != nil) {
 		follows, err := followConfigs(cfg)
 		if err != nil {
@@ -148,7 +150,7 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 			return nil, err
 		}
 		wl, err := weblogin.New(weblogin.Config{
-			Issuer: cfg.Issuer, Storage: store, WeChatApps: apps, Secret: secret,
+			Issuer: cfg.Issuer, Storage: store, Users: users, WeChatApps: apps, Secret: secret,
 			Follow: follows, Scan: scanConfig(cfg), Dev: cfg.dev, Logger: log,
 			LoginLimitPerIP:   provider.RateLimit(cfg.RateLimit.Authorize.PerIP),
 			IPv6Prefix:        cfg.RateLimit.IPv6Prefix,
@@ -172,6 +174,8 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 		Storage:               store,
 		Keys:                  km,
 		Authenticator:         auth,
+		Users:                 users,
+		Audit:                 audit,
 		WeChatApps:            apps,
 		GrantLimitPerClient:   provider.RateLimit(cfg.RateLimit.WeChatGrant.PerClient),
 		GrantLimitPerIP:       provider.RateLimit(cfg.RateLimit.WeChatGrant.PerIP),
@@ -346,7 +350,7 @@ func serveOn(ctx context.Context, cfg Config, st *stack, ln net.Listener, h http
 		loops.Go(func() { run(ctx) })
 	}
 	loops.Go(func() {
-		storage.RunJanitor(ctx, st.store, cfg.Storage.JanitorInterval, holderName(), st.log.With("component", "janitor"))
+		storage.RunJanitor(ctx, st.store, cfg.Storage.JanitorInterval, cfg.Events.Retention, holderName(), st.log.With("component", "janitor"))
 	})
 	defer loops.Wait() // after cancel: the loops stop before storage closes
 

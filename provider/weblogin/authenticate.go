@@ -141,6 +141,23 @@ func (a *Authenticator) denyToClient(w http.ResponseWriter, r *http.Request, p *
 	}, rfcErr, a.cfg.Dev)
 }
 
+// refusePage tells the person why they may not sign in (message key) and
+// offers the way back to the client, which then receives rfcErr
+// (access_denied): a person who cannot sign in reads why, and the app
+// learns that the request ended.
+func (a *Authenticator) refusePage(w http.ResponseWriter, r *http.Request, p *pending, key string, rfcErr *fosite.RFC6749Error) {
+	a.log.InfoContext(r.Context(), "sign-in refused", "client_id", p.ClientID, "reason", key)
+	u, err := url.Parse(p.RedirectURI)
+	if err != nil || p.RedirectURI == "" {
+		a.errorPage(w, r, p.Locale, http.StatusForbidden, key, "")
+		return
+	}
+	target, form := provider.ErrorRedirectTarget(provider.ErrorRedirect{
+		RedirectURI: u, ResponseMode: fosite.ResponseModeType(p.ResponseMode), State: p.State, Issuer: a.cfg.Issuer,
+	}, rfcErr, a.cfg.Dev)
+	a.render(w, http.StatusForbidden, "refused", p.Locale, map[string]any{"Message": msg(p.Locale, key), "Code": key, "Back": target, "Form": form})
+}
+
 func noStore(w http.ResponseWriter) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")

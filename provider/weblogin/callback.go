@@ -8,6 +8,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/provider/wechat"
 	"github.com/wxoidc/wxoidc/storage"
 )
@@ -63,8 +64,15 @@ func (a *Authenticator) handleCallback(w http.ResponseWriter, r *http.Request) {
 		a.errorPage(w, r, p.Locale, http.StatusForbidden, "errSnapshot", a.authorizeURL(p))
 		return
 	}
-	subject, err := a.subjectOf(ctx, app, p, tok)
-	if err != nil {
+	subject, err := a.subjectOf(ctx, r, app, p, tok)
+	switch {
+	case errors.Is(err, provider.ErrUserDisabled):
+		a.refusePage(w, r, p, "errDisabled", fosite.ErrAccessDenied.WithHint("The account is disabled."))
+		return
+	case errors.Is(err, provider.ErrNoAccount), errors.Is(err, provider.ErrPhoneRequired):
+		a.refusePage(w, r, p, "errNoAccount", fosite.ErrAccessDenied.WithHint("Registration is closed and no account matches this WeChat user."))
+		return
+	case err != nil:
 		a.serverError(w, r, p.Locale, "link wechat identity", err)
 		return
 	}
@@ -83,41 +91,41 @@ func (a *Authenticator) handleCallback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, a.authorizeURL(p), http.StatusSeeOther)
 }
 
-// subjectOf maps the WeChat user of tok to a provider subject. For a
-// snsapi_base token it only looks the openid up and returns "" when it is
-// not linked; otherwise it links by unionid (SPEC §5), creating the user if
-// needed.
-func (a *Authenticator) subjectOf(ctx context.Context, app *wechat.Client, p *pending, tok *wechat.OAuthToken) (string, error) {
+// subjectOf signs the WeChat user of tok in (provider.Users.SignIn) and
+// returns their subject. A snsapi_base token only finds an identity that
+// is linked already: for an unknown one it returns "" (and no error), to go
+// round again with snsapi_userinfo, which brings the unionid.
+func (a *Authenticator) subjectOf(ctx context.Context, r *http.Request, app *wechat.Client, p *pending, tok *wechat.OAuthToken) (string, error) {
+	in := provider.SignIn{
+		AppID: app.AppID, OpenID: tok.OpenID, UnionID: tok.UnionID, Kind: p.Kind,
+		ClientID: p.ClientID, IP: provider.RequestIP(r), Method: "wechat_qr",
+	}
+	if p.Kind == wechat.KindOfficial {
+		in.Method = "wechat_oauth"
+	}
 	if p.Kind == wechat.KindOfficial && p.Scope == wechat.ScopeBase {
-		id, err := a.cfg.Storage.Identity(ctx, app.AppID, tok.OpenID)
+		_, err := a.cfg.Storage.Identity(ctx, app.AppID, tok.OpenID)
 		if errors.Is(err, storage.ErrNotFound) {
 			return "", nil
 		}
 		if err != nil {
 			return "", err
 		}
-		return id.Subject, nil
-	}
-	req := storage.LinkRequest{
-		AppID: app.AppID, OpenID: tok.OpenID, UnionID: tok.UnionID,
-		NewSubject: randomID(16), Now: a.now().UTC(),
-	}
-	// website login and snsapi_userinfo allow /sns/userinfo.
-	ui, err := app.UserInfo(ctx, tok)
-	if err != nil {
-		a.logWeChat(ctx, "userinfo", app.AppID, err)
-	} else if ui.OpenID == tok.OpenID {
-		req.Name, req.Picture = ui.Nickname, ui.HeadImgURL
-		if req.UnionID == "" {
-			req.UnionID = ui.UnionID
+	} else {
+		// website login and snsapi_userinfo allow /sns/userinfo.
+		ui, err := app.UserInfo(ctx, tok)
+		if err != nil {
+			a.logWeChat(ctx, "userinfo", app.AppID, err)
+		} else if ui.OpenID == tok.OpenID {
+			in.Name, in.Picture = ui.Nickname, ui.HeadImgURL
+			if in.UnionID == "" {
+				in.UnionID = ui.UnionID
+			}
 		}
 	}
-	user, created, err := a.cfg.Storage.LinkIdentity(ctx, req)
+	user, err := a.cfg.Users.SignIn(ctx, in)
 	if err != nil {
 		return "", err
-	}
-	if created {
-		a.log.InfoContext(ctx, "user created from wechat login", "appid", app.AppID, "subject", user.Subject)
 	}
 	return user.Subject, nil
 }

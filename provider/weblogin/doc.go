@@ -80,7 +80,7 @@
 // flow from the User-Agent and sends the browser to WeChat with a fresh,
 // single-use state. The callback consumes that state, checks the browser
 // binding, exchanges the code, links the WeChat identity to a provider user by
-// unionid (storage.UserStore.LinkIdentity), starts a login session and sends
+// unionid (provider.Users.SignIn), starts a login session and sends
 // the browser back to the authorization endpoint with the original parameters
 // (provider.AuthorizeParams, so pushed requests survive), minus the
 // prompt=login or max_age=0 it has just satisfied.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/provider/wechat"
 	"github.com/wxoidc/wxoidc/storage"
 )
@@ -220,15 +221,21 @@ func (a *Authenticator) processScan(ctx context.Context, f *follow, ev storage.P
 	if err != nil {
 		return "", err
 	}
-	user, created, err := a.cfg.Storage.LinkIdentity(ctx, storage.LinkRequest{
-		AppID: ev.AppID, OpenID: s.OpenID, UnionID: fi.UnionID,
-		NewSubject: randomID(16), Now: now.UTC(),
+	user, err := a.cfg.Users.SignIn(ctx, provider.SignIn{
+		AppID: ev.AppID, OpenID: s.OpenID, UnionID: fi.UnionID, Kind: wechat.KindOfficial,
+		ClientID: d.ClientID, Method: "wechat_follow",
 	})
+	if errors.Is(err, provider.ErrUserDisabled) || errors.Is(err, provider.ErrNoAccount) || errors.Is(err, provider.ErrPhoneRequired) {
+		// The person may not sign in: the waiting login ends denied.
+		log.InfoContext(ctx, "follow login refused", "client_id", d.ClientID, "reason", err)
+		_, err = a.cfg.Storage.DecideDeviceAuth(ctx, userCode, storage.DeviceDecision{Approve: false, Now: now})
+		if err != nil && !errors.Is(err, storage.ErrConflict) {
+			return "", err
+		}
+		return "", nil
+	}
 	if err != nil {
 		return "", err
-	}
-	if created {
-		log.InfoContext(ctx, "user created from an official-account scan", "subject", user.Subject)
 	}
 	_, err = a.cfg.Storage.DecideDeviceAuth(ctx, userCode, storage.DeviceDecision{
 		Approve: true, Subject: user.Subject, AuthTime: now.UTC(), AMR: []string{amrWeChat}, Now: now,

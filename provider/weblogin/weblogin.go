@@ -50,6 +50,9 @@ type Config struct {
 	Issuer string
 	// Storage keeps login states, sessions, consents and users.
 	Storage storage.Storage
+	// Users signs people in (the provider's; see provider.Config.Users).
+	// Nil means open registration on Storage.
+	Users *provider.Users
 	// WeChatApps are the provider's WeChat apps (provider.Config.WeChatApps).
 	// The website app (the lowest appid of kind website) serves QR login;
 	// the official account (likewise) serves login inside WeChat. At least
@@ -211,6 +214,9 @@ func New(cfg Config) (*Authenticator, error) {
 	a.log = a.log.With("component", "weblogin")
 	if a.now == nil {
 		a.now = time.Now
+	}
+	if a.cfg.Users == nil {
+		a.cfg.Users = &provider.Users{Storage: cfg.Storage, Now: a.now}
 	}
 	a.basePath = strings.TrimRight(u.Path, "/")
 	m := hmac.New(sha256.New, cfg.Secret)

@@ -58,7 +58,7 @@ func linkConcurrently(t *testing.T, s storage.Storage, req func(i int) storage.L
 	users := make([]storage.User, parallelism)
 	var created atomic.Int32
 	race(parallelism, func(i int) {
-		u, c, err := s.LinkIdentity(t.Context(), req(i))
+		u, c, err := linkIdentity(t.Context(), s, req(i))
 		if !assert.NoError(t, err) {
 			return
 		}

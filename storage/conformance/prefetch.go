@@ -15,7 +15,7 @@ import (
 func testPrefetchUser(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	c := createClient(t, s, "c1")
-	u, _, err := s.LinkIdentity(ctx, storage.LinkRequest{AppID: "app", OpenID: "open-alice", UnionID: "union-alice", NewSubject: "alice", Name: "Alice", Now: ms(0)})
+	u, _, err := linkIdentity(ctx, s, storage.LinkRequest{AppID: "app", OpenID: "open-alice", UnionID: "union-alice", NewSubject: "alice", Name: "Alice", Now: ms(0)})
 	require.NoError(t, err)
 	require.NoError(t, s.CreateRefreshTokenSession(ctx, "rt-alice", "at-alice", newRequest(c, "req-a", "alice", ms(time.Hour))))
 	require.NoError(t, s.CreateRefreshTokenSession(ctx, "rt-ghost", "at-ghost", newRequest(c, "req-g", "ghost", ms(time.Hour))))

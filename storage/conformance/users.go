@@ -16,7 +16,7 @@ func testLinkIdentity(t *testing.T, s storage.Storage) {
 	now := ms(0)
 
 	// Rule 3: a new person.
-	u, created, err := s.LinkIdentity(ctx, storage.LinkRequest{AppID: "app-a", OpenID: "open-a", UnionID: "union-1", NewSubject: "sub-1", Name: "Alice", Picture: "https://img/a", Now: now})
+	u, created, err := linkIdentity(ctx, s, storage.LinkRequest{AppID: "app-a", OpenID: "open-a", UnionID: "union-1", NewSubject: "sub-1", Name: "Alice", Picture: "https://img/a", Now: now})
 	require.NoError(t, err)
 	assert.True(t, created)
 	assert.Equal(t, "sub-1", u.Subject)
@@ -26,7 +26,7 @@ func testLinkIdentity(t *testing.T, s storage.Storage) {
 	assert.True(t, now.Equal(u.CreatedAt))
 
 	// Rule 1: the same identity again.
-	u, created, err = s.LinkIdentity(ctx, storage.LinkRequest{AppID: "app-a", OpenID: "open-a", UnionID: "union-1", NewSubject: "sub-2", Now: now})
+	u, created, err = linkIdentity(ctx, s, storage.LinkRequest{AppID: "app-a", OpenID: "open-a", UnionID: "union-1", NewSubject: "sub-2", Now: now})
 	require.NoError(t, err)
 	assert.False(t, created)
 	assert.Equal(t, "sub-1", u.Subject)
@@ -34,7 +34,7 @@ func testLinkIdentity(t *testing.T, s storage.Storage) {
 
 	// Rule 2: another app, same unionid: linked to the same user.
 	later := now.Add(time.Second)
-	u, created, err = s.LinkIdentity(ctx, storage.LinkRequest{AppID: "app-b", OpenID: "open-b", UnionID: "union-1", NewSubject: "sub-3", Name: "Alice B", Now: later})
+	u, created, err = linkIdentity(ctx, s, storage.LinkRequest{AppID: "app-b", OpenID: "open-b", UnionID: "union-1", NewSubject: "sub-3", Name: "Alice B", Now: later})
 	require.NoError(t, err)
 	assert.False(t, created)
 	assert.Equal(t, "sub-1", u.Subject)
@@ -65,18 +65,18 @@ func testLinkIdentity(t *testing.T, s storage.Storage) {
 
 	// Rule 3 without a unionid; the same openid in another app is another
 	// person.
-	u, created, err = s.LinkIdentity(ctx, storage.LinkRequest{AppID: "app-c", OpenID: "open-a", NewSubject: "sub-4", Now: now})
+	u, created, err = linkIdentity(ctx, s, storage.LinkRequest{AppID: "app-c", OpenID: "open-a", NewSubject: "sub-4", Now: now})
 	require.NoError(t, err)
 	assert.True(t, created)
 	assert.Equal(t, "sub-4", u.Subject)
 	assert.Empty(t, u.UnionID)
-	u, created, err = s.LinkIdentity(ctx, storage.LinkRequest{AppID: "app-c", OpenID: "open-a", NewSubject: "sub-5", Now: now})
+	u, created, err = linkIdentity(ctx, s, storage.LinkRequest{AppID: "app-c", OpenID: "open-a", NewSubject: "sub-5", Now: now})
 	require.NoError(t, err)
 	assert.False(t, created)
 	assert.Equal(t, "sub-4", u.Subject)
 
 	// Two users without unionid coexist (empty is not a unionid).
-	_, created, err = s.LinkIdentity(ctx, storage.LinkRequest{AppID: "app-c", OpenID: "open-z", NewSubject: "sub-6", Now: now})
+	_, created, err = linkIdentity(ctx, s, storage.LinkRequest{AppID: "app-c", OpenID: "open-z", NewSubject: "sub-6", Now: now})
 	require.NoError(t, err)
 	assert.True(t, created)
 }
@@ -85,11 +85,11 @@ func testLinkIdentityUnionIDAttach(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	now := ms(0)
 	// An identity first seen without a unionid...
-	_, created, err := s.LinkIdentity(ctx, storage.LinkRequest{AppID: "app-a", OpenID: "open-a", NewSubject: "sub-1", Now: now})
+	_, created, err := linkIdentity(ctx, s, storage.LinkRequest{AppID: "app-a", OpenID: "open-a", NewSubject: "sub-1", Now: now})
 	require.NoError(t, err)
 	require.True(t, created)
 	// ...gets it attached when a later login brings it.
-	u, created, err := s.LinkIdentity(ctx, storage.LinkRequest{AppID: "app-a", OpenID: "open-a", UnionID: "union-1", NewSubject: "sub-x", Now: now})
+	u, created, err := linkIdentity(ctx, s, storage.LinkRequest{AppID: "app-a", OpenID: "open-a", UnionID: "union-1", NewSubject: "sub-x", Now: now})
 	require.NoError(t, err)
 	assert.False(t, created)
 	assert.Equal(t, "sub-1", u.Subject)
@@ -102,16 +102,16 @@ func testLinkIdentityUnionIDAttach(t *testing.T, s storage.Storage) {
 	assert.Equal(t, "union-1", got.UnionID)
 
 	// Cross-app: the unionid now links app-b's identity to the same user.
-	u, created, err = s.LinkIdentity(ctx, storage.LinkRequest{AppID: "app-b", OpenID: "open-b", UnionID: "union-1", NewSubject: "sub-y", Now: now})
+	u, created, err = linkIdentity(ctx, s, storage.LinkRequest{AppID: "app-b", OpenID: "open-b", UnionID: "union-1", NewSubject: "sub-y", Now: now})
 	require.NoError(t, err)
 	assert.False(t, created)
 	assert.Equal(t, "sub-1", u.Subject)
 
 	// A unionid that another user holds is not attached.
-	_, created, err = s.LinkIdentity(ctx, storage.LinkRequest{AppID: "app-c", OpenID: "open-c", NewSubject: "sub-2", Now: now})
+	_, created, err = linkIdentity(ctx, s, storage.LinkRequest{AppID: "app-c", OpenID: "open-c", NewSubject: "sub-2", Now: now})
 	require.NoError(t, err)
 	require.True(t, created)
-	u, created, err = s.LinkIdentity(ctx, storage.LinkRequest{AppID: "app-c", OpenID: "open-c", UnionID: "union-1", NewSubject: "sub-z", Now: now})
+	u, created, err = linkIdentity(ctx, s, storage.LinkRequest{AppID: "app-c", OpenID: "open-c", UnionID: "union-1", NewSubject: "sub-z", Now: now})
 	require.NoError(t, err)
 	assert.False(t, created)
 	assert.Equal(t, "sub-2", u.Subject)
@@ -127,9 +127,9 @@ func testLinkIdentityUnionIDAttach(t *testing.T, s storage.Storage) {
 func testUsers(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	now := ms(-time.Hour)
-	_, _, err := s.LinkIdentity(ctx, storage.LinkRequest{AppID: "app", OpenID: "o1", UnionID: "union-1", NewSubject: "sub-1", Now: now})
+	_, _, err := linkIdentity(ctx, s, storage.LinkRequest{AppID: "app", OpenID: "o1", UnionID: "union-1", NewSubject: "sub-1", Now: now})
 	require.NoError(t, err)
-	_, _, err = s.LinkIdentity(ctx, storage.LinkRequest{AppID: "app", OpenID: "o2", NewSubject: "sub-2", Now: now})
+	_, _, err = linkIdentity(ctx, s, storage.LinkRequest{AppID: "app", OpenID: "o2", NewSubject: "sub-2", Now: now})
 	require.NoError(t, err)
 
 	require.NoError(t, s.UpdateUser(ctx, "sub-2", func(u storage.User) (storage.User, error) {
@@ -162,7 +162,7 @@ func testUsers(t *testing.T, s storage.Storage) {
 	assert.ErrorIs(t, s.UpdateUser(ctx, "sub-2", func(u storage.User) (storage.User, error) { return u, errBoom }), errBoom)
 
 	// The unionid of sub-2 now links new identities to it.
-	u, created, err := s.LinkIdentity(ctx, storage.LinkRequest{AppID: "app-b", OpenID: "o3", UnionID: "union-2", NewSubject: "sub-3", Now: now})
+	u, created, err := linkIdentity(ctx, s, storage.LinkRequest{AppID: "app-b", OpenID: "o3", UnionID: "union-2", NewSubject: "sub-3", Now: now})
 	require.NoError(t, err)
 	assert.False(t, created)
 	assert.Equal(t, "sub-2", u.Subject)

@@ -245,7 +245,7 @@ func TestRefreshFlow_roundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := benchRequest(&c, "family")
-	if _, _, err := s.LinkIdentity(ctx, storage.LinkRequest{AppID: "app", OpenID: "o", NewSubject: "sub"}); err != nil {
+	if _, err := s.LinkIdentity(ctx, storage.LinkRequest{AppID: "app", OpenID: "o", NewSubject: "sub"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.CreateRefreshTokenSession(ctx, "rt-0", "at-0", req); err != nil {
@@ -286,4 +286,26 @@ func TestRefreshFlow_roundTrips(t *testing.T) {
 	if got, want := refresh(1), int64(2); got != want {
 		t.Errorf("a refresh took %d statements, want %d", got, want)
 	}
+}
+
+// TestMigrateToUsers migrates a database built with the schema before
+// users and accounts.
+func TestMigrateToUsers(t *testing.T) {
+	ctx := t.Context()
+	dsn := newSchema(t)
+	s, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.MigrateUpTo(ctx, conformance.SchemaBeforeUsers); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	exec := func(q string) error { _, err := db.ExecContext(ctx, q); return err }
+	conformance.TestMigrationToUsers(t, s, exec, func() error { return s.Migrate(ctx) })
 }

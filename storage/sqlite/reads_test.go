@@ -89,7 +89,8 @@ func TestPrefetch_refreshTokenUser(t *testing.T) {
 	if err := s.CreateClient(ctx, storage.Client{ID: "c"}); err != nil {
 		t.Fatal(err)
 	}
-	u, _, err := s.LinkIdentity(ctx, storage.LinkRequest{AppID: "app", OpenID: "o", NewSubject: "alice", Name: "Alice"})
+	res, err := s.LinkIdentity(ctx, storage.LinkRequest{AppID: "app", OpenID: "o", NewSubject: "alice", Name: "Alice"})
+	u := res.User
 	if err != nil {
 		t.Fatal(err)
 	}

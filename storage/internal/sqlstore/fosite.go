@@ -68,7 +68,7 @@ const (
 // storage.Prefetch): a refresh reads the token, its client and its user in
 // one round trip.
 var getRefreshWithUser = strings.Replace(refreshTokens.get, " FROM oauth2_refresh a LEFT JOIN clients c ON c.id = a.client_id",
-	", u.subject, u.union_id, u.name, u.picture, u.phone_number, u.version, u.created_at, u.updated_at"+
+	", "+prefixed("u.", userColumns)+
 		" FROM oauth2_refresh a LEFT JOIN clients c ON c.id = a.client_id LEFT JOIN users u ON u.subject = a.subject", 1)
 
 const insertRefresh = "INSERT INTO oauth2_refresh (signature, request_id, client_id, subject, requested_at, expires_at, request, active, access_signature) VALUES (?, ?, ?, ?, ?, ?, ?, TRUE, ?)"

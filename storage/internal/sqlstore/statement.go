@@ -149,6 +149,7 @@ var txQueries = []string{
 	insertRefresh, accessTokens.insert, codes.get, refreshTokens.get, accessTokens.get,
 	accessTokens.del, refreshTokens.del, rotateRefresh, deleteAccessByRequest,
 	revokeRefresh, invalidateCode, selectClient, putSessionKey,
+	recordLogin, recordIdentityLogin, insertEvent,
 }
 
 // warm prepares txQueries on the writer once; it must run outside any
@@ -158,7 +159,7 @@ func (s *Store) warm(ctx context.Context) {
 		return
 	}
 	qs := txQueries
-	for _, q := range []string{s.d.RotateRefresh, s.d.InvalidateCode} {
+	for _, q := range []string{s.d.RotateRefresh, s.d.InvalidateCode, s.d.RecordLogin} {
 		if q != "" {
 			qs = append(qs[:len(qs):len(qs)], q)
 		}

@@ -81,9 +81,18 @@ type Dialect struct {
 	// synchronous commit of the tokens it leads to, which follows it in
 	// the log. Empty means every commit waits.
 	AsyncCommitFrom string
-	// IsGuardFailure reports whether err is the failure of RotateRefresh or
-	// InvalidateCode on a token that was not active. Required when either
-	// is set.
+	// RecordLogin, if set, sets a user's last login time (placeholders:
+	// the time, the subject) only if the user exists and is enabled,
+	// failing like RotateRefresh otherwise. Empty means a conditional
+	// UPDATE checked by its row count.
+	RecordLogin string
+	// Collate is appended to text columns compared for prefix search and
+	// paging, so that they compare bytewise (PostgreSQL: ` COLLATE "C"`;
+	// SQLite compares bytewise already).
+	Collate string
+	// IsGuardFailure reports whether err is the failure of RotateRefresh,
+	// InvalidateCode or RecordLogin on a row that was not there. Required
+	// when any of them is set.
 	IsGuardFailure func(err error) bool
 	// ExecBatch, if set, runs the statements of a write set on conn in one
 	// round trip and one transaction: all of them or none. It returns the
@@ -168,6 +177,17 @@ func (s *Store) Migrate(ctx context.Context) error { return s.MigrateOn(ctx, s.w
 // PostgreSQL's statement_timeout). The dialect's SessionLocker, if any, is
 // held on one of db's connections. MigrateOn does not close db.
 func (s *Store) MigrateOn(ctx context.Context, db *sql.DB) error {
+	return s.migrate(ctx, db, 0)
+}
+
+// MigrateUpTo applies the migrations up to and including version, on the
+// writer: for tests that build a database with an older schema.
+func (s *Store) MigrateUpTo(ctx context.Context, version int64) error {
+	return s.migrate(ctx, s.w, version)
+}
+
+// migrate applies the pending migrations up to version (0: all).
+func (s *Store) migrate(ctx context.Context, db *sql.DB, version int64) error {
 	if db == nil {
 		return fmt.Errorf("%s: migrate: nil DB", s.d.Name)
 	}
@@ -183,7 +203,12 @@ func (s *Store) MigrateOn(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("%s: migrate: %w", s.d.Name, err)
 	}
 	// p.Close would close db, which the caller owns.
-	if _, err := p.Up(ctx); err != nil {
+	if version > 0 {
+		_, err = p.UpTo(ctx, version)
+	} else {
+		_, err = p.Up(ctx)
+	}
+	if err != nil {
 		return fmt.Errorf("%s: migrate: %w", s.d.Name, err)
 	}
 	return nil

@@ -98,7 +98,7 @@ func TestTimes(t *testing.T) {
 // TestLinkedUser_columns keeps the joined read of LinkIdentity's fast path
 // in step with userColumns, which userRow scans in order.
 func TestLinkedUser_columns(t *testing.T) {
-	want := "SELECT i.union_id, u." + strings.ReplaceAll(userColumns, ", ", ", u.") + " FROM"
+	want := "SELECT i.union_id, i.kind, u." + strings.ReplaceAll(userColumns, ", ", ", u.") + " FROM"
 	if !strings.HasPrefix(linkedUser, want) {
 		t.Errorf("linkedUser = %q\nwant prefix %q", linkedUser, want)
 	}

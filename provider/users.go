@@ -1,0 +1,276 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/wxoidc/wxoidc/provider/wechat"
+	"github.com/wxoidc/wxoidc/storage"
+)
+
+// Registration policies (users.registration, SPEC §10).
+const (
+	// RegistrationOpen (the default): a new WeChat identity creates a
+	// user.
+	RegistrationOpen = "open"
+	// RegistrationExisting is login-only: a new identity links only to a
+	// user that exists, through a unionid already linked or through a
+	// verified phone number that matches exactly one enabled user.
+	RegistrationExisting = "existing"
+)
+
+// Errors of [Users.SignIn] that a login method turns into its own answer.
+var (
+	// ErrUserDisabled: the person's account is disabled.
+	ErrUserDisabled = errors.New("provider: the account is disabled")
+	// ErrPhoneRequired: registration is "existing", the identity is new and
+	// no verified phone number came with it to find the account by.
+	ErrPhoneRequired = errors.New("provider: a verified phone number is required to find the account")
+	// ErrNoAccount: registration is "existing" and no account matches the
+	// identity or its phone number.
+	ErrNoAccount = errors.New("provider: no account matches this WeChat identity")
+)
+
+// Users is the one way every login method finds or creates the user behind
+// a WeChat identity: the Mini Program grant, QR login, in-WeChat OAuth and
+// any method to come call [Users.SignIn]. It applies the registration
+// policy, refuses disabled users, gives new users a subject in the one
+// format wxoidc uses ([NewSubject]), keeps last-login times and records
+// the audit events (login, login_failed, user_created, identity_linked,
+// phone_bound). A Users is safe for concurrent use; build it once and share
+// it between the provider and the login methods.
+type Users struct {
+	// Storage keeps the users. Required.
+	Storage storage.Storage
+	// Registration is RegistrationOpen (also when empty) or
+	// RegistrationExisting.
+	Registration string
+	// Audit records the events; nil means one on Storage that logs
+	// nothing.
+	Audit *Audit
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// SignIn is one login for [Users.SignIn]: the WeChat identity WeChat
+// vouched for and what came with it.
+type SignIn struct {
+	AppID   string
+	OpenID  string
+	UnionID string // empty when WeChat gave none
+	Kind    wechat.AppKind
+	// Name and Picture, when set, update the user's profile (web login's
+	// nickname and head image).
+	Name, Picture string
+	// PhoneNumber is a number WeChat verified for this person (E.164),
+	// from a phone code; empty if none. In "existing" registration it
+	// finds the account of a new identity.
+	PhoneNumber string
+	// ClientID and IP (the request's) go into the events.
+	ClientID, IP string
+	// Method names the login method in the login event ("wechat_jscode",
+	// "wechat_qr", "wechat_oauth", …).
+	Method string
+}
+
+// CheckRegistration reports whether policy is a registration policy.
+func CheckRegistration(policy string) error {
+	switch policy {
+	case "", RegistrationOpen, RegistrationExisting:
+		return nil
+	}
+	return fmt.Errorf("%q is not %q or %q", policy, RegistrationOpen, RegistrationExisting)
+}
+
+func (u *Users) now() time.Time {
+	if u.Now != nil {
+		return u.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (u *Users) audit() *Audit {
+	if u.Audit != nil {
+		return u.Audit
+	}
+	return &Audit{Storage: u.Storage}
+}
+
+// SignIn finds or creates the user behind in's identity and records the
+// login. It returns ErrUserDisabled, ErrPhoneRequired or ErrNoAccount (each
+// recorded as a login_failed event) when the person may not sign in, and a
+// storage error otherwise.
+func (u *Users) SignIn(ctx context.Context, in SignIn) (storage.User, error) {
+	user, login, err := u.find(ctx, in)
+	if err != nil {
+		return storage.User{}, err
+	}
+	if err := u.recordLogin(ctx, login); err != nil {
+		if errors.Is(err, storage.ErrUserDisabled) {
+			u.refused(ctx, in, user.Subject, "disabled")
+			return storage.User{}, ErrUserDisabled
+		}
+		return storage.User{}, err
+	}
+	return user, nil
+}
+
+// find is SignIn without recording the login: it returns the login for the
+// caller to record with RecordLogin, in the transaction that issues the
+// tokens (the Mini Program grant), so that a login costs no extra write.
+func (u *Users) find(ctx context.Context, in SignIn) (storage.User, storage.Login, error) {
+	now := u.now()
+	req := storage.LinkRequest{
+		AppID: in.AppID, OpenID: in.OpenID, UnionID: in.UnionID, Kind: string(in.Kind),
+		Name: in.Name, Picture: in.Picture, PhoneNumber: in.PhoneNumber,
+		ClientID: in.ClientID, IP: in.IP, Now: now,
+	}
+	existing := u.Registration == RegistrationExisting
+	if !existing {
+		req.NewSubject = NewSubject()
+	}
+	res, err := u.Storage.LinkIdentity(ctx, req)
+	switch {
+	case errors.Is(err, storage.ErrNotFound) && existing && in.PhoneNumber == "":
+		u.refused(ctx, in, "", "phone_required")
+		return storage.User{}, storage.Login{}, ErrPhoneRequired
+	case errors.Is(err, storage.ErrNotFound) && existing:
+		u.refused(ctx, in, "", "no_account")
+		return storage.User{}, storage.Login{}, ErrNoAccount
+	case err != nil:
+		return storage.User{}, storage.Login{}, err
+	}
+	u.audit().logged(ctx, res.Events...)
+	if res.User.Disabled {
+		u.refused(ctx, in, res.User.Subject, "disabled")
+		return storage.User{}, storage.Login{}, ErrUserDisabled
+	}
+	details := map[string]any{"appid": in.AppID}
+	if in.Method != "" {
+		details["method"] = in.Method
+	}
+	return res.User, storage.Login{
+		Subject: res.User.Subject, AppID: in.AppID, OpenID: in.OpenID, At: now,
+		ClientID: in.ClientID, IP: in.IP, Details: details,
+	}, nil
+}
+
+// recordLogin records l, in ctx's transaction if it has one, and logs the
+// event once it is stored (or, in a transaction, written).
+func (u *Users) recordLogin(ctx context.Context, l storage.Login) error {
+	e := loginEventOf(&l)
+	if err := u.Storage.RecordLogin(ctx, l); err != nil {
+		return err
+	}
+	u.audit().logged(ctx, e)
+	return nil
+}
+
+// refused records a login_failed event; a failure to store it is logged,
+// not returned (the login fails either way).
+func (u *Users) refused(ctx context.Context, in SignIn, subject, reason string) {
+	details := map[string]any{"appid": in.AppID, "kind": string(in.Kind), "reason": reason}
+	if in.Method != "" {
+		details["method"] = in.Method
+	}
+	u.audit().Record(ctx, storage.Event{Type: storage.EventLoginFailed, Subject: subject, ClientID: in.ClientID, IP: in.IP, Details: details})
+}
+
+// NewSubject returns a fresh subject in the one format wxoidc gives every
+// new user, whichever way they came in: 128 random bits as 32 lower-case
+// hex characters (safe in URLs, file names and case-insensitive
+// databases). Subjects minted before (22 base64url characters for early
+// Mini Program users) stay valid; a subject is never reused.
+func NewSubject() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Audit records security events (SPEC §10): each in storage, in the same
+// transaction as the change it records, and as one log line (a JSON line
+// when the logger writes JSON). An event never holds a secret, a token, a
+// code or a session key, nor personal data other than the pseudonymous
+// subject and the request's IP address. An Audit is safe for concurrent
+// use.
+type Audit struct {
+	// Storage keeps the events. Required.
+	Storage storage.Storage
+	// Logger receives one line per event (message "audit event"); nil
+	// logs nothing.
+	Logger *slog.Logger
+}
+
+// Record stores events on their own (in ctx's transaction, if it has
+// one) and logs them. Times and IDs left empty are filled in. A failure
+// to store is logged as well as returned.
+func (a *Audit) Record(ctx context.Context, events ...storage.Event) error {
+	events = prepare(events)
+	if err := a.Storage.AppendEvents(ctx, events...); err != nil {
+		if a.Logger != nil {
+			a.Logger.ErrorContext(ctx, "audit event not stored", "error", err)
+		}
+		return err
+	}
+	a.logged(ctx, events...)
+	return nil
+}
+
+// RecordWith runs change and stores events in one transaction: both are
+// kept, or, when change (or the commit) fails, neither. Use it for every
+// change that has an event, e.g.
+//
+//	err := audit.RecordWith(ctx, func(ctx context.Context) error {
+//		return store.SetUserDisabled(ctx, sub, true)
+//	}, storage.Event{Type: storage.EventUserDisabled, Subject: sub})
+//
+// change must make its storage calls with the context it is given.
+func (a *Audit) RecordWith(ctx context.Context, change func(ctx context.Context) error, events ...storage.Event) error {
+	events = prepare(events)
+	err := storage.InTx(ctx, a.Storage, func(ctx context.Context) error {
+		if err := change(ctx); err != nil {
+			return err
+		}
+		return a.Storage.AppendEvents(ctx, events...)
+	})
+	if err != nil {
+		return err
+	}
+	a.logged(ctx, events...)
+	return nil
+}
+
+func prepare(events []storage.Event) []storage.Event {
+	out := make([]storage.Event, len(events))
+	now := time.Now()
+	for i, e := range events {
+		out[i] = storage.PrepareEvent(e, now)
+	}
+	return out
+}
+
+// logged writes the log line of each event already stored.
+func (a *Audit) logged(ctx context.Context, events ...storage.Event) {
+	if a.Logger == nil {
+		return
+	}
+	for _, e := range events {
+		a.Logger.LogAttrs(ctx, slog.LevelInfo, "audit event",
+			slog.String("event_id", e.ID), slog.Time("event_time", e.Time), slog.String("type", e.Type),
+			slog.String("sub", e.Subject), slog.String("client_id", e.ClientID), slog.String("ip", e.IP),
+			slog.Any("details", e.Details))
+	}
+}
+
+// loginEventOf returns the login event RecordLogin stores for l, with l's
+// event ID (set when empty) so that the log line names the stored event.
+func loginEventOf(l *storage.Login) storage.Event {
+	e := storage.PrepareEvent(storage.Event{ID: l.EventID, Time: l.At, Type: storage.EventLogin, Subject: l.Subject, ClientID: l.ClientID, IP: l.IP, Details: l.Details}, l.At)
+	l.EventID, l.At = e.ID, e.Time
+	return e
+}

@@ -1,0 +1,171 @@
+package provider_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/wxoidc/wxoidc/provider"
+	"github.com/wxoidc/wxoidc/storage"
+)
+
+func withRegistration(policy string) envOption {
+	return func(c *provider.Config) {
+		c.Users = &provider.Users{Storage: c.Storage, Registration: policy, Audit: &provider.Audit{Storage: c.Storage, Logger: c.Logger}}
+	}
+}
+
+// TestWeChatGrant_SubjectFormat: new users get the one subject format,
+// whichever app they come through.
+func TestWeChatGrant_SubjectFormat(t *testing.T) {
+	e := newEnv(t)
+	m := mp{e: e}
+	_, sub := m.login(miniClient, miniApp, "erin", "openid")
+	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(sub) {
+		t.Fatalf("sub %q is not 32 lower-case hex characters", sub)
+	}
+	if got := provider.NewSubject(); len(got) != 32 || got == provider.NewSubject() {
+		t.Fatalf("NewSubject %q", got)
+	}
+}
+
+// TestWeChatGrant_LoginEvents: a login records last-login times and a
+// login event (also logged), with the client and IP, and nothing secret.
+func TestWeChatGrant_LoginEvents(t *testing.T) {
+	e := newEnv(t)
+	m := mp{e: e}
+	body, sub := m.login(miniClient, miniApp, "frank", "openid offline_access")
+	ctx := context.Background()
+	u, err := e.store.User(ctx, sub)
+	if err != nil || u.LastLoginAt.IsZero() {
+		t.Fatalf("last login not recorded: %+v %v", u, err)
+	}
+	id, err := e.store.Identity(ctx, miniApp, e.sim.OpenID(miniApp, "frank"))
+	if err != nil || id.LastLoginAt.IsZero() || id.Kind != "miniprogram" {
+		t.Fatalf("identity %+v %v", id, err)
+	}
+	evs, _, err := e.store.Events(ctx, storage.EventQuery{Subject: sub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, ev := range evs {
+		types = append(types, ev.Type)
+		if ev.ClientID != miniClient || ev.IP != "127.0.0.1" {
+			t.Errorf("event %+v: want client %s and IP 127.0.0.1", ev, miniClient)
+		}
+	}
+	if got := strings.Join(types, ","); got != "login,identity_linked,user_created" {
+		t.Fatalf("events newest first: %s", got)
+	}
+	logs := e.logs.String()
+	if !strings.Contains(logs, "audit event") || !strings.Contains(logs, evs[0].ID) {
+		t.Fatalf("the login event %s is not logged:\n%s", evs[0].ID, logs)
+	}
+	for _, secret := range []string{body["access_token"].(string), body["refresh_token"].(string), e.sim.SessionKey(miniApp, "frank")} {
+		for _, ev := range evs {
+			if strings.Contains(ev.Type+ev.Subject+ev.ClientID+strings.Join(mapValues(ev.Details), " "), secret) {
+				t.Fatalf("an event holds a secret: %+v", ev)
+			}
+		}
+	}
+}
+
+func mapValues(m map[string]any) []string {
+	var out []string
+	for _, v := range m {
+		if s, ok := v.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// TestWeChatGrant_RegistrationExisting: in login-only mode an unknown
+// person needs a phone code that matches a pre-provisioned user.
+func TestWeChatGrant_RegistrationExisting(t *testing.T) {
+	e := newEnv(t, withRegistration(provider.RegistrationExisting))
+	m := mp{e: e}
+	ctx := context.Background()
+
+	status, body, _ := m.grant(url.Values{"client_id": {miniClient}, "js_code": {m.wxLogin(miniApp, "gina")}, "scope": {"openid"}})
+	if status != http.StatusBadRequest || body["error"] != "phone_required" {
+		t.Fatalf("unknown person without phone_code: %d %v", status, body)
+	}
+	status, body, _ = m.grant(url.Values{"client_id": {miniClient}, "js_code": {m.wxLogin(miniApp, "gina")}, "scope": {"openid"},
+		"phone_code": {m.phoneCode(miniApp, "gina", "13911112222")}})
+	if status != http.StatusBadRequest || body["error"] != "access_denied" {
+		t.Fatalf("phone number of nobody: %d %v", status, body)
+	}
+	if us, _, _ := e.store.SearchUsers(ctx, storage.UserQuery{}); len(us) != 1 {
+		t.Fatalf("login-only mode created users: %v", us)
+	}
+
+	if err := e.store.CreateUser(ctx, storage.User{Subject: "gina-sub", Name: "Gina", PhoneNumber: "+8613911112222", ExternalID: "emp-7"}); err != nil {
+		t.Fatal(err)
+	}
+	status, body, _ = m.grant(url.Values{"client_id": {miniClient}, "js_code": {m.wxLogin(miniApp, "gina")}, "scope": {"openid phone"},
+		"phone_code": {m.phoneCode(miniApp, "gina", "13911112222")}})
+	if status != http.StatusOK {
+		t.Fatalf("pre-provisioned phone: %d %v", status, body)
+	}
+	if ui := m.userinfo(body["access_token"].(string)); ui["sub"] != "gina-sub" || ui["phone_number_verified"] != true {
+		t.Fatalf("userinfo %v", ui)
+	}
+	// Linked now: the next login needs no phone code.
+	if _, sub := m.login(miniClient, miniApp, "gina", "openid"); sub != "gina-sub" {
+		t.Fatalf("second login: %s", sub)
+	}
+	// And the other Mini Program of the platform finds her by unionid.
+	if _, sub := m.login(miniClient2, miniApp2, "gina", "openid"); sub != "gina-sub" {
+		t.Fatalf("other app: %s", sub)
+	}
+	evs, _, _ := e.store.Events(ctx, storage.EventQuery{Type: storage.EventLoginFailed})
+	if len(evs) != 2 || evs[0].Details["reason"] != "no_account" || evs[1].Details["reason"] != "phone_required" {
+		t.Fatalf("login_failed events: %+v", evs)
+	}
+}
+
+// TestWeChatGrant_DisabledUser: no grant and no refresh for a disabled
+// user; userinfo and introspection answer as revoked.
+func TestWeChatGrant_DisabledUser(t *testing.T) {
+	e := newEnv(t)
+	m := mp{e: e}
+	ctx := context.Background()
+	body, sub := m.login(miniClient, miniApp, "hank", "openid offline_access")
+	if err := e.store.SetUserDisabled(ctx, sub, true); err != nil {
+		t.Fatal(err)
+	}
+	status, got, _ := m.grant(url.Values{"client_id": {miniClient}, "js_code": {m.wxLogin(miniApp, "hank")}, "scope": {"openid"}})
+	if status != http.StatusBadRequest || got["error"] != "invalid_grant" || !strings.Contains(got["error_description"].(string), "disabled") {
+		t.Fatalf("grant for a disabled user: %d %v", status, got)
+	}
+	status, got, _ = m.post("/oauth2/token", "", url.Values{"grant_type": {"refresh_token"}, "client_id": {miniClient}, "refresh_token": {body["refresh_token"].(string)}})
+	if status != http.StatusBadRequest || got["error"] != "invalid_grant" {
+		t.Fatalf("refresh for a disabled user: %d %v", status, got)
+	}
+	req, _ := http.NewRequest(http.MethodGet, e.issuer+"/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+body["access_token"].(string))
+	resp, err := e.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("userinfo for a disabled user: %d", resp.StatusCode)
+	}
+	evs, _, _ := e.store.Events(ctx, storage.EventQuery{Subject: sub, Type: storage.EventLoginFailed})
+	if len(evs) != 1 || evs[0].Details["reason"] != "disabled" {
+		t.Fatalf("login_failed events: %+v", evs)
+	}
+	// Enabled again: signs in as before.
+	if err := e.store.SetUserDisabled(ctx, sub, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, again := m.login(miniClient, miniApp, "hank", "openid"); again != sub {
+		t.Fatalf("after enabling: %s, want %s", again, sub)
+	}
+}

@@ -1,0 +1,99 @@
+package conformance
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ory/fosite/handler/openid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wxoidc/wxoidc/storage"
+)
+
+// SchemaBeforeUsers is the last schema version before users and accounts
+// (migration 00008).
+const SchemaBeforeUsers = 7
+
+// OldUsers is SQL (for SQLite and PostgreSQL alike) that writes users and
+// identities the way wxoidc did before users and accounts
+// (SchemaBeforeUsers): a web user with a 32-hex-character subject and a phone number
+// from WeChat, and a Mini Program user with a 22-character one.
+const OldUsers = `INSERT INTO users (subject, union_id, name, picture, phone_number, version, created_at, updated_at) VALUES
+ ('0123456789abcdef0123456789abcdef', 'union-web', 'Old Web', 'https://img/w', '+8613800138000', 3, 1700000000000000, 1700000000000000),
+ ('AbCdEfGhIjKlMnOpQrStUv', NULL, '', '', '', 1, 1700000000000000, 1700000000000000);
+INSERT INTO identities (app_id, open_id, union_id, subject, created_at) VALUES
+ ('web-app', 'open-web', 'union-web', '0123456789abcdef0123456789abcdef', 1700000000000000),
+ ('mini-app', 'open-mini', NULL, 'AbCdEfGhIjKlMnOpQrStUv', 1700000000000000);`
+
+// TestMigrationToUsers checks that the latest migrations keep a database
+// of SchemaBeforeUsers working: users keep their subjects and profiles, identities
+// still sign them in, their tokens and session keys stay valid. old is a
+// store on a database migrated only up to SchemaBeforeUsers, into which
+// exec writes OldUsers; migrate applies the remaining migrations.
+func TestMigrationToUsers(t *testing.T, old storage.Storage, exec func(query string) error, migrate func() error) {
+	ctx := t.Context()
+	require.NoError(t, exec(OldUsers))
+	// Tokens, session keys and sessions as the old schema held them
+	// (those tables do not change).
+	c := createClient(t, old, "old-client")
+	const web, mini = "0123456789abcdef0123456789abcdef", "AbCdEfGhIjKlMnOpQrStUv"
+	req := newRequest(c, "req-old", mini, ms(time.Hour))
+	require.NoError(t, old.CreateRefreshTokenSession(ctx, "rt-old", "at-old", req))
+	require.NoError(t, old.CreateAccessTokenSession(ctx, "at-old", req))
+	require.NoError(t, old.PutSessionKey(ctx, storage.SessionKey{Subject: mini, AppID: "mini-app", OpenID: "open-mini", Ciphertext: []byte("sealed"), UpdatedAt: ms(0)}))
+	require.NoError(t, old.CreateBrowserSession(ctx, storage.BrowserSession{ID: "bs-old", Subject: web, AuthTime: ms(0), ExpiresAt: ms(time.Hour)}))
+
+	require.NoError(t, migrate())
+	s := old
+
+	u, err := s.User(ctx, web)
+	require.NoError(t, err)
+	assert.Equal(t, "Old Web", u.Name)
+	assert.Equal(t, "+8613800138000", u.PhoneNumber)
+	assert.True(t, u.PhoneNumberVerified, "a number stored before came from WeChat")
+	assert.False(t, u.Disabled)
+	assert.Empty(t, u.Roles)
+	assert.Empty(t, u.ExternalID)
+	assert.True(t, u.LastLoginAt.IsZero())
+
+	// Both sign in again as themselves, by openid and by unionid.
+	res, err := s.LinkIdentity(ctx, storage.LinkRequest{AppID: "mini-app", OpenID: "open-mini", Kind: "miniprogram", NewSubject: "new", Now: ms(0)})
+	require.NoError(t, err)
+	assert.Equal(t, mini, res.User.Subject)
+	assert.False(t, res.Created)
+	res, err = s.LinkIdentity(ctx, storage.LinkRequest{AppID: "official-app", OpenID: "open-oa", UnionID: "union-web", Kind: "official", NewSubject: "new", Now: ms(0)})
+	require.NoError(t, err)
+	assert.Equal(t, web, res.User.Subject)
+	assert.True(t, res.Linked)
+	at := ms(0)
+	require.NoError(t, s.RecordLogin(ctx, storage.Login{Subject: mini, AppID: "mini-app", OpenID: "open-mini", At: at}))
+	id, err := s.Identity(ctx, "mini-app", "open-mini")
+	require.NoError(t, err)
+	assert.Equal(t, "miniprogram", id.Kind, "an old identity learns its kind")
+	assert.True(t, at.Equal(id.LastLoginAt))
+
+	_, err = s.GetRefreshTokenSession(ctx, "rt-old", openid.NewDefaultSession())
+	require.NoError(t, err)
+	_, err = s.GetAccessTokenSession(ctx, "at-old", openid.NewDefaultSession())
+	require.NoError(t, err)
+	_, err = s.SessionKey(ctx, mini, "mini-app")
+	require.NoError(t, err)
+	_, err = s.BrowserSession(ctx, "bs-old")
+	require.NoError(t, err)
+
+	// The new features work on old users.
+	us, _, err := s.SearchUsers(ctx, storage.UserQuery{PhoneNumber: "+8613800138000"})
+	require.NoError(t, err)
+	require.Len(t, us, 1)
+	assert.Equal(t, web, us[0].Subject)
+	require.NoError(t, storage.InTx(ctx, s, func(ctx context.Context) error {
+		if err := s.SetUserDisabled(ctx, mini, true); err != nil {
+			return err
+		}
+		return s.AppendEvents(ctx, storage.Event{Type: storage.EventUserDisabled, Subject: mini})
+	}))
+	_, err = s.GetAccessTokenSession(ctx, "at-old", openid.NewDefaultSession())
+	requireNotFound(t, err)
+}
