@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"gopkg.in/yaml.v3"
 
 	"github.com/wxoidc/wxoidc/keys"
@@ -172,6 +173,9 @@ type Config struct {
 
 	// dev is set by `wxoidc dev`, never by a file.
 	dev bool
+	// tracer records spans (OpenTelemetry); nil traces nothing. It comes
+	// from the OTEL_* environment (newTracerProvider), never from a file.
+	tracer trace.TracerProvider
 }
 
 // RateConfig is a token bucket: rate requests per second, bursts of burst.

@@ -152,6 +152,11 @@ func runDev(ctx context.Context, o devOptions, getenv func(string) string, stdou
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	log := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	stopTracing, err := startTracing(ctx, &cfg, getenv, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	st, err := buildStack(ctx, cfg, true, log, nil)
 	if err != nil {
 		return err

@@ -60,6 +60,11 @@ func newServeCommand(getenv func(string) string, stdout, stderr io.Writer) *cobr
 				return nil
 			}
 			log := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+			stopTracing, err := startTracing(cmd.Context(), &cfg, getenv, log)
+			if err != nil {
+				return err
+			}
+			defer stopTracing()
 			return serve(cmd.Context(), cfg, migrate, log, nil)
 		},
 	}
@@ -111,7 +116,8 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 		return nil, err
 	}
 	if ob, ok := store.(storage.Observable); ok {
-		ob.Observe(metrics.StorageObserver())
+		scheme, _ := backendOf(cfg.Storage.DSN)
+		ob.Observe(storage.Observers(metrics.StorageObserver(), ops.StorageTracer(cfg.tracer, scheme)))
 	}
 	km, err := newKeyManager(cfg, store, secret, log)
 	if err != nil {
@@ -138,6 +144,7 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 	wechatLog := &ops.WeChatLog{}
 	for appID, a := range apps {
 		a.Client.ObserveCall = observeBoth(metrics.WeChatCall(appID), wechatLog.Observe(appID))
+		a.Client.TraceCall = ops.WeChatTracer(cfg.tracer, appID)
 		a.Client.ObserveTokenRefresh = metrics.WeChatTokenRefresh(appID)
 	}
 	var background []func(context.Context)
@@ -274,6 +281,7 @@ func publicHandler(cfg Config, st *stack, h http.Handler) (http.Handler, error) 
 		Route:          routeName(mux, st.provider, h),
 		QuietRoutes:    quiet,
 		TrustedProxies: proxies,
+		TracerProvider: cfg.tracer,
 	}
 	return mw.Wrap(root), nil
 }

@@ -13,6 +13,11 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // RequestIDHeader carries the request id in every response, and in
@@ -40,6 +45,11 @@ type Middleware struct {
 	// believed. From any other peer these headers are removed before the
 	// handler runs, so nothing downstream can be fooled by them.
 	TrustedProxies []netip.Prefix
+	// TracerProvider, when set, records a span per request, named by its
+	// method and route template ("POST /oauth2/token"), never with the
+	// URL's query. A W3C traceparent is continued only from a trusted
+	// proxy. nil traces nothing, at no cost.
+	TracerProvider trace.TracerProvider
 }
 
 // Wrap returns next with request logging, metrics, request ids and
@@ -62,12 +72,16 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	for _, r := range m.QuietRoutes {
 		quiet[r] = true
 	}
+	var tracer trace.Tracer
+	if m.TracerProvider != nil {
+		tracer = m.TracerProvider.Tracer(tracerName)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		trusted := m.trusted(r.RemoteAddr)
 		client := m.clientAddr(r, trusted)
 		if !trusted {
-			for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port", "X-Forwarded-Prefix", "Forwarded", RequestIDHeader} {
+			for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port", "X-Forwarded-Prefix", "Forwarded", RequestIDHeader, "Traceparent", "Tracestate"} {
 				r.Header.Del(h)
 			}
 		} else if client.IsValid() {
@@ -79,6 +93,10 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 		}
 		info := &requestInfo{id: id, clientID: clientIDOf(r)}
 		outer := r.Context() // the request line names its id itself
+		var span trace.Span
+		if tracer != nil {
+			outer, span = startRequestSpan(outer, tracer, r)
+		}
 		ctx := context.WithValue(outer, infoKey{}, info)
 		w.Header().Set(RequestIDHeader, id)
 		rec := &recorder{ResponseWriter: w}
@@ -127,6 +145,9 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			if panicked != nil {
 				level = slog.LevelError
 				attrs = append(attrs, slog.Any("panic", panicked), slog.String("stack", string(debug.Stack())))
+			}
+			if span != nil {
+				endRequestSpan(span, method, route, status, id)
 			}
 			log.LogAttrs(outer, level, "request", attrs...)
 			if panicked == http.ErrAbortHandler {
@@ -340,4 +361,23 @@ func (h logHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h logHandler) WithGroup(name string) slog.Handler {
 	return logHandler{h.Handler.WithGroup(name)}
+}
+
+// startRequestSpan starts the server span of r, continuing the trace of a
+// traceparent header (only a trusted proxy's is left on r).
+func startRequestSpan(ctx context.Context, t trace.Tracer, r *http.Request) (context.Context, trace.Span) {
+	ctx = propagation.TraceContext{}.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	return t.Start(ctx, methodLabel(r.Method), trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", methodLabel(r.Method))))
+}
+
+// endRequestSpan names the span by its route template and ends it.
+func endRequestSpan(span trace.Span, method, route string, status int, requestID string) {
+	span.SetName(method + " " + route)
+	span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", status),
+		attribute.String("wxoidc.request_id", requestID))
+	if status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(status))
+	}
+	span.End()
 }

@@ -85,6 +85,12 @@ type Client struct {
 	// carries WeChat's errcode). It is meant for metrics: it must be safe
 	// for concurrent use and must not block.
 	ObserveCall func(api string, d time.Duration, err error)
+	// TraceCall, when set, is called as every attempt of every API call
+	// starts, with the caller's context and the API's name, and returns the
+	// function called with the attempt's error when it ends. It is meant
+	// for tracing; same rules as ObserveCall. It never sees the request
+	// URL, which carries the app secret.
+	TraceCall func(ctx context.Context, api string) (done func(err error))
 	// ObserveTokenRefresh, when set, is called after each fetch of a server
 	// access token from WeChat (not when a stored token is reused), with
 	// the fetch's error. Same rules as ObserveCall.
@@ -207,7 +213,14 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 			}
 		}
 		start := c.now()
+		var traced func(error)
+		if c.TraceCall != nil {
+			traced = c.TraceCall(ctx, r.op)
+		}
 		err = c.attempt(ctx, r, out)
+		if traced != nil {
+			traced(err)
+		}
 		if c.ObserveCall != nil {
 			c.ObserveCall(r.op, c.now().Sub(start), err)
 		}
