@@ -39,6 +39,9 @@ type DeviceAuth struct {
 	Subject  string
 	AuthTime time.Time
 	AMR      []string
+	// Reason says why a DeviceDenied authorization was denied when the
+	// denier gave one (DeviceDecision.Reason); empty otherwise.
+	Reason string
 
 	CreatedAt time.Time
 	// ExpiresAt ends the authorization: no decision and no redemption
@@ -107,6 +110,10 @@ type DeviceDecision struct {
 	Subject  string
 	AuthTime time.Time
 	AMR      []string
+	// Reason, on deny, says why for the polling side (e.g. "no_account":
+	// the login method found no account the person may use); ignored on
+	// approve. A short token, never personal data.
+	Reason string
 	// Now is the time of the decision; an authorization that expired by
 	// then cannot be decided.
 	Now time.Time

@@ -124,15 +124,24 @@ func testDeviceAuthPolls(t *testing.T, s storage.Storage) {
 func testDeviceAuthDeny(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	require.NoError(t, s.CreateDeviceAuth(ctx, newDevice("dc-deny", "FFFFGGGG", 10*time.Minute)))
-	d, err := s.DecideDeviceAuth(ctx, "FFFFGGGG", storage.DeviceDecision{Approve: false, Subject: "ignored", Now: time.Now()})
+	d, err := s.DecideDeviceAuth(ctx, "FFFFGGGG", storage.DeviceDecision{Approve: false, Subject: "ignored", Reason: "no_account", Now: time.Now()})
 	require.NoError(t, err)
 	assert.Equal(t, storage.DeviceDenied, d.Status)
 	assert.Empty(t, d.Subject)
+	assert.Equal(t, "no_account", d.Reason, "a denial keeps its reason")
+	d, err = s.DeviceAuth(ctx, "dc-deny")
+	require.NoError(t, err)
+	assert.Equal(t, "no_account", d.Reason)
 	_, err = s.DecideDeviceAuth(ctx, "FFFFGGGG", storage.DeviceDecision{Approve: true, Subject: "alice", Now: time.Now()})
 	assert.ErrorIs(t, err, storage.ErrConflict, "no approval after a denial")
 	_, out, err := s.PollDeviceAuth(ctx, "dc-deny", "tv", time.Now())
 	require.NoError(t, err)
 	assert.Equal(t, storage.PollDenied, out)
+	// An approval has no reason, whatever the decision said.
+	require.NoError(t, s.CreateDeviceAuth(ctx, newDevice("dc-ok", "MMMMNNNN", 10*time.Minute)))
+	d, err = s.DecideDeviceAuth(ctx, "MMMMNNNN", storage.DeviceDecision{Approve: true, Subject: "alice", Reason: "ignored", Now: time.Now()})
+	require.NoError(t, err)
+	assert.Empty(t, d.Reason)
 }
 
 func testDeviceAuthExpiry(t *testing.T, s storage.Storage) {

@@ -114,7 +114,7 @@ func (s *Store) DecideDeviceAuth(_ context.Context, userCode string, dec storage
 		a.Status = storage.DeviceApproved
 		a.Subject, a.AuthTime, a.AMR = dec.Subject, dec.AuthTime, slices.Clone(dec.AMR)
 	} else {
-		a.Status = storage.DeviceDenied
+		a.Status, a.Reason = storage.DeviceDenied, dec.Reason
 	}
 	return copyDevice(a), nil
 }

@@ -10,14 +10,14 @@ import (
 	"github.com/wxoidc/wxoidc/storage"
 )
 
-const deviceColumns = "user_code, kind, client_id, scopes, data, status, subject, auth_time, amr, created_at, expires_at, interval_us, polled_at"
+const deviceColumns = "user_code, kind, client_id, scopes, data, status, subject, auth_time, amr, created_at, expires_at, interval_us, polled_at, reason"
 
 // scanDevice reads deviceColumns (plus extra destinations) into a record.
 func scanDevice(row interface{ Scan(...any) error }, extra ...any) (storage.DeviceAuth, error) {
 	var d storage.DeviceAuth
 	var scopes, amr, status string
 	var auth, created, exp, interval, polled int64
-	dest := append([]any{&d.UserCode, &d.Kind, &d.ClientID, &scopes, &d.Data, &status, &d.Subject, &auth, &amr, &created, &exp, &interval, &polled}, extra...)
+	dest := append([]any{&d.UserCode, &d.Kind, &d.ClientID, &scopes, &d.Data, &status, &d.Subject, &auth, &amr, &created, &exp, &interval, &polled, &d.Reason}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return storage.DeviceAuth{}, err
 	}
@@ -36,7 +36,7 @@ func (s *Store) CreateDeviceAuth(ctx context.Context, d storage.DeviceAuth) erro
 	if data == nil {
 		data = []byte{}
 	}
-	_, err := s.exec(ctx, "INSERT INTO device_auths (device_hash, "+deviceColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, '', 0, '', ?, ?, ?, 0)",
+	_, err := s.exec(ctx, "INSERT INTO device_auths (device_hash, "+deviceColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, '', 0, '', ?, ?, ?, 0, '')",
 		hash(d.DeviceCode), d.UserCode, d.Kind, d.ClientID, strings.Join(d.Scopes, " "), data, string(storage.DevicePending),
 		micros(d.CreatedAt), micros(d.ExpiresAt), d.Interval.Microseconds())
 	return s.wrap("create device authorization", err)
@@ -71,18 +71,18 @@ func (s *Store) writeRow(ctx context.Context, query string, args ...any) (*sql.R
 	return st.QueryRowContext(ctx, args...), nil
 }
 
-const decideDevice = `UPDATE device_auths SET status = ?, subject = ?, auth_time = ?, amr = ?
+const decideDevice = `UPDATE device_auths SET status = ?, subject = ?, auth_time = ?, amr = ?, reason = ?
 WHERE user_code = ? AND status = 'pending' AND expires_at > ?
 RETURNING ` + deviceColumns
 
 // DecideDeviceAuth implements storage.DeviceAuthStore with one conditional
 // update; only when it changes nothing is the record read to say why.
 func (s *Store) DecideDeviceAuth(ctx context.Context, userCode string, dec storage.DeviceDecision) (storage.DeviceAuth, error) {
-	status, subject, authTime, amr := storage.DeviceDenied, "", int64(0), ""
+	status, subject, authTime, amr, reason := storage.DeviceDenied, "", int64(0), "", dec.Reason
 	if dec.Approve {
-		status, subject, authTime, amr = storage.DeviceApproved, dec.Subject, micros(dec.AuthTime), strings.Join(dec.AMR, " ")
+		status, subject, authTime, amr, reason = storage.DeviceApproved, dec.Subject, micros(dec.AuthTime), strings.Join(dec.AMR, " "), ""
 	}
-	row, err := s.writeRow(ctx, decideDevice, string(status), subject, authTime, amr, userCode, micros(dec.Now))
+	row, err := s.writeRow(ctx, decideDevice, string(status), subject, authTime, amr, reason, userCode, micros(dec.Now))
 	if err != nil {
 		return storage.DeviceAuth{}, s.wrap("decide device authorization", err)
 	}
