@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/provider/weblogin"
 	"github.com/wxoidc/wxoidc/provider/wechat"
 	"github.com/wxoidc/wxoidc/provider/wechat/wechattest"
@@ -51,17 +53,17 @@ type followEnv struct {
 	mode wechat.PushMode
 }
 
-func newFollowEnv(t *testing.T, mode wechat.PushMode, lifetime time.Duration) *followEnv {
+func newFollowEnv(t *testing.T, mode wechat.PushMode, lifetime time.Duration, opts ...func(*weblogin.Config)) *followEnv {
 	t.Helper()
 	logs := &syncBuffer{}
 	fc := weblogin.FollowConfig{AppID: officialApp, Token: pushToken, Mode: mode, Lifetime: lifetime, Reply: "已登录 {client}"}
 	if mode != wechat.PushPlaintext {
 		fc.EncodingAESKey = aesKey
 	}
-	e := newEnv(t, func(c *weblogin.Config) {
+	e := newEnv(t, append([]func(*weblogin.Config){func(c *weblogin.Config) {
 		c.Follow = []weblogin.FollowConfig{fc}
 		c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	})
+	}}, opts...)...)
 	if err := e.sim.SetPush(officialApp, wechattest.Push{URL: e.issuer + "/wechat/events/" + officialApp, Token: pushToken, Mode: mode, EncodingAESKey: fc.EncodingAESKey}); err != nil {
 		t.Fatal(err)
 	}
@@ -391,5 +393,44 @@ func TestPushEndpoint_StorageStuck(t *testing.T) {
 	st, _ := send(t, pushRequest(t, fe, officialApp, ev, now, pushToken))
 	if took := time.Since(start); st != http.StatusServiceUnavailable || took > 4*time.Second {
 		t.Fatalf("status %d after %s; want 503 well within 5 s", st, took)
+	}
+}
+
+// TestFollowLogin_RefusedByRegistration: with users.registration existing,
+// a scan by someone without an account ends the waiting page on a page
+// that says so, whose way back gives the client access_denied.
+func TestFollowLogin_RefusedByRegistration(t *testing.T) {
+	e := newFollowEnv(t, wechat.PushPlaintext, 0, func(c *weblogin.Config) {
+		c.Users = &provider.Users{Storage: c.Storage, Registration: provider.RegistrationExisting}
+	})
+	b := e.browser(desktopUA)
+	wait, ticket := startFollow(t, e, b, "verifier-0123456789-0123456789-0123456789-abc")
+	cont := choices(wait.body)["continue"]
+	statusURL := strings.Replace(cont, "/login/wait/continue", "/login/wait/status", 1)
+	res, err := e.sim.Scan(context.Background(), officialApp, "dave", ticket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Delivered || res.Reply != "" {
+		t.Fatalf("scan: %+v", res)
+	}
+	if got := waitStatus(t, b, statusURL); got != "denied" {
+		t.Fatalf("status %q, want denied", got)
+	}
+	// The page the script reloads (and the continue link leads to).
+	p, _ := b.follow(cont)
+	if p.status != http.StatusForbidden || !strings.Contains(p.body, `data-error="errNoAccount"`) {
+		t.Fatalf("refused page: status %d body %.500s", p.status, p.body)
+	}
+	m := regexp.MustCompile(`href="([^"]+)" data-action="back"`).FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("no way back to the app: %.500s", p.body)
+	}
+	back, _ := url.Parse(html.UnescapeString(m[1]))
+	if q := back.Query(); !strings.HasPrefix(back.String(), firstRedirect) || q.Get("error") != "access_denied" || q.Get("state") != stateFromTheTest {
+		t.Fatalf("way back %s; want the client's redirect with error=access_denied and its state", back)
+	}
+	if strings.Contains(e.log.String(), "follow login approved") {
+		t.Fatal("a refused scan was approved")
 	}
 }

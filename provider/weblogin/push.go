@@ -225,10 +225,11 @@ func (a *Authenticator) processScan(ctx context.Context, f *follow, ev storage.P
 		AppID: ev.AppID, OpenID: s.OpenID, UnionID: fi.UnionID, Kind: wechat.KindOfficial,
 		ClientID: d.ClientID, Method: "wechat_follow",
 	})
-	if errors.Is(err, provider.ErrUserDisabled) || errors.Is(err, provider.ErrNoAccount) || errors.Is(err, provider.ErrPhoneRequired) {
-		// The person may not sign in: the waiting login ends denied.
-		log.InfoContext(ctx, "follow login refused", "client_id", d.ClientID, "reason", err)
-		_, err = a.cfg.Storage.DecideDeviceAuth(ctx, userCode, storage.DeviceDecision{Approve: false, Now: now})
+	if reason := refusalReason(err); reason != "" {
+		// The person may not sign in: the waiting login ends denied, and
+		// its page says why.
+		log.InfoContext(ctx, "follow login refused", "client_id", d.ClientID, "reason", reason)
+		_, err = a.cfg.Storage.DecideDeviceAuth(ctx, userCode, storage.DeviceDecision{Approve: false, Reason: reason, Now: now})
 		if err != nil && !errors.Is(err, storage.ErrConflict) {
 			return "", err
 		}
@@ -256,6 +257,26 @@ func (a *Authenticator) processScan(ctx context.Context, f *follow, ev storage.P
 		name = c.Name
 	}
 	return strings.ReplaceAll(f.cfg.Reply, "{client}", name), nil
+}
+
+// Reasons a waiting login is denied by the provider rather than by the
+// person (storage.DeviceAuth.Reason).
+const (
+	reasonNoAccount = "no_account"
+	reasonDisabled  = "disabled"
+)
+
+// refusalReason is the denial reason of a SignIn error that says the
+// person may not sign in, or "".
+func refusalReason(err error) string {
+	switch {
+	case errors.Is(err, provider.ErrUserDisabled):
+		return reasonDisabled
+	case errors.Is(err, provider.ErrNoAccount), errors.Is(err, provider.ErrPhoneRequired):
+		// A scan brings no phone number to find the account by.
+		return reasonNoAccount
+	}
+	return ""
 }
 
 // RunPushWorker finishes recorded pushes that were not finished when they

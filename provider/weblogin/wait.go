@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ory/fosite"
+
 	"github.com/wxoidc/wxoidc/storage"
 )
 
@@ -166,6 +168,17 @@ func (a *Authenticator) handleWait(w http.ResponseWriter, r *http.Request) {
 	case "used":
 		a.errorPage(w, r, p.Locale, http.StatusBadRequest, "errStateExpired", a.authorizeURL(p))
 		return
+	case "denied":
+		// Denied by the provider, not the person: say why, and send
+		// access_denied back to the client (SPEC §10).
+		switch d.Reason {
+		case reasonNoAccount:
+			a.refusePage(w, r, p, "errNoAccount", fosite.ErrAccessDenied.WithHint("Registration is closed and no account matches this WeChat user."))
+			return
+		case reasonDisabled:
+			a.refusePage(w, r, p, "errDisabled", fosite.ErrAccessDenied.WithHint("The account is disabled."))
+			return
+		}
 	}
 	data := map[string]any{
 		"Status":    status,
