@@ -25,6 +25,7 @@ import (
 // JWKS as usual.
 type jwtAccessStrategy struct {
 	*oauth2.DefaultJWTStrategy
+	now func() time.Time // the provider's clock; never nil
 }
 
 var _ oauth2.CoreStrategy = (*jwtAccessStrategy)(nil)
@@ -52,7 +53,7 @@ func (s *jwtAccessStrategy) AccessTokenSignature(_ context.Context, token string
 // already found in storage: it checks the stored expiry.
 func (s *jwtAccessStrategy) ValidateAccessToken(_ context.Context, r fosite.Requester, _ string) error {
 	exp := r.GetSession().GetExpiresAt(fosite.AccessToken)
-	if exp.IsZero() || !time.Now().Before(exp) {
+	if exp.IsZero() || !s.now().Before(exp) {
 		return fosite.ErrTokenExpired.WithHint("The access token expired.")
 	}
 	return nil

@@ -76,7 +76,7 @@ func (p *Provider) compose() error {
 	p.idSigner = &signer{keys: c.Keys}
 	var core oauth2.CoreStrategy = hmacStrategy
 	if c.AccessTokenFormat == AccessTokenJWT {
-		core = &jwtAccessStrategy{&oauth2.DefaultJWTStrategy{
+		core = &jwtAccessStrategy{now: c.Now, DefaultJWTStrategy: &oauth2.DefaultJWTStrategy{
 			Signer:          &signer{keys: c.Keys, alg: c.AccessTokenAlg},
 			HMACSHAStrategy: hmacStrategy,
 			Config:          fc,
@@ -105,7 +105,7 @@ func (p *Provider) compose() error {
 	if p.graceSealer, err = newGraceSealer(c.Secret); err != nil {
 		return err
 	}
-	p.oauth2 = compose.Compose(fc, fositeStore{Storage: c.Storage, grace: c.RefreshReuseGrace, sealer: p.graceSealer}, strategy,
+	p.oauth2 = compose.Compose(fc, fositeStore{Storage: c.Storage, grace: c.RefreshReuseGrace, sealer: p.graceSealer, now: c.Now}, strategy,
 		// Order matters: OAuth 2.0 handlers before their OpenID Connect and
 		// PKCE counterparts (fosite-notes §2.1).
 		compose.OAuth2AuthorizeExplicitFactory,
@@ -134,6 +134,7 @@ type fositeStore struct {
 	// answers kept for it.
 	grace  time.Duration
 	sealer *keys.Sealer
+	now    func() time.Time // the provider's clock; never nil
 }
 
 var _ fstorage.Transactional = fositeStore{}
@@ -162,7 +163,7 @@ func (s fositeStore) CreateRefreshTokenSession(ctx context.Context, signature, a
 func (s fositeStore) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
 	req, err := s.Storage.GetRefreshTokenSession(ctx, signature, session)
 	if s.grace > 0 && req != nil && errors.Is(err, fosite.ErrInactiveToken) {
-		if a, ok := graceAnswerFor(ctx, s.Storage, s.sealer, signature); ok {
+		if a, ok := graceAnswerFor(ctx, s.Storage, s.sealer, signature, s.now); ok {
 			return req, &withinGrace{answer: a, clientID: req.GetClient().GetID()}
 		}
 	}

@@ -83,7 +83,7 @@ func (p *Provider) handleDeviceAuthorize(w http.ResponseWriter, r *http.Request)
 			return
 		}
 	}
-	now := time.Now().UTC()
+	now := p.cfg.Now().UTC()
 	d := storage.DeviceAuth{
 		DeviceCode: randomSecret(), Kind: DeviceKind, ClientID: client.GetID(), Scopes: scopes, Data: []byte{},
 		CreatedAt: now, ExpiresAt: now.Add(p.cfg.DeviceCodeLifespan), Interval: p.cfg.DevicePollInterval,
@@ -151,7 +151,7 @@ func (g *deviceGrant) HandleTokenEndpointRequest(ctx context.Context, ar fosite.
 	if code == "" {
 		return fosite.ErrInvalidRequest.WithHint("The 'device_code' parameter is missing.")
 	}
-	now := time.Now().UTC()
+	now := g.p.cfg.Now().UTC()
 	d, out, err := g.p.cfg.Storage.PollDeviceAuth(ctx, code, client.GetID(), now)
 	if errors.Is(err, storage.ErrNotFound) {
 		return fosite.ErrInvalidGrant.WithHint("The device_code is unknown, or was issued to another client.")

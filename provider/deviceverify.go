@@ -31,7 +31,7 @@ func (p *Provider) handleDeviceVerify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	now := time.Now().UTC()
+	now := p.cfg.Now().UTC()
 	allowed, err := p.cfg.Storage.TakeRate(ctx, "device-verify/"+caller.subject, 1, verifyRate, verifyBurst, now)
 	if err != nil {
 		p.verifyError(ctx, w, http.StatusServiceUnavailable, "temporarily_unavailable", "The provider's storage is unavailable; retry shortly.", err)

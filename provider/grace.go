@@ -97,7 +97,7 @@ func (s capturingStrategy) GenerateRefreshToken(ctx context.Context, r fosite.Re
 // kept: it is signed after the transaction, and OpenID Connect Core §12.2
 // lets a refresh answer go without one.
 func (s fositeStore) keepAnswer(ctx context.Context, c *graceCapture, successorSignature string, req fosite.Requester) error {
-	now := time.Now()
+	now := s.now()
 	body := map[string]any{
 		"access_token": c.access, "refresh_token": c.refresh, "token_type": "bearer",
 		"scope": strings.Join(req.GetGrantedScopes(), " "),
@@ -124,10 +124,10 @@ func (s fositeStore) keepAnswer(ctx context.Context, c *graceCapture, successorS
 // It reports false when there is none (the grace has passed, or the token
 // was rotated long ago) or when the refresh token in it is no longer
 // active (revoked, or rotated again).
-func graceAnswerFor(ctx context.Context, s storage.Storage, sealer *keys.Sealer, signature string) (graceAnswer, bool) {
-	deadline := time.Now().Add(graceWait)
+func graceAnswerFor(ctx context.Context, s storage.Storage, sealer *keys.Sealer, signature string, now func() time.Time) (graceAnswer, bool) {
+	deadline := now().Add(graceWait)
 	for {
-		rec, err := s.RefreshSuccessor(ctx, signature, time.Now())
+		rec, err := s.RefreshSuccessor(ctx, signature, now())
 		if err == nil {
 			if _, err := s.GetRefreshTokenSession(ctx, rec.SuccessorSignature, nil); err != nil {
 				return graceAnswer{}, false
@@ -139,7 +139,7 @@ func graceAnswerFor(ctx context.Context, s storage.Storage, sealer *keys.Sealer,
 			}
 			return a, true
 		}
-		if !errors.Is(err, storage.ErrNotFound) || !time.Now().Add(graceStep).Before(deadline) {
+		if !errors.Is(err, storage.ErrNotFound) || !now().Add(graceStep).Before(deadline) {
 			return graceAnswer{}, false
 		}
 		select {

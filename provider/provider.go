@@ -128,8 +128,9 @@ type Config struct {
 	// nil counts nothing.
 	Metrics Metrics
 
-	// Now returns the current time for the rate limits; nil means
-	// time.Now.
+	// Now is the provider's clock: token handlers (expiry checks, the
+	// refresh grace, the device flow), request objects, rate limits and
+	// users read the time from it. nil means time.Now.
 	Now func() time.Time
 }
 

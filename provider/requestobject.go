@@ -151,7 +151,7 @@ func (p *Provider) verifyRequestObject(ctx context.Context, client *storage.Clie
 	if err := dec.Decode(&claims); err != nil || claims == nil {
 		return nil, fosite.ErrInvalidRequestObject.WithHint("The request object's payload is not a JSON object.")
 	}
-	if err := p.checkRequestObjectClaims(client, claims, time.Now()); err != nil {
+	if err := p.checkRequestObjectClaims(client, claims, p.cfg.Now()); err != nil {
 		return nil, err
 	}
 	return claims, nil

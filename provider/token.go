@@ -92,7 +92,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		if refresh && graceCandidate(err) {
 			// A concurrent refresh of the same token won the rotation.
 			sig := p.core.RefreshTokenSignature(ctx, r.PostForm.Get("refresh_token"))
-			if a, ok := graceAnswerFor(ctx, p.cfg.Storage, p.graceSealer, sig); ok {
+			if a, ok := graceAnswerFor(ctx, p.cfg.Storage, p.graceSealer, sig, p.cfg.Now); ok {
 				writeGraceAnswer(w, a)
 				return
 			}

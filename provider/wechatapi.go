@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/ory/fosite"
 
@@ -84,7 +83,7 @@ func (p *Provider) handleWeChatPhone(w http.ResponseWriter, r *http.Request) {
 	err = p.audit.RecordWith(ctx, func(ctx context.Context) error {
 		return p.cfg.Storage.UpdateUser(ctx, c.subject, func(u storage.User) (storage.User, error) {
 			u.PhoneNumber, u.PhoneNumberVerified = phone, true
-			u.UpdatedAt = time.Now().UTC()
+			u.UpdatedAt = p.cfg.Now().UTC()
 			return u, nil
 		})
 	}, storage.Event{Type: storage.EventPhoneBound, Subject: c.subject, ClientID: c.clientID, IP: clientIP(r), Details: map[string]any{"appid": c.appID}})
