@@ -40,6 +40,9 @@ type BrowserSessionStore interface {
 	// BrowserSession returns the session with the given ID, or ErrNotFound
 	// if there is none or it has expired.
 	BrowserSession(ctx context.Context, id string) (BrowserSession, error)
+	// UserBrowserSessions returns the unexpired sessions of subject, oldest
+	// login first, with ID left empty (only its hash is stored).
+	UserBrowserSessions(ctx context.Context, subject string) ([]BrowserSession, error)
 	// DeleteBrowserSession removes a session; nothing to delete is not an
 	// error.
 	DeleteBrowserSession(ctx context.Context, id string) error

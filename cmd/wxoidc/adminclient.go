@@ -52,6 +52,11 @@ func (e *adminError) Error() string {
 // call sends in (as JSON, if not nil) and decodes a 2xx answer into out
 // (if not nil); other answers become an *adminError.
 func (a *adminClient) call(ctx context.Context, method, path string, in, out any) error {
+	return a.callType(ctx, method, path, "application/json", in, out)
+}
+
+// callType is call with the given Content-Type for in.
+func (a *adminClient) callType(ctx context.Context, method, path, contentType string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -65,7 +70,7 @@ func (a *adminClient) call(ctx context.Context, method, path string, in, out any
 		return err
 	}
 	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
 	if a.token != "" {

@@ -23,6 +23,8 @@ func adminHandler(ctx context.Context, cfg Config, st *stack, addr net.Addr) (ht
 	h, err := admin.New(admin.Config{
 		Clients:   st.store,
 		Keys:      st.keys,
+		Users:     st.store,
+		Audit:     st.audit,
 		Secret:    st.secret,
 		Token:     token,
 		Dev:       cfg.dev,

@@ -25,6 +25,8 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 		newWeChatSimCommand(stdout, stderr),
 		newMigrateCommand(getenv, stdout),
 		newClientsCommand(getenv, stdout),
+		newUsersCommand(getenv, stdout),
+		newEventsCommand(getenv, stdout),
 		newKeysCommand(getenv, stdout),
 		newVersionCommand(stdout),
 	)

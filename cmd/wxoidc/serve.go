@@ -92,8 +92,9 @@ type stack struct {
 	provider *provider.Provider
 	log      *slog.Logger // adds request ids to lines logged with a request's context
 	metrics  *ops.Metrics
-	wechat   *ops.WeChatLog // this process's calls to WeChat, for the console
-	secret   []byte         // the system secret
+	wechat   *ops.WeChatLog  // this process's calls to WeChat, for the console
+	secret   []byte          // the system secret
+	audit    *provider.Audit // records the audit trail (also for the admin API)
 	// background are loops serveOn runs besides the key manager and the
 	// janitor (the push worker of follow login).
 	background []func(ctx context.Context)
@@ -205,7 +206,7 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 		store.Close()
 		return nil, err
 	}
-	return &stack{store: store, keys: km, provider: p, log: log, metrics: metrics, wechat: wechatLog, secret: secret, background: background}, nil
+	return &stack{store: store, keys: km, provider: p, log: log, metrics: metrics, wechat: wechatLog, secret: secret, audit: audit, background: background}, nil
 }
 
 // observeBoth calls both observers of a WeChat call.

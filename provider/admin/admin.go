@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/wxoidc/wxoidc/keys"
+	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/storage"
 )
 
@@ -36,6 +37,11 @@ type Config struct {
 	Clients storage.ClientStore
 	// Keys lists and rotates signing keys. Required.
 	Keys KeyManager
+	// Users, when set, serves the users and the audit trail (/admin/users,
+	// /admin/events). Audit records the changes made through them; nil
+	// means one on Users that logs to Logger.
+	Users storage.Storage
+	Audit *provider.Audit
 	// Secret is the system secret that client secrets are hashed with.
 	// Required.
 	Secret []byte
@@ -109,6 +115,16 @@ func New(cfg Config) (*Handler, error) {
 	r.HandleFunc(pathKeys, h.listKeys).Methods(http.MethodGet)
 	r.HandleFunc(pathKeysRotate, h.rotateKeys).Methods(http.MethodPost)
 	r.HandleFunc(pathWeChat, h.wechatHealth).Methods(http.MethodGet)
+	if cfg.Users != nil {
+		r.HandleFunc(pathUsers, h.listUsers).Methods(http.MethodGet)
+		r.HandleFunc(pathUsers, h.createUser).Methods(http.MethodPost)
+		r.HandleFunc(pathUser, h.getUser).Methods(http.MethodGet)
+		r.HandleFunc(pathUser, h.patchUser).Methods(http.MethodPatch)
+		r.HandleFunc(pathUser, h.deleteUser).Methods(http.MethodDelete)
+		r.HandleFunc(pathUserIdentity, h.unlinkIdentity).Methods(http.MethodDelete)
+		r.HandleFunc(pathUserSessions, h.endSessions).Methods(http.MethodDelete)
+		r.HandleFunc(pathEvents, h.listEvents).Methods(http.MethodGet)
+	}
 	if cfg.Profiling {
 		r.HandleFunc(pathPprof+"cmdline", pprof.Cmdline).Methods(http.MethodGet)
 		r.HandleFunc(pathPprof+"profile", pprof.Profile).Methods(http.MethodGet)
@@ -142,11 +158,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.authorized(w, r) {
 		return
 	}
-	if r.Method == http.MethodPost || r.Method == http.MethodPut {
+	if r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch {
 		// Browsers cannot send JSON cross-origin without a preflight that
 		// this API never answers: one more guard for the tokenless mode.
-		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-			writeError(w, http.StatusUnsupportedMediaType, "invalid_request", "The request body must be application/json.")
+		// PATCH takes a JSON merge patch (RFC 7396).
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || (mt != "application/json" && !(r.Method == http.MethodPatch && mt == "application/merge-patch+json")) {
+			writeError(w, http.StatusUnsupportedMediaType, "invalid_request", "The request body must be application/json (PATCH: application/merge-patch+json).")
 			return
 		}
 	}

@@ -39,7 +39,7 @@ func newEnv(t *testing.T, token string) *env {
 	if err := km.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	h, err := admin.New(admin.Config{Clients: store, Keys: km, Secret: testSecret, Token: token})
+	h, err := admin.New(admin.Config{Clients: store, Keys: km, Users: store, Secret: testSecret, Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,6 +49,12 @@ func newEnv(t *testing.T, token string) *env {
 // do sends a request with the env's token and decodes a JSON answer into
 // a map (nil for an empty body).
 func (e *env) do(method, path string, body any) (int, map[string]any, http.Header) {
+	e.t.Helper()
+	return e.doType(method, path, "application/json", body)
+}
+
+// doType is do with the given Content-Type for a body.
+func (e *env) doType(method, path, contentType string, body any) (int, map[string]any, http.Header) {
 	e.t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -63,7 +69,7 @@ func (e *env) do(method, path string, body any) (int, map[string]any, http.Heade
 	req := httptest.NewRequest(method, path, rd)
 	req.Host = e.host
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	if e.token != "" {
 		req.Header.Set("Authorization", "Bearer "+e.token)

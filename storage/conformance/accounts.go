@@ -417,12 +417,20 @@ func assertSignedOut(t *testing.T, s storage.Storage, subject string) {
 	assert.ErrorIs(t, err, fosite.ErrInvalidatedAuthorizeCode)
 	_, err = s.BrowserSession(ctx, "bs-"+subject)
 	requireNotFound(t, err)
+	bss, err := s.UserBrowserSessions(ctx, subject)
+	require.NoError(t, err)
+	assert.Empty(t, bss)
 }
 
 func assertSignedIn(t *testing.T, s storage.Storage, subject string) {
 	t.Helper()
 	ctx := t.Context()
-	_, err := s.GetAccessTokenSession(ctx, "at-"+subject, nil)
+	bss, err := s.UserBrowserSessions(ctx, subject)
+	require.NoError(t, err)
+	require.Len(t, bss, 1)
+	assert.Empty(t, bss[0].ID, "a listed session does not give its ID")
+	assert.Equal(t, subject, bss[0].Subject)
+	_, err = s.GetAccessTokenSession(ctx, "at-"+subject, nil)
 	require.NoError(t, err)
 	_, err = s.GetRefreshTokenSession(ctx, "rt-"+subject, nil)
 	require.NoError(t, err)

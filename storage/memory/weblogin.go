@@ -115,6 +115,23 @@ func (s *Store) BrowserSession(_ context.Context, id string) (storage.BrowserSes
 	return bs, nil
 }
 
+// UserBrowserSessions implements storage.BrowserSessionStore.
+func (s *Store) UserBrowserSessions(_ context.Context, subject string) ([]storage.BrowserSession, error) {
+	w := &s.web
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.initLocked()
+	now := s.now()
+	var out []storage.BrowserSession
+	for _, bs := range w.sessions {
+		if bs.Subject == subject && bs.ExpiresAt.After(now) {
+			out = append(out, bs)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].AuthTime.Before(out[j].AuthTime) })
+	return out, nil
+}
+
 // DeleteBrowserSession implements storage.BrowserSessionStore.
 func (s *Store) DeleteBrowserSession(_ context.Context, id string) error {
 	k := sha256.Sum256([]byte(id))

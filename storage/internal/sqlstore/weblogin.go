@@ -67,6 +67,24 @@ func (s *Store) BrowserSession(ctx context.Context, id string) (storage.BrowserS
 	return bs, nil
 }
 
+// UserBrowserSessions implements storage.BrowserSessionStore.
+func (s *Store) UserBrowserSessions(ctx context.Context, subject string) ([]storage.BrowserSession, error) {
+	var out []storage.BrowserSession
+	err := s.query(ctx, "SELECT auth_time, expires_at FROM browser_sessions WHERE subject = ? AND expires_at > ? ORDER BY auth_time",
+		[]any{subject, micros(s.now())}, func(rows *sql.Rows) error {
+			var auth, exp int64
+			if err := rows.Scan(&auth, &exp); err != nil {
+				return err
+			}
+			out = append(out, storage.BrowserSession{Subject: subject, AuthTime: fromMicros(auth), ExpiresAt: fromMicros(exp)})
+			return nil
+		})
+	if err != nil {
+		return nil, s.wrap("user browser sessions", err)
+	}
+	return out, nil
+}
+
 // DeleteBrowserSession implements storage.BrowserSessionStore.
 func (s *Store) DeleteBrowserSession(ctx context.Context, id string) error {
 	_, err := s.exec(ctx, "DELETE FROM browser_sessions WHERE id_hash = ?", hash(id))
