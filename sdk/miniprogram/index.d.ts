@@ -100,6 +100,12 @@ export class Client {
   getAccessToken(): Promise<string>
   /** Binds a phone number (POST /wechat/phone; needs the phone scope). */
   bindPhone(phoneCode: string): Promise<{ phone_number: string; phone_number_verified: boolean }>
+  /** The pending device or desktop login a user code or scanned scene names (GET /oauth2/device/verify). */
+  getDeviceLogin(userCodeOrScene: string): Promise<{ client_id: string; client_name: string; scope: string; user_code: string; kind: string; expires_in: number }>
+  /** Approves it for the signed-in person (POST /oauth2/device/verify, action=approve). */
+  approveDeviceLogin(userCodeOrScene: string): Promise<void>
+  /** Denies it (POST /oauth2/device/verify, action=deny). */
+  denyDeviceLogin(userCodeOrScene: string): Promise<void>
   /** The stored tokens, or null. */
   tokens(): Tokens | null
   isSignedIn(): boolean

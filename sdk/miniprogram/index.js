@@ -9,6 +9,7 @@ const PATHS = {
   token: '/oauth2/token',
   revoke: '/oauth2/revoke',
   phone: '/wechat/phone',
+  deviceVerify: '/oauth2/device/verify',
 }
 
 /** An OAuth error from wxoidc or a failure of the transport. */
@@ -339,6 +340,28 @@ class Client {
     return this._call(PATHS.phone, 'POST', { phone_code: phoneCode })
   }
 
+  // --- scan to sign in (RFC 8628 device and desktop logins) ----------------
+
+  /**
+   * The pending device or desktop login a user code (or a scanned Mini
+   * Program code's scene) names, to show the person before they decide:
+   * GET /oauth2/device/verify.
+   * @returns {Promise<{client_id: string, client_name: string, scope: string, user_code: string, kind: string, expires_in: number}>}
+   */
+  getDeviceLogin (userCode) {
+    return this._call(PATHS.deviceVerify, 'GET', { user_code: userCodeOf(userCode) })
+  }
+
+  /** Approves the login for the signed-in person (POST /oauth2/device/verify, action=approve). */
+  async approveDeviceLogin (userCode) {
+    await this._call(PATHS.deviceVerify, 'POST', { user_code: userCodeOf(userCode), action: 'approve' })
+  }
+
+  /** Denies the login (POST /oauth2/device/verify, action=deny). */
+  async denyDeviceLogin (userCode) {
+    await this._call(PATHS.deviceVerify, 'POST', { user_code: userCodeOf(userCode), action: 'deny' })
+  }
+
   /** An authenticated form call to a wxoidc endpoint; resolves the JSON answer, rejects with WxoidcError. */
   async _call (path, method, params) {
     const data = formEncode(params || {})
@@ -391,6 +414,16 @@ class Client {
       }))
     })
   }
+}
+
+/**
+ * A user code from what the person typed or a scanned code's scene (the
+ * page's options.scene, URL-encoded, the code without its dash).
+ */
+function userCodeOf (codeOrScene) {
+  let s = String(codeOrScene || '')
+  try { s = decodeURIComponent(s) } catch (_) {}
+  return s.trim()
 }
 
 /** The JSON body of a 2xx answer, or a WxoidcError from the RFC 6749/6750 error. */

@@ -206,3 +206,39 @@ test('network failures reject with network_error', async () => {
   const auth = createClient({ issuer: 'http://127.0.0.1:1', clientId: 'demo-miniprogram', wx })
   await assert.rejects(auth.signIn(), (e) => e instanceof WxoidcError && e.code === 'network_error')
 })
+
+async function deviceAuthorize () {
+  const r = await fetch(dev.issuer + '/oauth2/device/authorize', { method: 'POST', body: new URLSearchParams({ client_id: 'demo-device', scope: 'openid' }) })
+  assert.equal(r.status, 200)
+  return r.json()
+}
+
+async function pollDevice (deviceCode) {
+  return form('/oauth2/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', client_id: 'demo-device', device_code: deviceCode })
+}
+
+test('scan to sign in: the Mini Program sees, approves or denies a device login', async () => {
+  const { auth } = setup()
+  await auth.signIn()
+  const d = await deviceAuthorize()
+
+  // The scanned Mini Program code carries the user code without its dash.
+  const scene = encodeURIComponent(d.user_code.replace('-', ''))
+  const info = await auth.getDeviceLogin(scene)
+  assert.equal(info.client_id, 'demo-device')
+  assert.equal(info.user_code, d.user_code)
+  assert.equal(info.scope, 'openid')
+
+  await auth.approveDeviceLogin(d.user_code)
+  const tok = await pollDevice(d.device_code)
+  assert.equal(tok.status, 200, JSON.stringify(tok.body))
+  const idClaims = JSON.parse(Buffer.from(tok.body.id_token.split('.')[1], 'base64url'))
+  assert.equal(idClaims.sub, auth.claims().sub, 'the device is signed in as the Mini Program user')
+  await assert.rejects(auth.approveDeviceLogin(d.user_code), (e) => e instanceof WxoidcError && e.code === 'invalid_grant')
+
+  const denied = await deviceAuthorize()
+  await auth.denyDeviceLogin(denied.user_code)
+  const res = await pollDevice(denied.device_code)
+  assert.equal(res.status, 400)
+  assert.equal(res.body.error, 'access_denied')
+})
