@@ -52,6 +52,7 @@ func (p *Provider) router() *mux.Router {
 	}
 	s.HandleFunc(pathWeChatPhone, p.handleWeChatPhone).Methods(http.MethodPost)
 	s.HandleFunc(pathWeChatDecrypt, p.handleWeChatDecrypt).Methods(http.MethodPost)
+	s.HandleFunc(PathAccountDelete, p.handleAccountDelete).Methods(http.MethodPost)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
 	})

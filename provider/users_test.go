@@ -2,11 +2,14 @@ package provider_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/storage"
@@ -168,4 +171,65 @@ func TestWeChatGrant_DisabledUser(t *testing.T) {
 	if _, again := m.login(miniClient, miniApp, "hank", "openid"); again != sub {
 		t.Fatalf("after enabling: %s, want %s", again, sub)
 	}
+}
+
+// TestAccountDelete: a Mini Program user erases their own account with a
+// fresh token, and the same WeChat user signing in again is a new sub. A
+// token from an old sign-in is refused with a way to get a fresh one.
+func TestAccountDelete(t *testing.T) {
+	var skew atomic.Int64
+	e := newEnv(t, func(c *provider.Config) {
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	})
+	m := mp{e: e}
+	ctx := context.Background()
+	body, sub := m.login(miniClient, miniApp, "ivy", "openid offline_access phone")
+	at := body["access_token"].(string)
+
+	skew.Store(int64(11 * time.Minute))
+	status, got, _ := m.post("/account/delete", at, url.Values{})
+	if status != http.StatusForbidden || got["error"] != "login_required" || !strings.Contains(got["error_description"].(string), "wx.login") {
+		t.Fatalf("delete with an old sign-in: %d %v", status, got)
+	}
+	if _, err := e.store.User(ctx, sub); err != nil {
+		t.Fatalf("refused delete erased the user: %v", err)
+	}
+	skew.Store(0)
+	if status, got, _ := m.post("/account/delete", "", url.Values{}); status != http.StatusUnauthorized {
+		t.Fatalf("delete without a token: %d %v", status, got)
+	}
+	status, got, _ = m.post("/account/delete", at, url.Values{})
+	if status != http.StatusNoContent {
+		t.Fatalf("delete: %d %v", status, got)
+	}
+	if _, err := e.store.User(ctx, sub); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("user after delete: %v", err)
+	}
+	status, got, _ = m.post("/oauth2/token", "", url.Values{"grant_type": {"refresh_token"}, "client_id": {miniClient}, "refresh_token": {body["refresh_token"].(string)}})
+	if status != http.StatusBadRequest || got["error"] != "invalid_grant" {
+		t.Fatalf("refresh after delete: %d %v", status, got)
+	}
+	if ui := m.userinfoStatus(at); ui != http.StatusUnauthorized {
+		t.Fatalf("userinfo after delete: %d", ui)
+	}
+	evs, _, _ := e.store.Events(ctx, storage.EventQuery{Subject: sub, Type: storage.EventUserDeleted})
+	if len(evs) != 1 || evs[0].Details["by"] != "self" || evs[0].ClientID != miniClient {
+		t.Fatalf("user_deleted events: %+v", evs)
+	}
+	// Signing in again: a new person, a new sub.
+	if _, again := m.login(miniClient, miniApp, "ivy", "openid"); again == sub {
+		t.Fatal("the erased user's sub came back")
+	}
+}
+
+func (m mp) userinfoStatus(token string) int {
+	m.e.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, m.e.issuer+"/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := m.e.client.Do(req)
+	if err != nil {
+		m.e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -97,3 +97,35 @@ func TestMigrationToUsers(t *testing.T, old storage.Storage, exec func(query str
 	_, err = s.GetAccessTokenSession(ctx, "at-old", openid.NewDefaultSession())
 	requireNotFound(t, err)
 }
+
+// TestErasureLeavesNothing erases a user with everything a user can have
+// (identities, session key, tokens, code, consent, browser session,
+// events) and checks, in dump (every row of every table, as text), that
+// none of the person's phone number, name, picture, openid, unionid or
+// session key is left, while another user's data is.
+func TestErasureLeavesNothing(t *testing.T, s storage.Storage, dump func() (string, error)) {
+	ctx := t.Context()
+	userWithTokens(t, s, "7001")
+	userWithTokens(t, s, "7002")
+	require.NoError(t, s.PutSessionKey(ctx, storage.SessionKey{Subject: "7001", AppID: "app2", OpenID: "open2-7001", Ciphertext: []byte("sealed-key-of-7001"), UpdatedAt: ms(0)}))
+	require.NoError(t, s.RecordLogin(ctx, storage.Login{Subject: "7001", AppID: "app", OpenID: "open-7001", At: ms(0), ClientID: "client-7001", IP: "192.0.2.70"}))
+	require.NoError(t, s.UpdateUser(ctx, "7001", func(u storage.User) (storage.User, error) {
+		u.Picture, u.ExternalID = "https://img.example/pic-7001.png", "ext-7001"
+		return u, nil
+	}))
+	require.NoError(t, storage.InTx(ctx, s, func(ctx context.Context) error {
+		if err := s.DeleteUser(ctx, "7001"); err != nil {
+			return err
+		}
+		return s.AppendEvents(ctx, storage.Event{Type: storage.EventUserDeleted, Subject: "7001"})
+	}))
+	all, err := dump()
+	require.NoError(t, err)
+	for _, personal := range []string{"+861397001", "Name 7001", "pic-7001", "open-7001", "open2-7001", "union-7001", "sealed-key-of-7001", "ext-7001"} {
+		assert.NotContains(t, all, personal, "erased data left in the database")
+	}
+	for _, kept := range []string{"+861397002", "open-7002", "union-7002"} {
+		assert.Contains(t, all, kept, "the dump does not see another user's data")
+	}
+	assert.Contains(t, all, "7001", "events keep the pseudonymous sub")
+}

@@ -309,3 +309,65 @@ func TestMigrateToUsers(t *testing.T) {
 	exec := func(q string) error { _, err := db.ExecContext(ctx, q); return err }
 	conformance.TestMigrationToUsers(t, s, exec, func() error { return s.Migrate(ctx) })
 }
+
+// TestErasureLeavesNothing dumps every table after an erasure.
+func TestErasureLeavesNothing(t *testing.T) {
+	dsn := newSchema(t)
+	s, err := postgres.Open(t.Context(), dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conformance.TestErasureLeavesNothing(t, s, func() (string, error) {
+		var tables []string
+		rows, err := db.Query("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
+		if err != nil {
+			return "", err
+		}
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				return "", err
+			}
+			tables = append(tables, n)
+		}
+		rows.Close()
+		var b strings.Builder
+		for _, table := range tables {
+			rows, err := db.Query(`SELECT * FROM "` + table + `"`)
+			if err != nil {
+				return "", err
+			}
+			cols, _ := rows.Columns()
+			for rows.Next() {
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					rows.Close()
+					return "", err
+				}
+				fmt.Fprintf(&b, "%s:", table)
+				for _, v := range vals {
+					if bs, ok := v.([]byte); ok {
+						v = string(bs) // bytea as its bytes
+					}
+					fmt.Fprintf(&b, " %v", v)
+				}
+				b.WriteByte('\n')
+			}
+			rows.Close()
+		}
+		return b.String(), nil
+	})
+}
