@@ -188,7 +188,7 @@ func New(store Store, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	sealer, err := NewSealer(cfg.Secret, sealPurpose)
+	sealer, err := NewSealer(cfg.Secret, PurposeSigningKeys)
 	if err != nil {
 		return nil, err
 	}

@@ -29,9 +29,6 @@ const (
 // rsaBits is the RSA modulus size of new RS256 keys.
 const rsaBits = 2048
 
-// sealPurpose is the Sealer purpose of stored private signing keys.
-const sealPurpose = "signing-keys"
-
 // SupportedAlgorithms returns the JWS algorithms wxoidc signs with, RS256
 // first. It is the one list: configuration checks, client registration,
 // discovery and the provider's JWS parsing all take it from here.

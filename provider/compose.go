@@ -45,7 +45,7 @@ func (p *Provider) compose() error {
 		RefreshTokenLifespan:  c.RefreshTokenLifespan,
 		AuthorizeCodeLifespan: c.AuthorizeCodeLifespan,
 		IDTokenLifespan:       c.IDTokenLifespan,
-		GlobalSecret:          keys.DeriveKey(c.Secret, "fosite-hmac", 32),
+		GlobalSecret:          keys.DeriveKey(c.Secret, keys.PurposeFositeHMAC, 32),
 		// Refresh tokens only for offline_access (OIDC Core §11).
 		RefreshTokenScopes:             []string{ScopeOfflineAccess},
 		EnforcePKCEForPublicClients:    true,
@@ -90,7 +90,7 @@ func (p *Provider) compose() error {
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idTokenSigner{p.idSigner}, Config: fc},
 		Signer:                     p.idSigner,
 	}
-	sealer, err := keys.NewSealer(c.Secret, "wechat-session-keys")
+	sealer, err := keys.NewSealer(c.Secret, keys.PurposeWeChatSessionKeys)
 	if err != nil {
 		return err
 	}
@@ -219,7 +219,7 @@ var _ fosite.Hasher = (*SecretHasher)(nil)
 
 // NewSecretHasher returns the hasher keyed from the system secret.
 func NewSecretHasher(systemSecret []byte) *SecretHasher {
-	return &SecretHasher{key: keys.DeriveKey(systemSecret, "client-secrets", 32)}
+	return &SecretHasher{key: keys.DeriveKey(systemSecret, keys.PurposeClientSecrets, 32)}
 }
 
 // Hash implements fosite.Hasher.

@@ -50,7 +50,7 @@ type graceAnswer struct {
 
 // newGraceSealer seals kept answers under a key of their own.
 func newGraceSealer(secret []byte) (*keys.Sealer, error) {
-	return keys.NewSealer(secret, "refresh-grace")
+	return keys.NewSealer(secret, keys.PurposeRefreshGrace)
 }
 
 // graceCapture collects, during one refresh, what its answer holds: the

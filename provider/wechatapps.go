@@ -36,7 +36,7 @@ var (
 // NewTokenStore returns the token store over s; holder names this process
 // in the refresh lease.
 func NewTokenStore(s storage.Storage, systemSecret []byte, holder string) (*TokenStore, error) {
-	sealer, err := keys.NewSealer(systemSecret, "wechat-server-tokens")
+	sealer, err := keys.NewSealer(systemSecret, keys.PurposeWeChatServerTokens)
 	if err != nil {
 		return nil, err
 	}

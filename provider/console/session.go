@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"slices"
 	"time"
+
+	"github.com/wxoidc/wxoidc/keys"
 )
 
 // keyring holds the keys the console derives from the system secret, one
@@ -24,14 +26,9 @@ type keyring struct {
 }
 
 func deriveKeys(secret []byte) keyring {
-	derive := func(purpose string) []byte {
-		m := hmac.New(sha256.New, secret)
-		m.Write([]byte("wxoidc console " + purpose))
-		return m.Sum(nil)
-	}
-	block, _ := aes.NewCipher(derive("cookie seal")) // 32 bytes: AES-256 never fails
+	block, _ := aes.NewCipher(keys.DeriveMAC(secret, keys.PurposeConsoleCookieSeal)) // 32 bytes: AES-256 never fails
 	aead, _ := cipher.NewGCM(block)
-	return keyring{seal: aead, csrf: derive("csrf"), token: derive("admin token")}
+	return keyring{seal: aead, csrf: keys.DeriveMAC(secret, keys.PurposeConsoleCSRF), token: keys.DeriveMAC(secret, keys.PurposeConsoleAdminToken)}
 }
 
 // Cookie names. The session and binding cookies are SameSite=Strict; the

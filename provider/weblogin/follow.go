@@ -14,6 +14,7 @@ import (
 
 	qrcode "github.com/skip2/go-qrcode"
 
+	"github.com/wxoidc/wxoidc/keys"
 	"github.com/wxoidc/wxoidc/provider/wechat"
 	"github.com/wxoidc/wxoidc/storage"
 )
@@ -91,9 +92,7 @@ func newFollow(cfg FollowConfig, client *wechat.Client, secret []byte, stateLife
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("wxoidc follow-login scene v1"))
-	return &follow{cfg: cfg, client: client, receiver: r, sceneKey: m.Sum(nil)}, nil
+	return &follow{cfg: cfg, client: client, receiver: r, sceneKey: keys.DeriveMAC(secret, keys.PurposeFollowLoginScene)}, nil
 }
 
 // followQR is the parametric QR code of a waiting follow login, kept in

@@ -1,7 +1,6 @@
 package weblogin
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/wxoidc/wxoidc/keys"
 	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/provider/wechat"
 	"github.com/wxoidc/wxoidc/storage"
@@ -219,12 +219,8 @@ func New(cfg Config) (*Authenticator, error) {
 		a.cfg.Users = &provider.Users{Storage: cfg.Storage, Now: a.now}
 	}
 	a.basePath = strings.TrimRight(u.Path, "/")
-	m := hmac.New(sha256.New, cfg.Secret)
-	m.Write([]byte("wxoidc weblogin csrf v1"))
-	a.csrfKey = m.Sum(nil)
-	m = hmac.New(sha256.New, cfg.Secret)
-	m.Write([]byte("wxoidc weblogin binding v1"))
-	a.bindingKey = m.Sum(nil)
+	a.csrfKey = keys.DeriveMAC(cfg.Secret, keys.PurposeWebLoginCSRF)
+	a.bindingKey = keys.DeriveMAC(cfg.Secret, keys.PurposeWebLoginBinding)
 	a.hostCookies = u.Scheme == "https"
 	return a, nil
 }
