@@ -26,6 +26,7 @@ type Storage interface {
 	ClientStore
 	UserStore
 	EventStore
+	Stats
 	KeyStore
 	WeChatStore
 	LeaseStore

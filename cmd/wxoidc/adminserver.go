@@ -30,6 +30,7 @@ func adminHandler(ctx context.Context, cfg Config, st *stack, addr net.Addr) (ht
 		Dev:       cfg.dev,
 		Profiling: cfg.Admin.Pprof,
 		WeChat:    &admin.WeChatHealth{Apps: wechatAppList(cfg), Tokens: st.store, Log: st.wechat},
+		Stats:     st.store,
 		Logger:    st.log.With("component", "admin"),
 	})
 	if err != nil {

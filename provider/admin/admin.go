@@ -63,6 +63,8 @@ type Config struct {
 	// WeChat, when set, is what GET /admin/wechat reports: the configured
 	// WeChat apps' health.
 	WeChat *WeChatHealth
+	// Stats, when set, answers GET /admin/stats (the console's overview).
+	Stats storage.Stats
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one audit line per change (never a secret); nil
@@ -125,6 +127,7 @@ func New(cfg Config) (*Handler, error) {
 		r.HandleFunc(pathUserSessions, h.endSessions).Methods(http.MethodDelete)
 		r.HandleFunc(pathEvents, h.listEvents).Methods(http.MethodGet)
 	}
+	r.HandleFunc(pathStats, h.stats).Methods(http.MethodGet)
 	if cfg.Profiling {
 		r.HandleFunc(pathPprof+"cmdline", pprof.Cmdline).Methods(http.MethodGet)
 		r.HandleFunc(pathPprof+"profile", pprof.Profile).Methods(http.MethodGet)

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -47,7 +49,20 @@ func TestBrowser_BreakGlassAndPages(t *testing.T) {
 	if code := e.miniProgramGrant(t, "not-a-code-wechat-knows"); code != http.StatusBadRequest {
 		t.Fatalf("a bad js_code: %d, want 400", code)
 	}
+	code := e.simCode(t, "/sim/login", url.Values{"appid": {miniApp}, "user": {"alice"}})
+	if status := e.miniProgramGrant(t, code); status != http.StatusOK {
+		t.Fatalf("Mini Program grant: %d", status)
+	}
 	e.signInWithToken(t, ctx)
+	today := time.Now().UTC().Format(time.DateOnly)
+	var signIns, newUsers string
+	run(t, ctx, "charts",
+		into(&signIns, attr(`#chart-signins rect[data-day="`+today+`"]`, "data-total")),
+		into(&newUsers, attr(`#chart-newusers rect[data-day="`+today+`"]`, "data-total")),
+	)
+	if signIns != "1" || newUsers != "1" || text(ctx, t, "#count-users") != "1" {
+		t.Errorf("today: %s sign-ins and %s new users charted, %s users counted; want 1 each", signIns, newUsers, text(ctx, t, "#count-users"))
+	}
 	if got := text(ctx, t, "#wechat tr[data-appid=\""+miniApp+"\"] .failures"); !strings.Contains(got, "40029") {
 		t.Errorf("the WeChat health shows %q for the Mini Program, want its errcode 40029", got)
 	}

@@ -115,10 +115,11 @@ type Handler struct {
 	secure  bool         // cookies are Secure: cfg.URL is https
 	tokenFP string       // fingerprint of cfg.AdminToken; "" without one
 	issuer  *http.Client // reaches the issuer; never nil after New
-	csp     string       // the Content-Security-Policy of every answer
 
 	mu       sync.Mutex
 	provider *oidc.Provider // discovered on first sign-in; guarded by mu
+
+	statsCache statsCache // the overview's statistics; own lock
 }
 
 // New validates cfg and returns the console.
@@ -147,7 +148,6 @@ func New(cfg Config) (*Handler, error) {
 	default:
 		h.issuer = &http.Client{Timeout: 10 * time.Second}
 	}
-	h.csp = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 	h.router = h.routes()
 	return h, nil
 }

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -116,7 +117,7 @@ func newEnv(t *testing.T) *env {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	api, err := admin.New(admin.Config{Clients: store, Keys: km, Secret: testSecret, Token: adminToken, Logger: log,
-		WeChat: &admin.WeChatHealth{Apps: consoleApps, Tokens: store, Log: wechatLog}})
+		WeChat: &admin.WeChatHealth{Apps: consoleApps, Tokens: store, Log: wechatLog}, Stats: store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,4 +339,20 @@ func (e *env) miniProgramGrant(t *testing.T, jsCode string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// simCode asks the simulator for a code, as wx.login() or the
+// getPhoneNumber button would give one.
+func (e *env) simCode(t *testing.T, path string, form url.Values) string {
+	t.Helper()
+	resp, err := http.PostForm(e.issuer+"/wechat-sim"+path, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ Code string }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Code == "" {
+		t.Fatalf("simulator %s: %v", path, err)
+	}
+	return out.Code
 }

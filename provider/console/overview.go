@@ -48,7 +48,15 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, op *operator)
 		h.serverError(w, r, "read WeChat health", err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "overview", op, map[string]any{
-		"Nav": "overview", "Apps": len(clients.Clients), "ActiveKeys": active, "WeChat": health.Apps, "Now": h.cfg.Now(),
-	})
+	data := map[string]any{"Nav": "overview", "Apps": len(clients.Clients), "ActiveKeys": active, "WeChat": health.Apps, "Now": h.cfg.Now()}
+	st, err := h.stats(r.Context())
+	if err != nil {
+		h.serverError(w, r, "count statistics", err)
+		return
+	}
+	if st != nil {
+		data["Users"] = st.Users
+		data["SignIns"], data["NewUsers"] = charts(h.locale(r), st)
+	}
+	h.render(w, r, http.StatusOK, "overview", op, data)
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+
+	"github.com/wxoidc/wxoidc/provider"
 )
 
 //go:embed templates/*.html
@@ -23,6 +25,9 @@ var templateFS embed.FS
 
 //go:embed static
 var staticFS embed.FS
+
+//go:embed static/console.css
+var stylesheet string
 
 // funcs are the template functions; the locale is always passed in.
 var funcs = template.FuncMap{
@@ -48,6 +53,9 @@ var funcs = template.FuncMap{
 		return tm.UTC().Format("2006-01-02 15:04") + " UTC"
 	},
 	"join": strings.Join,
+	// css is the console's stylesheet, inlined: the pages' CSP allows
+	// inline styles and no stylesheet from anywhere.
+	"css": func() template.CSS { return template.CSS(stylesheet) },
 	// tokenAge says how old a WeChat server token is: WeChat's tokens
 	// live 7,200 s, so the age is that minus what is left.
 	"tokenAge": func(locale string, now time.Time, expires *time.Time) string {
@@ -98,17 +106,12 @@ var pages = func() map[string]*template.Template {
 	return out
 }()
 
-// setSecurityHeaders sets what every console answer carries: no caching,
-// no framing, no referrer, and a CSP that allows only the console's own
-// styles and script, and forms that post to the console only.
+// setSecurityHeaders sets the headers of every provider page
+// (provider.PageHeaders), plus what the console's own script and forms
+// need: its script from /console/static/, and forms that post to the
+// console only.
 func (h *Handler) setSecurityHeaders(w http.ResponseWriter) {
-	hd := w.Header()
-	hd.Set("Content-Security-Policy", h.csp)
-	hd.Set("X-Frame-Options", "DENY")
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Referrer-Policy", "no-referrer")
-	hd.Set("Cache-Control", "no-store")
-	hd.Set("Pragma", "no-cache")
+	provider.PageHeaders(w.Header(), "script-src 'self'", "form-action 'self'")
 }
 
 // render writes page name. data is the page's own; render adds the

@@ -53,7 +53,7 @@ func RunTests(t *testing.T, newStorage NewStorage) {
 		{"PrefetchUser", testPrefetchUser},
 		{"DeleteExpired", testDeleteExpired},
 		{"RefreshGrace", testRefreshGrace},
-	}, slices.Concat(webLoginTests, deviceTests, pushTests, accountTests)...))
+	}, slices.Concat(webLoginTests, deviceTests, pushTests, accountTests, statsTests)...))
 }
 
 func run(t *testing.T, newStorage NewStorage, tests []testCase) {

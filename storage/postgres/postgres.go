@@ -216,6 +216,7 @@ func dialect(lockTimeout time.Duration) sqlstore.Dialect {
 	}
 	return sqlstore.Dialect{
 		Name:                 "postgres",
+		EventMethod:          "(details::jsonb ->> 'method')",
 		NumberedPlaceholders: true,
 		IsUniqueViolation:    isUniqueViolation,
 		IsRetryable:          isRetryable,

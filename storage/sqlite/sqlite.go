@@ -191,6 +191,7 @@ func dialect() sqlstore.Dialect {
 	}
 	return sqlstore.Dialect{
 		Name:              "sqlite",
+		EventMethod:       "json_extract(details, '$.method')",
 		IsUniqueViolation: isUniqueViolation,
 		IsRetryable:       isRetryable,
 		Compact:           "PRAGMA incremental_vacuum",

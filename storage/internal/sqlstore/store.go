@@ -86,6 +86,10 @@ type Dialect struct {
 	// failing like RotateRefresh otherwise. Empty means a conditional
 	// UPDATE checked by its row count.
 	RecordLogin string
+	// EventMethod is the SQL expression of the "method" of an event's
+	// details (a JSON object in the text column details), for
+	// Store.CountEvents. Required.
+	EventMethod string
 	// Collate is appended to text columns compared for prefix search and
 	// paging, so that they compare bytewise (PostgreSQL: ` COLLATE "C"`;
 	// SQLite compares bytewise already).
