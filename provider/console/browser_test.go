@@ -154,6 +154,7 @@ func TestBrowser_Apps(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("client-secret")),
 		into(&secret, chromedp.Value(chromedp.ID("client-secret"))),
 		chromedp.Click(chromedp.CSS("button[data-copy]")),
+		chromedp.WaitVisible(chromedp.CSS("button[data-copied]")),
 		shots.shot("secret-once"),
 	)
 	c, err := e.store.Client(context.Background(), "shop-web")

@@ -13,7 +13,7 @@ document.addEventListener("DOMContentLoaded", function () {
       var field = document.getElementById(b.dataset.copy);
       if (!field) return;
       field.select();
-      var done = function () { b.textContent = b.dataset.done || "✓"; };
+      var done = function () { b.textContent = b.dataset.done || "✓"; b.dataset.copied = "1"; };
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(field.value).then(done, function () { document.execCommand("copy"); done(); });
       } else {
