@@ -37,6 +37,12 @@ type Config struct {
 	// from a file instead. Prefer WXOIDC_SECRET or a file to the config.
 	Secret     string `yaml:"secret"`
 	SecretFile string `yaml:"secret_file"`
+	// InsecureSecretFiles starts even when a secret file is readable by
+	// group or others, with a warning, instead of refusing to.
+	//
+	// It MUST NOT be set in production: another user of the machine
+	// could read the secret.
+	InsecureSecretFiles bool `yaml:"insecure_secret_files"`
 
 	HTTP struct {
 		// Addr is the public listener.
@@ -459,6 +465,9 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	} else if len(s) < 32 {
 		bad("secret", "must be at least 32 bytes (set WXOIDC_SECRET or secret_file)")
+	}
+	if !c.InsecureSecretFiles {
+		errs = append(errs, c.looseSecretFiles()...)
 	}
 	if c.HTTP.Addr == "" {
 		bad("http.addr", "required")

@@ -36,6 +36,8 @@ const (
 type devOptions struct {
 	addr, data, wechatAPI, wechatOpen, config string
 	adminAddr, adminToken                     string
+	// allowNonLoopback lets --addr listen beyond this machine.
+	allowNonLoopback bool
 }
 
 func newDevCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
@@ -56,6 +58,7 @@ func newDevCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.
 	f.StringVar(&o.config, "config", "", "YAML file overlaid on the dev configuration")
 	f.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:8081", "admin API listen address")
 	f.StringVar(&o.adminToken, "admin-token", "", "admin API bearer token")
+	f.BoolVar(&o.allowNonLoopback, "allow-non-loopback", false, "listen on a non-loopback --addr although dev mounts the WeChat simulator and prints secrets")
 	return cmd
 }
 
@@ -135,8 +138,17 @@ func devSecret(dir string) (string, error) {
 }
 
 func runDev(ctx context.Context, o devOptions, getenv func(string) string, stdout, stderr io.Writer) error {
+	// dev serves the WeChat simulator (anyone reaching it can sign in as
+	// any test user) and prints secrets: a laptop's loopback only, unless
+	// asked for explicitly.
+	if !loopbackAddr(o.addr) && !o.allowNonLoopback {
+		return fmt.Errorf("dev: --addr %s is not a loopback address; dev mounts the WeChat simulator and prints secrets, so it listens on this machine only (use 127.0.0.1:PORT, or --allow-non-loopback to expose it anyway)", o.addr)
+	}
 	secret, err := devSecret(o.data)
 	if err != nil {
+		return fmt.Errorf("data directory %s: %w", o.data, err)
+	}
+	if err := tightenDataDir(o.data); err != nil {
 		return fmt.Errorf("data directory %s: %w", o.data, err)
 	}
 	base, err := devConfig(o, secret)

@@ -60,6 +60,11 @@ func newServeCommand(getenv func(string) string, stdout, stderr io.Writer) *cobr
 				return nil
 			}
 			log := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+			if cfg.InsecureSecretFiles {
+				for _, err := range cfg.looseSecretFiles() {
+					log.Warn("insecure secret file (insecure_secret_files is set)", "problem", err.Error())
+				}
+			}
 			stopTracing, err := startTracing(cmd.Context(), &cfg, getenv, log)
 			if err != nil {
 				return err

@@ -73,6 +73,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.SetConnMaxIdleTime(0)
 		w, r = db, nil
 	} else {
+		if err := createPrivate(path); err != nil {
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
 		common := url.Values{}
 		common.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
 		common.Add("_pragma", "foreign_keys(1)")
@@ -146,6 +149,19 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	return &Store{Store: s}, nil
+}
+
+// createPrivate creates the database file, if it does not exist yet, as
+// 0600: it holds phone numbers and unionids. SQLite creates the WAL and
+// shared-memory files with the database file's permissions, so they are
+// private too. An existing file keeps its mode, and the directory must
+// exist (wxoidc dev makes and tightens its own; see docs/security.md).
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // incrementalVacuum puts the database in incremental auto-vacuum mode, in
