@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wxoidc/wxoidc/keys"
+	"github.com/wxoidc/wxoidc/provider/wechat"
 	"github.com/wxoidc/wxoidc/storage"
 )
 
@@ -149,11 +151,36 @@ func CheckClientAlg(c storage.Client, kept []string) error {
 		alg, keys.OneOf(kept), alg)
 }
 
+// clientIDPattern is what a client id may look like (ValidateClient).
+var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._~@-]{1,128}$`)
+
+// CheckClientApp reports why c cannot use the WeChat app it names, given
+// the provider's apps (appid → kind): the WeChat grant needs a Mini
+// Program app the provider holds the secret of. A nil apps checks
+// nothing.
+func CheckClientApp(c storage.Client, apps map[string]wechat.AppKind) error {
+	if apps == nil || !slices.Contains(c.GrantTypes, GrantTypeWeChat) {
+		return nil
+	}
+	kind, ok := apps[c.WeChatAppID]
+	switch {
+	case !ok:
+		return metadataError("wechat_appid", "wechat_appid %q is not one of the provider's WeChat apps (wechat.apps), so the WeChat grant cannot work", c.WeChatAppID)
+	case kind != wechat.KindMiniProgram:
+		return metadataError("wechat_appid", "the WeChat grant needs a Mini Program app; %s is a %s app", c.WeChatAppID, kind)
+	}
+	return nil
+}
+
 // ValidateClient checks a client against what wxoidc supports and RFC 7591
 // requires.
 func ValidateClient(c storage.Client, dev bool) error {
-	if c.ID == "" || len(c.ID) > 128 || strings.ContainsAny(c.ID, " \t\r\n:") {
-		return metadataError("client_id", "client_id must be 1 to 128 characters without spaces or colons")
+	// The client id travels in URLs, HTTP Basic (form-encoded), paths of
+	// the admin API, logs and metric labels: characters that mean
+	// something in any of them (/ ? # % : + space), control characters
+	// and non-ASCII are refused.
+	if !clientIDPattern.MatchString(c.ID) {
+		return metadataError("client_id", "client_id must be 1 to 128 characters, each a letter, a digit or one of . _ ~ @ -")
 	}
 	switch c.TokenEndpointAuthMethod {
 	case storage.AuthMethodBasic, storage.AuthMethodPost, storage.AuthMethodNone:

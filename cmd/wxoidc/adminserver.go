@@ -10,6 +10,7 @@ import (
 	"github.com/wxoidc/wxoidc/provider/admin"
 	"github.com/wxoidc/wxoidc/provider/console"
 	"github.com/wxoidc/wxoidc/provider/ops"
+	"github.com/wxoidc/wxoidc/provider/wechat"
 )
 
 // adminHandler is the admin API of st and, unless console.enabled is
@@ -21,17 +22,18 @@ func adminHandler(ctx context.Context, cfg Config, st *stack, addr net.Addr) (ht
 		return nil, fmt.Errorf("admin.token_file: %w", err)
 	}
 	h, err := admin.New(admin.Config{
-		Clients:   st.store,
-		Keys:      st.keys,
-		Users:     st.store,
-		Audit:     st.audit,
-		Secret:    st.secret,
-		Token:     token,
-		Dev:       cfg.dev,
-		Profiling: cfg.Admin.Pprof,
-		WeChat:    &admin.WeChatHealth{Apps: wechatAppList(cfg), Tokens: st.store, Log: st.wechat},
-		Stats:     st.store,
-		Logger:    st.log.With("component", "admin"),
+		Clients:    st.store,
+		Keys:       st.keys,
+		Users:      st.store,
+		Audit:      st.audit,
+		Secret:     st.secret,
+		Token:      token,
+		Dev:        cfg.dev,
+		Profiling:  cfg.Admin.Pprof,
+		WeChat:     &admin.WeChatHealth{Apps: wechatAppList(cfg), Tokens: st.store, Log: st.wechat},
+		Stats:      st.store,
+		WeChatApps: wechatAppKinds(cfg),
+		Logger:     st.log.With("component", "admin"),
 	})
 	if err != nil {
 		return nil, err
@@ -97,4 +99,13 @@ func startAdmin(cfg Config, st *stack) (stop func(context.Context) error, err er
 		}
 		return nil
 	}, nil
+}
+
+// wechatAppKinds maps the configured WeChat apps' appids to their kinds.
+func wechatAppKinds(cfg Config) map[string]wechat.AppKind {
+	out := make(map[string]wechat.AppKind, len(cfg.WeChat.Apps))
+	for _, a := range cfg.WeChat.Apps {
+		out[a.AppID] = wechat.AppKind(a.Kind)
+	}
+	return out
 }

@@ -567,6 +567,9 @@ func (c Config) Validate() error {
 		if err == nil {
 			err = provider.CheckClientAlg(cl, kept)
 		}
+		if err == nil {
+			err = provider.CheckClientApp(cl, wechatAppKinds(c))
+		}
 		if err != nil {
 			bad(key, "%v", err)
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/wxoidc/wxoidc/keys"
 	"github.com/wxoidc/wxoidc/provider"
+	"github.com/wxoidc/wxoidc/provider/wechat"
 	"github.com/wxoidc/wxoidc/storage"
 )
 
@@ -65,6 +66,9 @@ type Config struct {
 	WeChat *WeChatHealth
 	// Stats, when set, answers GET /admin/stats (the console's overview).
 	Stats storage.Stats
+	// WeChatApps are the provider's WeChat apps (appid → kind); when set,
+	// a client with the WeChat grant must name one of its Mini Programs.
+	WeChatApps map[string]wechat.AppKind
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one audit line per change (never a secret); nil

@@ -13,6 +13,7 @@ import (
 	"github.com/wxoidc/wxoidc/keys"
 	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/provider/admin"
+	"github.com/wxoidc/wxoidc/provider/wechat"
 	"github.com/wxoidc/wxoidc/storage/memory"
 )
 
@@ -39,7 +40,8 @@ func newEnv(t *testing.T, token string) *env {
 	if err := km.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	h, err := admin.New(admin.Config{Clients: store, Keys: km, Users: store, Secret: testSecret, Token: token})
+	h, err := admin.New(admin.Config{Clients: store, Keys: km, Users: store, Secret: testSecret, Token: token,
+		WeChatApps: map[string]wechat.AppKind{"wxd0000000000000a1": wechat.KindMiniProgram, "wxd0000000000000b2": wechat.KindWebsite}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,6 +327,12 @@ func TestAdmin_ValidationErrors(t *testing.T) {
 		{"wechat without appid", map[string]any{"grant_types": []string{provider.GrantTypeWeChat}, "token_endpoint_auth_method": "none"}, 400, "invalid_client_metadata"},
 		{"alg", map[string]any{"grant_types": []string{"client_credentials"}, "id_token_signed_response_alg": "HS256"}, 400, "invalid_client_metadata"},
 		{"client id", map[string]any{"client_id": "a b", "grant_types": []string{"client_credentials"}}, 400, "invalid_client_metadata"},
+		{"client id with a slash", map[string]any{"client_id": "a/b", "grant_types": []string{"client_credentials"}}, 400, "invalid_client_metadata"},
+		{"client id with NUL", map[string]any{"client_id": "a\x00b", "grant_types": []string{"client_credentials"}}, 400, "invalid_client_metadata"},
+		{"client id with invalid UTF-8", "{\"client_id\": \"a\xff\xfeb\", \"grant_types\": [\"client_credentials\"]}", 400, "invalid_client_metadata"},
+		{"client id not ASCII", map[string]any{"client_id": "客户端", "grant_types": []string{"client_credentials"}}, 400, "invalid_client_metadata"},
+		{"wechat grant on a website app", map[string]any{"grant_types": []string{provider.GrantTypeWeChat}, "token_endpoint_auth_method": "none", "wechat_appid": "wxd0000000000000b2"}, 400, "invalid_client_metadata"},
+		{"wechat grant on an unknown app", map[string]any{"grant_types": []string{provider.GrantTypeWeChat}, "token_endpoint_auth_method": "none", "wechat_appid": "wxd0000000000000ff"}, 400, "invalid_client_metadata"},
 		{"unknown field", map[string]any{"redirect_uri": "https://rp.example/cb"}, 400, "invalid_client_metadata"},
 		{"wrong type", map[string]any{"redirect_uris": "https://rp.example/cb"}, 400, "invalid_client_metadata"},
 		{"secret given", map[string]any{"grant_types": []string{"client_credentials"}, "client_secret": "mine"}, 400, "invalid_client_metadata"},

@@ -73,6 +73,9 @@ func (h *Handler) createClient(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = provider.CheckClientAlg(c, h.cfg.Keys.Algorithms())
 	}
+	if err == nil {
+		err = provider.CheckClientApp(c, h.cfg.WeChatApps)
+	}
 	if err != nil {
 		writeClientError(w, err)
 		return
@@ -124,6 +127,9 @@ func (h *Handler) replaceClient(w http.ResponseWriter, r *http.Request) {
 		n, err := m.Client(h.cfg.Dev, old.CreatedAt)
 		if err == nil {
 			err = provider.CheckClientAlg(n, h.cfg.Keys.Algorithms())
+		}
+		if err == nil {
+			err = provider.CheckClientApp(n, h.cfg.WeChatApps)
 		}
 		if err != nil {
 			return storage.Client{}, err
