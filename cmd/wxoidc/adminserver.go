@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net"
@@ -60,8 +62,41 @@ func adminHandler(ctx context.Context, cfg Config, st *stack, addr net.Addr) (ht
 			return h.Route(r)
 		}
 	}
-	mw := &ops.Middleware{Logger: st.log.With("component", "admin-http"), Metrics: st.metrics, Route: route}
+	var quiet []string
+	if cfg.Metrics.Enabled {
+		inner, innerRoute := root, route
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", bearerOnly(token, st.metrics.Handler()))
+		mux.Handle("/", inner)
+		root = mux
+		route = func(r *http.Request) string {
+			if r.URL.Path == "/metrics" {
+				return "/metrics"
+			}
+			return innerRoute(r)
+		}
+		quiet = []string{"/metrics"}
+	}
+	mw := &ops.Middleware{Logger: st.log.With("component", "admin-http"), Metrics: st.metrics, Route: route, QuietRoutes: quiet}
 	return mw.Wrap(root), nil
+}
+
+// bearerOnly serves h to requests that carry token as a bearer token (RFC
+// 6750); an empty token admits every request (a loopback admin listener).
+func bearerOnly(token string, h http.Handler) http.Handler {
+	if token == "" {
+		return h
+	}
+	want := sha256.Sum256([]byte("Bearer " + token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := sha256.Sum256([]byte(r.Header.Get("Authorization")))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="wxoidc admin"`)
+			http.Error(w, "401 unauthorized: send the admin token as a bearer token", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // startAdmin starts the admin API listener of cfg (admin.addr; nothing if

@@ -647,7 +647,9 @@ func (st *benchStack) metrics(b *testing.B) providerMetrics {
 	b.Helper()
 	var m providerMetrics
 	for _, base := range []string{st.admin, st.issuer} {
-		resp, err := http.Get(base + "/metrics")
+		req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+st.adminToken) // the admin listener's
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -82,8 +82,12 @@ type Config struct {
 	} `yaml:"console"`
 
 	Metrics struct {
-		// Enabled serves /metrics on the public listener.
+		// Enabled serves /metrics on the admin listener (behind the
+		// admin token, when one is set).
 		Enabled bool `yaml:"enabled"`
+		// Public also serves /metrics on the public listener, without
+		// authentication: its labels name client ids and appids.
+		Public bool `yaml:"public"`
 	} `yaml:"metrics"`
 
 	Storage struct {

@@ -219,6 +219,20 @@ func (r *running) get(path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// adminGet GETs path from the admin listener with the token.
+func (r *running) adminGet(path string) (int, string) {
+	r.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, r.admin+path, nil)
+	req.Header.Set("Authorization", "Bearer "+opsAdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // adminCall calls the admin API with the token.
 func (r *running) adminCall(method, path string, in, out any) error {
 	return newRemoteAdmin(r.admin, opsAdminToken).call(context.Background(), method, path, in, out)
@@ -369,7 +383,17 @@ func TestServe_FullRunLogsNoSecrets(t *testing.T) {
 	keep("wechat server token", st)
 
 	// Metrics after the logins.
-	code, metrics := r.get("/metrics")
+	// Metrics are on the admin listener, behind its token (their labels
+	// name clients), and not on the public one.
+	if code, _ := r.get("/metrics"); code != http.StatusNotFound {
+		t.Fatalf("public /metrics: %d, want 404", code)
+	}
+	if resp, err := http.Get(r.admin + "/metrics"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("admin /metrics without the token: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	code, metrics := r.adminGet("/metrics")
 	if code != http.StatusOK {
 		t.Fatalf("metrics: %d", code)
 	}
@@ -425,7 +449,7 @@ func TestServe_FullRunLogsNoSecrets(t *testing.T) {
 		}
 	}
 	reqs := r.log.logLines(t, "request")
-	if len(reqs) != 19 { // 5 admin, 9 protocol, 5 health and metrics
+	if len(reqs) != 21 { // 5 admin, 9 protocol, 5 health and metrics, 2 refused metrics
 		t.Fatalf("%d request lines, want one per request", len(reqs))
 	}
 	var sawMini, sawSvc bool

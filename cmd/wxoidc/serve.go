@@ -272,7 +272,7 @@ func publicHandler(cfg Config, st *stack, h http.Handler) (http.Handler, error) 
 	mux.HandleFunc("GET /healthz", health.Live)
 	mux.HandleFunc("GET /readyz", health.Ready)
 	quiet := []string{"/healthz", "/readyz"}
-	if cfg.Metrics.Enabled {
+	if cfg.Metrics.Enabled && cfg.Metrics.Public {
 		mux.Handle("GET /metrics", st.metrics.Handler())
 		quiet = append(quiet, "/metrics")
 	}
