@@ -75,9 +75,8 @@ func (p *Provider) writeAuthorizeErrorPage(w http.ResponseWriter, r *http.Reques
 		p.oauth2.WriteAccessError(r.Context(), w, nil, rfc)
 		return
 	}
+	PageHeaders(h)
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(rfc.CodeField)
 	w.Write(buf.Bytes())
 }

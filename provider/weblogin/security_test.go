@@ -445,10 +445,13 @@ func TestPages_SecurityHeaders(t *testing.T) {
 		"consents":       e.issuer + "/login/consents",
 		"logout confirm": e.issuer + "/oauth2/logout",
 		"logout error":   e.issuer + "/oauth2/logout?id_token_hint=x.y.z",
+		"authorize error": e.issuer + "/oauth2/authorize?" + url.Values{"client_id": {"nobody"}, "response_type": {"code"},
+			"redirect_uri": {"https://evil.example/cb"}, "scope": {"openid"}, "state": {"s1"}}.Encode(),
 	}
 	for name, u := range urls {
 		req, _ := http.NewRequest(http.MethodGet, u, nil)
 		req.Header.Set("User-Agent", desktopUA)
+		req.Header.Set("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
 		resp, err := b.c.Do(req)
 		if err != nil {
 			t.Fatal(err)
