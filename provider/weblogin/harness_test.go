@@ -113,7 +113,7 @@ func newEnv(t *testing.T, opts ...func(*weblogin.Config)) *env {
 		auths = append(auths, auth)
 		p, err := provider.New(provider.Config{
 			Issuer: srv.URL, Secret: testSecret, Storage: store, Keys: km, Authenticator: auth,
-			WeChatApps: apps, Dev: true,
+			WeChatApps: apps, Dev: true, Users: cfg.Users,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -11,7 +11,10 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/wxoidc/wxoidc/provider"
+	"github.com/wxoidc/wxoidc/provider/weblogin"
 	"github.com/wxoidc/wxoidc/provider/wechat"
+	"github.com/wxoidc/wxoidc/storage"
 )
 
 // TestQRLogin_DisabledUser: disabling a signed-in web user ends their
@@ -44,5 +47,54 @@ func TestQRLogin_DisabledUser(t *testing.T) {
 	u, err := url.Parse(html.UnescapeString(back[1]))
 	if err != nil || !strings.HasPrefix(u.String(), firstRedirect) || u.Query().Get("error") != "access_denied" || u.Query().Get("state") != stateFromTheTest {
 		t.Fatalf("back link %s: want %s with error=access_denied and the state", back[1], firstRedirect)
+	}
+}
+
+// TestRegistrationExisting_MiniProgramThenQR: in login-only mode a
+// pre-provisioned person signs in first through the Mini Program with the
+// phone number the operator entered, then by QR login on the web, and
+// lands on the same sub (through the unionid). A stranger's QR login ends
+// on the page that says registration is closed.
+func TestRegistrationExisting_MiniProgramThenQR(t *testing.T) {
+	var store storage.Storage
+	e := newEnv(t, func(c *weblogin.Config) {
+		store = c.Storage
+		c.Users = &provider.Users{Storage: c.Storage, Registration: provider.RegistrationExisting}
+	})
+	ctx := context.Background()
+	if err := store.CreateUser(ctx, storage.User{Subject: "pre-alice", Name: "Alice", PhoneNumber: "+8613800138000"}); err != nil {
+		t.Fatal(err)
+	}
+	code, err := e.sim.LoginCode(miniApp, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	phoneCode, err := e.sim.PhoneCode(miniApp, "alice", "13800138000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.PostForm(e.issuer+"/oauth2/token", url.Values{
+		"grant_type": {provider.GrantTypeWeChat}, "client_id": {miniClient}, "js_code": {code}, "phone_code": {phoneCode}, "scope": {"openid"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("Mini Program sign-in with the pre-provisioned phone: %d", resp.StatusCode)
+	}
+
+	e.sim.SetAutoConfirm("alice")
+	conf := e.config(firstParty, firstSecret, firstRedirect, "openid")
+	v := oauth2.GenerateVerifier()
+	p, _ := e.browser(desktopUA).follow(authURL(conf, v))
+	if sub := e.redeem(conf, v, p).Subject; sub != "pre-alice" {
+		t.Fatalf("QR login: sub %s, want pre-alice", sub)
+	}
+
+	e.sim.SetAutoConfirm("bob")
+	p, _ = e.browser(desktopUA).follow(authURL(conf, oauth2.GenerateVerifier()))
+	if p.status != http.StatusForbidden || !strings.Contains(p.body, `data-error="errNoAccount"`) || !strings.Contains(p.body, "access_denied") {
+		t.Fatalf("stranger: %d %.400s", p.status, p.body)
 	}
 }
