@@ -238,6 +238,11 @@ type PushConfig struct {
 	AESKey     string `yaml:"aes_key"`
 	AESKeyFile string `yaml:"aes_key_file"`
 	AESKeyEnv  string `yaml:"aes_key_env"`
+	// PreviousAESKey is the EncodingAESKey before the current one, kept
+	// while WeChat switches over after a key change.
+	PreviousAESKey     string `yaml:"previous_aes_key"`
+	PreviousAESKeyFile string `yaml:"previous_aes_key_file"`
+	PreviousAESKeyEnv  string `yaml:"previous_aes_key_env"`
 	// Mode is plaintext, compatible or safe; empty means safe when an
 	// EncodingAESKey is set, else plaintext.
 	Mode string `yaml:"mode"`
@@ -650,6 +655,11 @@ func (p PushConfig) aesKey() (string, error) {
 	return readSecret(p.AESKey, p.AESKeyFile, p.AESKeyEnv, "aes_key_env")
 }
 
+// previousAESKey returns the previous EncodingAESKey, if any.
+func (p PushConfig) previousAESKey() (string, error) {
+	return readSecret(p.PreviousAESKey, p.PreviousAESKeyFile, p.PreviousAESKeyEnv, "previous_aes_key_env")
+}
+
 // configured reports whether any push key is set.
 func (p PushConfig) configured() bool {
 	return p != PushConfig{}
@@ -775,6 +785,16 @@ func (a WeChatApp) validatePush(key string) []error {
 	case k != "":
 		if _, err := wechat.DecodeEncodingAESKey(k); err != nil {
 			bad("push.aes_key", "%s", strings.TrimPrefix(err.Error(), "wechat: "))
+		}
+	}
+	switch prev, err := a.Push.previousAESKey(); {
+	case err != nil:
+		bad("push.previous_aes_key", "%v", err)
+	case prev != "" && mode == wechat.PushPlaintext:
+		bad("push.previous_aes_key", "plaintext mode has no EncodingAESKey to rotate")
+	case prev != "":
+		if _, err := wechat.DecodeEncodingAESKey(prev); err != nil {
+			bad("push.previous_aes_key", "%s", strings.TrimPrefix(err.Error(), "wechat: "))
 		}
 	}
 	if d := a.FollowLogin.QRLifetime; d != 0 && (d < 30*time.Second || d > maxFollowQRLifetime) {

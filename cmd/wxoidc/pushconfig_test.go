@@ -23,6 +23,8 @@ func TestServeCheck_PushConfig(t *testing.T) {
 		{"push on a mini program", "      kind: miniprogram\n      push:\n        token: abc123\n", []string{"wechat.apps[0].push"}},
 		{"safe without key", "      kind: official\n      push:\n        token: abc123\n        mode: safe\n", []string{"wechat.apps[0].push.aes_key"}},
 		{"short key", "      kind: official\n      push:\n        token: abc123\n        aes_key: SECRETKEYVALUE\n", []string{"wechat.apps[0].push.aes_key", "43"}},
+		{"previous key", "      kind: official\n      push:\n        token: abc123\n        aes_key: " + goodKey + "\n        previous_aes_key: AdiqDDDvUNCeE1ZW5XJmjf9fqNBJpGBs4vL4cHKmHBS\n", nil},
+		{"previous key in plaintext mode", "      kind: official\n      push:\n        token: abc123\n        mode: plaintext\n        previous_aes_key: " + goodKey + "\n", []string{"wechat.apps[0].push.previous_aes_key"}},
 		{"bad mode", "      kind: official\n      push:\n        token: abc123\n        mode: loud\n", []string{"wechat.apps[0].push.mode"}},
 		{"lifetime", "      kind: official\n      push:\n        token: abc123\n      follow_login:\n        qr_lifetime: 1h\n", []string{"wechat.apps[0].follow_login.qr_lifetime"}},
 		{"follow_login without push", "      kind: official\n      follow_login:\n        reply: hi\n", []string{"wechat.apps[0].follow_login", "push.token"}},

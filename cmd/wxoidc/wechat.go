@@ -53,12 +53,16 @@ func followConfigs(cfg Config) ([]weblogin.FollowConfig, error) {
 		if err != nil {
 			return nil, err
 		}
+		prev, err := a.Push.previousAESKey()
+		if err != nil {
+			return nil, err
+		}
 		lifetime := a.FollowLogin.QRLifetime
 		if lifetime == 0 {
 			lifetime = defaultFollowQRLifetime
 		}
 		out = append(out, weblogin.FollowConfig{
-			AppID: a.AppID, Token: token, Mode: a.Push.mode(), EncodingAESKey: key,
+			AppID: a.AppID, Token: token, Mode: a.Push.mode(), EncodingAESKey: key, PreviousEncodingAESKey: prev,
 			Lifetime: lifetime, Reply: a.FollowLogin.Reply,
 		})
 	}

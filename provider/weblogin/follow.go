@@ -44,6 +44,9 @@ type FollowConfig struct {
 	Mode wechat.PushMode
 	// EncodingAESKey decrypts compatible- and safe-mode pushes; a secret.
 	EncodingAESKey string
+	// PreviousEncodingAESKey, when set, also decrypts pushes while WeChat
+	// switches to a new EncodingAESKey; a secret.
+	PreviousEncodingAESKey string
 	// Lifetime is how long a QR code can be scanned; default 5 minutes,
 	// at most StateLifetime.
 	Lifetime time.Duration
@@ -80,6 +83,13 @@ func newFollow(cfg FollowConfig, client *wechat.Client, secret []byte, stateLife
 			errs = append(errs, fmt.Errorf("weblogin: follow: %w", err))
 		}
 		r.Cipher = c
+		if cfg.PreviousEncodingAESKey != "" {
+			pc, err := wechat.NewPushCipher(cfg.AppID, cfg.PreviousEncodingAESKey)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("weblogin: follow: previous key: %w", err))
+			}
+			r.PreviousCipher = pc
+		}
 	default:
 		errs = append(errs, fmt.Errorf("weblogin: follow: mode: %q is not plaintext, compatible or safe", cfg.Mode))
 	}

@@ -143,7 +143,7 @@ func (a *Authenticator) handlePush(w http.ResponseWriter, r *http.Request) {
 	}
 	out := m.NewTextReply(reply, a.now())
 	if o.Encrypted {
-		if out, err = f.receiver.SealReply(out, o.Timestamp, o.Nonce); err != nil {
+		if out, err = f.receiver.SealReplyTo(o, out); err != nil {
 			a.log.ErrorContext(ctx, "seal passive reply", "appid", appID, "error", err)
 			acknowledge(w)
 			return

@@ -358,6 +358,10 @@ type PushReceiver struct {
 	Mode PushMode
 	// Cipher opens encrypted pushes; required for compatible and safe mode.
 	Cipher *PushCipher
+	// PreviousCipher, when set, opens pushes still sealed with the
+	// EncodingAESKey the account had before the current one, while WeChat
+	// switches over after a key change in the console.
+	PreviousCipher *PushCipher
 	// MaxSkew is how far the timestamp of a push may be from now; 0 means
 	// 5 minutes. Retries of a push reuse its timestamp, so it must exceed
 	// WeChat's retry window (about 15 s).
@@ -386,6 +390,9 @@ type Opened struct {
 	Encrypted bool
 	// Timestamp and Nonce are the query's, for the reply's signature.
 	Timestamp, Nonce string
+	// cipher opened the message (nil for plaintext); replies are sealed
+	// with the same key.
+	cipher *PushCipher
 }
 
 // Open verifies a POSTed push (query q, body) at now and returns its
@@ -440,7 +447,15 @@ func (r *PushReceiver) Open(q url.Values, body []byte, now time.Time) (*Opened, 
 	if !signatureOK(q.Get("msg_signature"), r.Token, ts, nonce, outer.Encrypt) {
 		return nil, ErrPushSignature
 	}
+	o.cipher = r.Cipher
 	plain, err := r.Cipher.Decrypt(outer.Encrypt)
+	if err != nil && r.PreviousCipher != nil {
+		// Sealed with the previous key? (The signature does not depend on
+		// the key, so only decryption tells.)
+		if p, perr := r.PreviousCipher.Decrypt(outer.Encrypt); perr == nil {
+			plain, err, o.cipher = p, nil, r.PreviousCipher
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -458,13 +473,28 @@ func (r *PushReceiver) Open(q url.Values, body []byte, now time.Time) (*Opened, 
 	return o, nil
 }
 
-// SealReply encrypts a passive reply for an encrypted push and returns the
+// SealReply encrypts a passive reply with the current key and returns the
 // envelope XML, signed over token, timestamp, nonce and the ciphertext.
+// Replies to an opened push should use [PushReceiver.SealReplyTo].
 func (r *PushReceiver) SealReply(reply []byte, timestamp, nonce string) ([]byte, error) {
-	if r.Cipher == nil {
+	return r.seal(r.Cipher, reply, timestamp, nonce)
+}
+
+// SealReplyTo encrypts a passive reply to the encrypted push o, with the
+// key that opened it (the previous one while WeChat switches keys).
+func (r *PushReceiver) SealReplyTo(o *Opened, reply []byte) ([]byte, error) {
+	c := o.cipher
+	if c == nil {
+		c = r.Cipher
+	}
+	return r.seal(c, reply, o.Timestamp, o.Nonce)
+}
+
+func (r *PushReceiver) seal(c *PushCipher, reply []byte, timestamp, nonce string) ([]byte, error) {
+	if c == nil {
 		return nil, fmt.Errorf("%w: no EncodingAESKey to seal a reply", ErrPushMode)
 	}
-	enc, err := r.Cipher.Encrypt(reply, nil)
+	enc, err := c.Encrypt(reply, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -266,3 +266,46 @@ func TestNewPushCipher_Keys(t *testing.T) {
 		}
 	}
 }
+
+// TestPushReceiver_PreviousKey: while WeChat switches to a new
+// EncodingAESKey, pushes sealed with the old one open, and their replies
+// are sealed with the key that opened them.
+func TestPushReceiver_PreviousKey(t *testing.T) {
+	const appID, token = "wx0123456789abcdef", "tok"
+	oldKey, _ := wechat.NewPushCipher(appID, "AdiqDDDvUNCeE1ZW5XJmjf9fqNBJpGBs4vL4cHKmHBS")
+	newKey, _ := wechat.NewPushCipher(appID, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8")
+	now := time.Unix(1700000000, 0)
+	msg := wechat.NewPushEvent("gh_x", "o1", now.Unix(), "SCAN", "s", "T")
+	for _, tc := range []struct {
+		name     string
+		sealer   *wechat.PushCipher
+		previous *wechat.PushCipher
+		ok       bool
+	}{
+		{"current key", newKey, oldKey, true},
+		{"previous key", oldKey, oldKey, true},
+		{"old key without previous", oldKey, nil, false},
+	} {
+		body, msgSig, err := tc.sealer.SealPush(token, "gh_x", "1700000000", "n", msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := url.Values{"timestamp": {"1700000000"}, "nonce": {"n"}, "signature": {wechat.PushSignature(token, "1700000000", "n")},
+			"encrypt_type": {"aes"}, "msg_signature": {msgSig}}
+		r := &wechat.PushReceiver{AppID: appID, Token: token, Mode: wechat.PushSafe, Cipher: newKey, PreviousCipher: tc.previous}
+		o, err := r.Open(q, body, now)
+		if (err == nil) != tc.ok {
+			t.Fatalf("%s: Open error %v", tc.name, err)
+		}
+		if err != nil {
+			continue
+		}
+		reply, err := r.SealReplyTo(o, []byte("<xml/>"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := tc.sealer.OpenReply(token, reply); err != nil || string(got) != "<xml/>" {
+			t.Fatalf("%s: reply not sealed with the key that opened the push: %q, %v", tc.name, got, err)
+		}
+	}
+}
