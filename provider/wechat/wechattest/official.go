@@ -202,7 +202,11 @@ func (s *Server) showQRCode(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}
-	png, err := qrcode.Encode(t.url, qrcode.Medium, 258)
+	q, err := qrcode.New(t.url, qrcode.Medium)
+	var png []byte
+	if err == nil {
+		png, err = q.PNG(-8) // whole pixels per module: crisp for any decoder
+	}
 	if err != nil {
 		http.Error(w, "encode QR code", http.StatusInternalServerError)
 		return

@@ -92,7 +92,12 @@ func decodeQR(t *testing.T, png []byte) string {
 	require.NoError(t, err)
 	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
 	require.NoError(t, err)
-	res, err := gzqr.NewQRCodeReader().Decode(bmp, nil)
+	var res *gozxing.Result
+	for _, hints := range []map[gozxing.DecodeHintType]any{nil, {gozxing.DecodeHintType_TRY_HARDER: true}, {gozxing.DecodeHintType_PURE_BARCODE: true}} {
+		if res, err = gzqr.NewQRCodeReader().Decode(bmp, hints); err == nil {
+			break
+		}
+	}
 	require.NoError(t, err)
 	return res.GetText()
 }
