@@ -35,13 +35,15 @@ type Storage interface {
 	BrowserSessionStore
 	ConsentStore
 	RefreshGraceStore
+	BackchannelStore
 	DeviceAuthStore
 	PushEventStore
 
 	// DeleteExpired removes every record whose lifetime ended before the
 	// given time (tokens, codes, PAR requests, JWT IDs, leases, login
 	// states, browser sessions, idle rate limits, device authorizations
-	// DeviceRetention after they expired, push events). Used refresh
+	// DeviceRetention after they expired, push events, refresh successors,
+	// session clients, logout jobs past their give-up time). Used refresh
 	// tokens are kept until they expire, so reuse detection keeps working for
 	// a token family's whole life. It returns how many rows it removed.
 	DeleteExpired(ctx context.Context, before time.Time) (int64, error)

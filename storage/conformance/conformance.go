@@ -53,6 +53,7 @@ func RunTests(t *testing.T, newStorage NewStorage) {
 		{"PrefetchUser", testPrefetchUser},
 		{"DeleteExpired", testDeleteExpired},
 		{"RefreshGrace", testRefreshGrace},
+		{"Backchannel", testBackchannel},
 	}, slices.Concat(webLoginTests, deviceTests, pushTests, accountTests, statsTests)...))
 }
 

@@ -51,7 +51,8 @@ type Store struct {
 	devices devices    // device authorizations; own lock
 	pushes  pushEvents // recorded push events; own lock
 
-	successors successors // refresh successors; own lock
+	successors  successors  // refresh successors; own lock
+	backchannel backchannel // session clients and logout jobs; own lock
 }
 
 type table int
@@ -453,6 +454,7 @@ func (s *Store) DeleteExpired(_ context.Context, before time.Time) (int64, error
 	n += s.devices.deleteExpired(before)
 	n += s.pushes.deleteExpired(before)
 	n += s.successors.deleteExpired(before)
+	n += s.backchannel.deleteExpired(before)
 	return n, nil
 }
 

@@ -1,0 +1,47 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// LogoutJob is a back-channel logout (OpenID Connect Back-Channel Logout
+// 1.0) waiting to be delivered to a client: the browser session sid of
+// subject ended, or subject withdrew the client's consent.
+type LogoutJob struct {
+	ID       string
+	ClientID string
+	Subject  string
+	SID      string
+	// Attempts is how many deliveries failed so far.
+	Attempts int
+	// NextAttempt is when the job is due.
+	NextAttempt time.Time
+	// ExpiresAt is when delivery is given up.
+	ExpiresAt time.Time
+}
+
+// BackchannelStore keeps which clients took part in which browser session,
+// and the logouts waiting for delivery, for every replica.
+type BackchannelStore interface {
+	// AddSessionClient records that clientID received an ID token for
+	// subject in the browser session sid, until expiresAt (the session's
+	// end). Recording it again refreshes expiresAt.
+	AddSessionClient(ctx context.Context, sid, subject, clientID string, expiresAt time.Time) error
+	// EnqueueSessionLogouts queues, in one atomic step, a logout job for
+	// every client recorded for sid and forgets those records; the jobs
+	// are due at now and expire at giveUp. It returns how many it queued.
+	EnqueueSessionLogouts(ctx context.Context, sid string, now, giveUp time.Time) (int, error)
+	// EnqueueSubjectLogouts does the same for every session of subject,
+	// only for clientID when it is not empty.
+	EnqueueSubjectLogouts(ctx context.Context, subject, clientID string, now, giveUp time.Time) (int, error)
+	// DueLogouts returns up to limit jobs due at now and not expired,
+	// oldest due first.
+	DueLogouts(ctx context.Context, now time.Time, limit int) ([]LogoutJob, error)
+	// RescheduleLogout records a failed attempt: the job's Attempts and
+	// NextAttempt become the given ones. A missing job is not an error.
+	RescheduleLogout(ctx context.Context, id string, attempts int, next time.Time) error
+	// DeleteLogout removes a delivered or abandoned job; a missing job is
+	// not an error.
+	DeleteLogout(ctx context.Context, id string) error
+}
