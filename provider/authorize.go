@@ -25,6 +25,12 @@ type Authentication struct {
 	// AMR lists the authentication methods used (RFC 8176 values, or
 	// wxoidc's own such as "wechat").
 	AMR []string
+	// SID is the public id of the browser session the person signed in
+	// with (SessionSID of the session's ID); it becomes the ID token's sid
+	// and is what back-channel logout names. Empty without a session.
+	SID string
+	// SessionExpiresAt is when that browser session ends.
+	SessionExpiresAt time.Time
 }
 
 // Authenticator is the authorization endpoint's login step.
@@ -231,6 +237,9 @@ func (p *Provider) FinishAuthorization(w http.ResponseWriter, r *http.Request, a
 		return
 	}
 	resp.AddParameter("iss", p.cfg.Issuer)
+	if c, ok := ar.GetClient().(*storage.Client); ok {
+		p.recordSessionClient(ctx, c, auth)
+	}
 	p.oauth2.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 
@@ -254,6 +263,9 @@ func (p *Provider) authorizeSession(ctx context.Context, ar fosite.AuthorizeRequ
 	}
 	sess := newUserSession(p.cfg.Issuer, client, user.Subject, auth.AuthTime, ar.GetRequestedAt(), idTokenAlg(client))
 	sess.Claims.AuthenticationMethodsReferences = auth.AMR
+	if auth.SID != "" {
+		sess.Claims.Add("sid", auth.SID)
+	}
 	claims, err := p.userClaims(ctx, user, client, ar.GetGrantedScopes(), "")
 	if err != nil {
 		return nil, err

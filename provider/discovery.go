@@ -49,6 +49,7 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 		AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 		FrontchannelLogoutSupported                bool     `json:"frontchannel_logout_supported"`
 		BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
+		BackchannelLogoutSessionSupported          bool     `json:"backchannel_logout_session_supported"`
 		UILocalesSupported                         []string `json:"ui_locales_supported"`
 	}{
 		Issuer:                                    p.cfg.Issuer,
@@ -72,7 +73,7 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
 		CodeChallengeMethodsSupported:             []string{"S256"},
 		ClaimsSupported: []string{
-			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "at_hash",
+			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "at_hash", "sid",
 			"name", "picture", "phone_number", "phone_number_verified", "wechat_openid", "wechat_unionid",
 		},
 		RequestParameterSupported:                  true,
@@ -80,6 +81,8 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 		RequireRequestURIRegistration:              true,
 		RequestObjectSigningAlgValuesSupported:     append(slices.Clone(requestObjectAlgs), "none"),
 		AuthorizationResponseIssParameterSupported: true,
+		BackchannelLogoutSupported:                 true,
+		BackchannelLogoutSessionSupported:          true,
 		UILocalesSupported:                         []string{"zh-CN", "en"},
 	}
 	return json.MarshalIndent(doc, "", "  ")

@@ -104,6 +104,7 @@ type env struct {
 	simURL   string
 	simSrv   *httptest.Server // the simulator's listener; close it for a WeChat outage
 	logs     *syncBuffer      // everything the provider and its WeChat clients logged
+	p        *provider.Provider
 }
 
 // syncBuffer is a log sink safe for concurrent writers.
@@ -223,7 +224,7 @@ func startEnv(t testing.TB, useTLS bool, store storage.Storage, opts ...envOptio
 	}
 	h = p.Handler()
 
-	e := &env{t: t, srv: srv, store: store, keys: km, clock: clk, auth: auth, issuer: srv.URL, sim: sim, simURL: simSrv.URL, simSrv: simSrv, logs: logs}
+	e := &env{t: t, srv: srv, store: store, keys: km, clock: clk, auth: auth, issuer: srv.URL, sim: sim, simURL: simSrv.URL, simSrv: simSrv, logs: logs, p: p}
 	noRedirect := *srv.Client()
 	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	e.client = &noRedirect

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/wxoidc/wxoidc/storage"
 )
@@ -24,6 +25,7 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 	var hintSub string
 	clientID := r.Form.Get("client_id")
 	redirect := r.Form.Get("post_logout_redirect_uri")
+	var hintSID string // the session the relying party's ID token names
 	if hint != "" {
 		claims, err := p.idSigner.verifyIDTokenHint(ctx, hint)
 		if err != nil || claims["iss"] != p.cfg.Issuer {
@@ -45,6 +47,7 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 		}
 		clientID = hintClient
 		hintSub, _ = claims["sub"].(string)
+		hintSID, _ = claims["sid"].(string)
 	}
 	if redirect != "" {
 		if clientID == "" {
@@ -102,6 +105,15 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 			p.log.ErrorContext(ctx, "end login session", "error", err)
 			p.logoutError(w, "The login session could not be ended; try again.")
 			return
+		}
+	}
+	if hintSID != "" {
+		// The authenticator ended the browser's session and queued its
+		// back-channel logouts; the session the ID token names ends for
+		// the relying parties too (nothing is queued twice).
+		now := time.Now()
+		if _, err := p.cfg.Storage.EnqueueSessionLogouts(ctx, hintSID, now, now.Add(BackchannelRetryFor)); err != nil {
+			p.log.WarnContext(ctx, "backchannel logout: enqueue", "error", err)
 		}
 	}
 	w.Header().Set("Cache-Control", "no-store")

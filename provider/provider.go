@@ -118,6 +118,10 @@ type Config struct {
 	// nil discards.
 	Logger *slog.Logger
 
+	// Backchannel tunes the delivery of back-channel logouts
+	// (RunBackchannelLogout).
+	Backchannel BackchannelConfig
+
 	// HTTPClient makes the provider's calls to URIs clients registered
 	// (jwks_uri, request_uris, backchannel_logout_uri). nil means a plain
 	// client; either way a 5-second timeout applies unless the client sets
@@ -164,6 +168,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Backchannel.PollInterval <= 0 {
+		c.Backchannel.PollInterval = time.Second
+	}
+	if c.Backchannel.MinBackoff <= 0 {
+		c.Backchannel.MinBackoff = time.Second
 	}
 }
 

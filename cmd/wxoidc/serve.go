@@ -363,6 +363,7 @@ func serveOn(ctx context.Context, cfg Config, st *stack, ln net.Listener, h http
 	for _, run := range st.background {
 		loops.Go(func() { run(ctx) })
 	}
+	loops.Go(func() { st.provider.RunBackchannelLogout(ctx, holderName()) })
 	loops.Go(func() {
 		storage.RunJanitor(ctx, st.store, cfg.Storage.JanitorInterval, cfg.Events.Retention, holderName(), st.log.With("component", "janitor"))
 	})

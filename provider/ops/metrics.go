@@ -28,6 +28,7 @@ type Metrics struct {
 	wechatDuration  *prometheus.HistogramVec // appid, api
 	wechatRefreshes *prometheus.CounterVec   // appid, result
 	storageDuration *prometheus.HistogramVec // op, result
+	logouts         *prometheus.CounterVec   // client_id, outcome
 }
 
 // NewMetrics creates wxoidc's metrics and registers them with reg. It
@@ -70,10 +71,14 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 			Help:    `Time of a database round trip, by round trip (begin, commit, batch, or a statement's verb and table) and result ("ok" or "error"; no row counts as "ok").`,
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"op", "result"}),
+		logouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wxoidc_backchannel_logout_attempts_total",
+			Help: `Back-channel logout delivery attempts, by client id and outcome ("delivered", "failed" and retried, "abandoned" after the last retry, "dropped" when the client or its URI is gone).`,
+		}, []string{"client_id", "outcome"}),
 	}
 	for _, c := range []prometheus.Collector{
 		m.requests, m.requestDuration, m.rateLimited, m.tokens,
-		m.wechatCalls, m.wechatDuration, m.wechatRefreshes, m.storageDuration,
+		m.wechatCalls, m.wechatDuration, m.wechatRefreshes, m.storageDuration, m.logouts,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -92,6 +97,12 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) TokenIssued(ctx context.Context, grantType, clientID string) {
 	m.tokens.WithLabelValues(grantType, clientID).Inc()
 	SetClientID(ctx, clientID)
+}
+
+// BackchannelLogout counts a back-channel logout delivery attempt. It
+// implements provider.LogoutMetrics.
+func (m *Metrics) BackchannelLogout(_ context.Context, clientID, outcome string) {
+	m.logouts.WithLabelValues(clientID, outcome).Inc()
 }
 
 // WeChatCall returns the function to set as [wechat.Client.ObserveCall] of

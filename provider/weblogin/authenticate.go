@@ -46,7 +46,8 @@ func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request, ar 
 		}
 		return nil, a.showConsent(w, r, ar, sess.Subject)
 	}
-	return &provider.Authentication{Subject: sess.Subject, AuthTime: sess.AuthTime, AMR: []string{amrWeChat}}, nil
+	return &provider.Authentication{Subject: sess.Subject, AuthTime: sess.AuthTime, AMR: []string{amrWeChat},
+		SID: provider.SessionSID(sess.ID), SessionExpiresAt: sess.ExpiresAt}, nil
 }
 
 // tooOld reports whether a login at authTime fails max_age (in seconds).

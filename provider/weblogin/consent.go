@@ -7,6 +7,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/storage"
 )
 
@@ -130,6 +131,11 @@ func (a *Authenticator) handleConsents(w http.ResponseWriter, r *http.Request) {
 		if err := a.cfg.Storage.DeleteConsent(ctx, sess.Subject, r.PostFormValue("client_id")); err != nil {
 			a.serverError(w, r, locale, "delete consent", err)
 			return
+		}
+		// The client's sessions of this person end: back-channel logout.
+		now := a.now()
+		if _, err := a.cfg.Storage.EnqueueSubjectLogouts(ctx, sess.Subject, r.PostFormValue("client_id"), now, now.Add(provider.BackchannelRetryFor)); err != nil {
+			a.log.WarnContext(ctx, "backchannel logout: enqueue", "error", err)
 		}
 		noStore(w)
 		http.Redirect(w, r, a.url(PathConsents), http.StatusSeeOther)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/storage"
 )
 
@@ -196,12 +197,16 @@ func (a *Authenticator) session(ctx context.Context, r *http.Request) (*storage.
 // id the browser carried before the login — perhaps one an attacker
 // planted — is deleted and never becomes a signed-in session.
 func (a *Authenticator) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, subject string) error {
+	now := a.now()
 	if old := a.cookie(r, cookieSession); old != "" {
 		if err := a.cfg.Storage.DeleteBrowserSession(ctx, old); err != nil {
 			return err
 		}
+		// The replaced session has ended for its clients too.
+		if _, err := a.cfg.Storage.EnqueueSessionLogouts(ctx, provider.SessionSID(old), now, now.Add(provider.BackchannelRetryFor)); err != nil {
+			return err
+		}
 	}
-	now := a.now()
 	bs := storage.BrowserSession{
 		ID: randomToken(), Subject: subject,
 		AuthTime:  now.UTC(),
@@ -215,7 +220,8 @@ func (a *Authenticator) startSession(ctx context.Context, w http.ResponseWriter,
 }
 
 // EndSession implements provider.LogoutAuthenticator: it deletes the
-// browser's login session and its cookie.
+// browser's login session and its cookie and queues the back-channel
+// logouts of the clients the session signed in to.
 func (a *Authenticator) EndSession(w http.ResponseWriter, r *http.Request) error {
 	id := a.cookie(r, cookieSession)
 	if id == "" {
@@ -225,7 +231,9 @@ func (a *Authenticator) EndSession(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	a.setCookie(w, cookieSession, "", -1)
-	return nil
+	now := a.now()
+	_, err := a.cfg.Storage.EnqueueSessionLogouts(r.Context(), provider.SessionSID(id), now, now.Add(provider.BackchannelRetryFor))
+	return err
 }
 
 // SessionSubject implements provider.SessionReader.

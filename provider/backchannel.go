@@ -1,0 +1,254 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/wxoidc/wxoidc/storage"
+)
+
+// OpenID Connect Back-Channel Logout 1.0.
+//
+// When a browser session ends (RP-initiated logout, sign-out everywhere, a
+// user disabled or deleted) or a person withdraws a client's consent, a
+// logout job is queued in storage for every client that received an ID
+// token in that session and registered a backchannel_logout_uri. One
+// replica at a time (a storage lease) delivers due jobs: it POSTs a signed
+// logout token to the URI registered at delivery time, with a timeout and
+// without following redirects, and retries failures with exponential
+// backoff until BackchannelRetryFor has passed.
+
+// BackchannelRetryFor is how long a back-channel logout is retried before
+// it is given up.
+const BackchannelRetryFor = 10 * time.Minute
+
+// backchannelEvent is the events member of a logout token (§2.4).
+const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+const (
+	logoutTokenLifetime = 2 * time.Minute
+	logoutLease         = "backchannel-logout"
+	logoutBatch         = 32
+	logoutParallel      = 8
+)
+
+// SessionSID is the sid (OpenID Connect Front- and Back-Channel Logout) of
+// the browser session with the given ID: public, stable for the session,
+// and not a way back to the ID, which is a secret.
+func SessionSID(sessionID string) string {
+	h := sha256.Sum256([]byte("wxoidc-sid\x00" + sessionID))
+	return base64.RawURLEncoding.EncodeToString(h[:18])
+}
+
+// LogoutMetrics is implemented by Metrics that count back-channel logout
+// deliveries.
+type LogoutMetrics interface {
+	// BackchannelLogout is called after each delivery attempt with its
+	// outcome: "delivered", "failed" (it will be retried), "abandoned"
+	// (retries ran out) or "dropped" (the client or its URI is gone).
+	BackchannelLogout(ctx context.Context, clientID, outcome string)
+}
+
+// BackchannelConfig tunes the delivery of back-channel logouts; zero
+// values take the defaults.
+type BackchannelConfig struct {
+	// PollInterval is how often the delivering replica looks for due
+	// logouts; default 1s.
+	PollInterval time.Duration
+	// MinBackoff is the wait after a first failed delivery, doubling up to
+	// a minute; default 1s.
+	MinBackoff time.Duration
+}
+
+// EndSessions queues back-channel logouts for every browser session of
+// subject (sign out everywhere, a user disabled or deleted). The browser
+// sessions themselves are the caller's to end.
+func (p *Provider) EndSessions(ctx context.Context, subject string) error {
+	now := time.Now()
+	_, err := p.cfg.Storage.EnqueueSubjectLogouts(ctx, subject, "", now, now.Add(BackchannelRetryFor))
+	return err
+}
+
+// recordSessionClient remembers that client got an ID token in the
+// browser session of auth, if the client wants back-channel logouts.
+func (p *Provider) recordSessionClient(ctx context.Context, client *storage.Client, auth *Authentication) {
+	if auth.SID == "" || client.BackchannelLogoutURI == "" {
+		return
+	}
+	until := auth.SessionExpiresAt
+	if until.IsZero() {
+		until = time.Now().Add(p.cfg.RefreshTokenLifespan)
+	}
+	if err := p.cfg.Storage.AddSessionClient(ctx, auth.SID, auth.Subject, client.ID, until); err != nil {
+		p.log.WarnContext(ctx, "backchannel logout: the session's client was not recorded", "client_id", client.ID, "error", err)
+	}
+}
+
+// RunBackchannelLogout delivers due back-channel logouts until ctx ends,
+// while this replica (holder) holds the delivery lease.
+func (p *Provider) RunBackchannelLogout(ctx context.Context, holder string) {
+	poll := p.cfg.Backchannel.PollInterval
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	defer p.cfg.Storage.ReleaseLease(context.WithoutCancel(ctx), logoutLease, holder)
+	for {
+		ok, err := p.cfg.Storage.AcquireLease(ctx, logoutLease, holder, 30*time.Second+poll)
+		if err != nil && ctx.Err() == nil {
+			p.log.WarnContext(ctx, "backchannel logout: lease", "error", err)
+		}
+		if ok {
+			p.deliverDue(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// deliverDue delivers one batch of due logouts, a few at a time.
+func (p *Provider) deliverDue(ctx context.Context) {
+	jobs, err := p.cfg.Storage.DueLogouts(ctx, time.Now(), logoutBatch)
+	if err != nil {
+		if ctx.Err() == nil {
+			p.log.WarnContext(ctx, "backchannel logout: due jobs", "error", err)
+		}
+		return
+	}
+	sem := make(chan struct{}, logoutParallel)
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			p.deliver(ctx, j)
+		}()
+	}
+	wg.Wait()
+}
+
+// deliver makes one delivery attempt of j and records its outcome.
+func (p *Provider) deliver(ctx context.Context, j storage.LogoutJob) {
+	client, err := p.cfg.Storage.Client(ctx, j.ClientID)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && client.BackchannelLogoutURI == "") {
+		p.logoutOutcome(ctx, j, "dropped", 0, nil)
+		p.cfg.Storage.DeleteLogout(ctx, j.ID)
+		return
+	}
+	if err != nil {
+		return // storage trouble: the job stays due
+	}
+	status, err := p.postLogoutToken(ctx, &client, j)
+	if err == nil {
+		p.logoutOutcome(ctx, j, "delivered", status, nil)
+		if err := p.cfg.Storage.DeleteLogout(ctx, j.ID); err != nil {
+			p.log.WarnContext(ctx, "backchannel logout: delivered job not deleted", "client_id", j.ClientID, "error", err)
+		}
+		return
+	}
+	next := time.Now().Add(p.logoutBackoff(j.Attempts))
+	if !next.Before(j.ExpiresAt) {
+		p.logoutOutcome(ctx, j, "abandoned", status, err)
+		p.cfg.Storage.DeleteLogout(ctx, j.ID)
+		return
+	}
+	p.logoutOutcome(ctx, j, "failed", status, err)
+	if err := p.cfg.Storage.RescheduleLogout(ctx, j.ID, j.Attempts+1, next); err != nil {
+		p.log.WarnContext(ctx, "backchannel logout: reschedule", "client_id", j.ClientID, "error", err)
+	}
+}
+
+// logoutBackoff is the wait after the attempt-th failure (0-based):
+// MinBackoff doubling, at most a minute.
+func (p *Provider) logoutBackoff(attempt int) time.Duration {
+	d := p.cfg.Backchannel.MinBackoff
+	for range min(attempt, 16) {
+		d *= 2
+	}
+	return min(d, time.Minute)
+}
+
+// logoutOutcome counts an attempt and writes it to the log, the audit
+// trail of deliveries. The logout token itself is never logged.
+func (p *Provider) logoutOutcome(ctx context.Context, j storage.LogoutJob, outcome string, status int, err error) {
+	if m, ok := p.cfg.Metrics.(LogoutMetrics); ok {
+		m.BackchannelLogout(ctx, j.ClientID, outcome)
+	}
+	attrs := []any{"event", "backchannel_logout", "outcome", outcome, "client_id", j.ClientID, "sub", j.Subject, "attempt", j.Attempts + 1}
+	if status != 0 {
+		attrs = append(attrs, "status", status)
+	}
+	if err != nil {
+		attrs = append(attrs, "error", err.Error())
+	}
+	if outcome == "delivered" {
+		p.log.InfoContext(ctx, "backchannel logout", attrs...)
+	} else {
+		p.log.WarnContext(ctx, "backchannel logout", attrs...)
+	}
+}
+
+// postLogoutToken sends a fresh logout token for j to the client's
+// registered URI and reports the HTTP status; 200 and 204 are success
+// (§2.8).
+func (p *Provider) postLogoutToken(ctx context.Context, client *storage.Client, j storage.LogoutJob) (int, error) {
+	token, err := p.logoutToken(ctx, client, j)
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, client.BackchannelLogoutURI,
+		strings.NewReader(url.Values{"logout_token": {token}}.Encode()))
+	if err != nil {
+		return 0, errors.New("invalid backchannel_logout_uri")
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := p.outbound.Do(req)
+	if err != nil {
+		return 0, errors.New("the relying party did not answer")
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
+		return resp.StatusCode, errors.New("HTTP status " + strconv.Itoa(resp.StatusCode))
+	}
+	return resp.StatusCode, nil
+}
+
+// logoutToken builds and signs a logout token (§2.4) for j, with the
+// client's ID-token algorithm: iss, aud, iat, exp, jti, events, sub and
+// sid; never a nonce. Its typ is logout+jwt (§2.4, RFC 8725 §3.11).
+func (p *Provider) logoutToken(ctx context.Context, client *storage.Client, j storage.LogoutJob) (string, error) {
+	now := time.Now()
+	jti := make([]byte, 16)
+	rand.Read(jti)
+	claims := jwt.MapClaims{
+		"iss":    p.cfg.Issuer,
+		"aud":    client.ID,
+		"iat":    now.Unix(),
+		"exp":    now.Add(logoutTokenLifetime).Unix(),
+		"jti":    hex.EncodeToString(jti),
+		"events": map[string]any{backchannelEvent: map[string]any{}},
+		"sub":    j.Subject,
+	}
+	if j.SID != "" {
+		claims["sid"] = j.SID
+	}
+	header := &jwt.Headers{Extra: map[string]any{"typ": "logout+jwt", "alg": idTokenAlg(client)}}
+	token, _, err := p.idSigner.Generate(ctx, claims, header)
+	return token, err
+}
