@@ -33,7 +33,7 @@ import (
 
 // BackchannelRetryFor is how long a back-channel logout is retried before
 // it is given up.
-const BackchannelRetryFor = 10 * time.Minute
+const BackchannelRetryFor = storage.LogoutRetryFor
 
 // backchannelEvent is the events member of a logout token (§2.4).
 const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
@@ -74,8 +74,9 @@ type BackchannelConfig struct {
 }
 
 // EndSessions queues back-channel logouts for every browser session of
-// subject (sign out everywhere, a user disabled or deleted). The browser
-// sessions themselves are the caller's to end.
+// subject. Storage's EndUserSessions, SetUserDisabled and DeleteUser
+// (sign out everywhere, a user disabled or erased) already do; this is for
+// a caller that ends sessions some other way.
 func (p *Provider) EndSessions(ctx context.Context, subject string) error {
 	now := time.Now()
 	_, err := p.cfg.Storage.EnqueueSubjectLogouts(ctx, subject, "", now, now.Add(BackchannelRetryFor))
@@ -183,24 +184,21 @@ func (p *Provider) logoutBackoff(attempt int) time.Duration {
 	return min(d, time.Minute)
 }
 
-// logoutOutcome counts an attempt and writes it to the log, the audit
-// trail of deliveries. The logout token itself is never logged.
+// logoutOutcome counts an attempt and records it in the audit trail
+// (storage.EventBackchannelLogout). The logout token itself is never
+// recorded or logged.
 func (p *Provider) logoutOutcome(ctx context.Context, j storage.LogoutJob, outcome string, status int, err error) {
 	if m, ok := p.cfg.Metrics.(LogoutMetrics); ok {
 		m.BackchannelLogout(ctx, j.ClientID, outcome)
 	}
-	attrs := []any{"event", "backchannel_logout", "outcome", outcome, "client_id", j.ClientID, "sub", j.Subject, "attempt", j.Attempts + 1}
+	details := map[string]any{"outcome": outcome, "attempt": j.Attempts + 1}
 	if status != 0 {
-		attrs = append(attrs, "status", status)
+		details["status"] = status
 	}
 	if err != nil {
-		attrs = append(attrs, "error", err.Error())
+		details["error"] = err.Error()
 	}
-	if outcome == "delivered" {
-		p.log.InfoContext(ctx, "backchannel logout", attrs...)
-	} else {
-		p.log.WarnContext(ctx, "backchannel logout", attrs...)
-	}
+	p.audit.Record(ctx, storage.Event{Type: storage.EventBackchannelLogout, Subject: j.Subject, ClientID: j.ClientID, Details: details})
 }
 
 // postLogoutToken sends a fresh logout token for j to the client's

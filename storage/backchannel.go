@@ -21,8 +21,21 @@ type LogoutJob struct {
 	ExpiresAt time.Time
 }
 
+// EventBackchannelLogout is the audit event of a back-channel logout
+// delivery attempt; its details say the outcome, the attempt's number and
+// the relying party's HTTP status.
+const EventBackchannelLogout = "backchannel_logout"
+
+// LogoutRetryFor is how long a back-channel logout is retried before it
+// is given up (LogoutJob.ExpiresAt, from when it is queued).
+const LogoutRetryFor = 10 * time.Minute
+
 // BackchannelStore keeps which clients took part in which browser session,
 // and the logouts waiting for delivery, for every replica.
+//
+// UserStore's EndUserSessions, SetUserDisabled (disabling) and DeleteUser
+// queue the subject's logouts (due at once, given up after LogoutRetryFor)
+// in their own transaction, as EnqueueSubjectLogouts does.
 type BackchannelStore interface {
 	// AddSessionClient records that clientID received an ID token for
 	// subject in the browser session sid, until expiresAt (the session's

@@ -90,3 +90,26 @@ func testBackchannel(t *testing.T, s storage.Storage) {
 	require.NoError(t, err)
 	require.Empty(t, due, "expired jobs are gone")
 }
+
+// testBackchannelUserPaths checks that the users' session-ending paths
+// (EndUserSessions, SetUserDisabled, DeleteUser) queue the logouts of the
+// subject's sessions in their own transaction.
+func testBackchannelUserPaths(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	end := time.Now().Add(time.Hour)
+	for _, sub := range []string{"bcl-out", "bcl-disabled", "bcl-erased", "bcl-other"} {
+		require.NoError(t, s.CreateUser(ctx, storage.User{Subject: sub}))
+		require.NoError(t, s.AddSessionClient(ctx, "sid-"+sub, sub, "rp-a", end))
+	}
+	require.NoError(t, s.EndUserSessions(ctx, "bcl-out"))
+	require.NoError(t, s.SetUserDisabled(ctx, "bcl-disabled", true))
+	require.NoError(t, s.DeleteUser(ctx, "bcl-erased"))
+	jobs, err := s.DueLogouts(ctx, time.Now().Add(time.Second), 10)
+	require.NoError(t, err)
+	got := map[string]string{}
+	for _, j := range jobs {
+		got[j.Subject] = j.SID
+		require.True(t, j.ExpiresAt.After(time.Now().Add(storage.LogoutRetryFor-time.Minute)), "given up after LogoutRetryFor")
+	}
+	require.Equal(t, map[string]string{"bcl-out": "sid-bcl-out", "bcl-disabled": "sid-bcl-disabled", "bcl-erased": "sid-bcl-erased"}, got)
+}

@@ -54,6 +54,7 @@ func RunTests(t *testing.T, newStorage NewStorage) {
 		{"DeleteExpired", testDeleteExpired},
 		{"RefreshGrace", testRefreshGrace},
 		{"Backchannel", testBackchannel},
+		{"BackchannelUserPaths", testBackchannelUserPaths},
 	}, slices.Concat(webLoginTests, deviceTests, pushTests, accountTests, statsTests)...))
 }
 

@@ -369,6 +369,8 @@ func (s *Store) EndUserSessions(_ context.Context, subject string) error {
 
 // endSessionsLocked must be called with s.mu held.
 func (s *Store) endSessionsLocked(subject string) {
+	now := s.now()
+	s.enqueueLogouts(func(_ [2]string, c sessionClient) bool { return c.subject == subject }, now, now.Add(storage.LogoutRetryFor))
 	for _, t := range []table{accessTokens, refreshTokens, codes} {
 		for key, row := range s.tables[t] {
 			if rowSubject(row) != subject {
@@ -413,6 +415,8 @@ func (s *Store) DeleteUser(_ context.Context, subject string) error {
 	}
 	delete(s.users, subject)
 	delete(s.unionIDs, u.UnionID)
+	now := s.now()
+	s.enqueueLogouts(func(_ [2]string, c sessionClient) bool { return c.subject == subject }, now, now.Add(storage.LogoutRetryFor))
 	for k, id := range s.identities {
 		if id.Subject == subject {
 			delete(s.identities, k)

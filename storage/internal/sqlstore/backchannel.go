@@ -80,3 +80,12 @@ func (s *Store) DeleteLogout(ctx context.Context, id string) error {
 	_, err := s.exec(ctx, "DELETE FROM logout_jobs WHERE id = ?", id)
 	return s.wrap("delete logout", err)
 }
+
+// enqueueSubjectLogouts queues the back-channel logouts of every session
+// of subject, in the context's transaction (the users' session-ending
+// paths).
+func (s *Store) enqueueSubjectLogouts(ctx context.Context, subject string) error {
+	now := s.now()
+	_, err := s.enqueueLogouts(ctx, "subject = ?", []any{subject}, now, now.Add(storage.LogoutRetryFor))
+	return err
+}

@@ -441,6 +441,9 @@ func (s *Store) EndUserSessions(ctx context.Context, subject string) error {
 }
 
 func (s *Store) endSessions(ctx context.Context, subject string) error {
+	if err := s.enqueueSubjectLogouts(ctx, subject); err != nil {
+		return err
+	}
 	for _, q := range []string{
 		"DELETE FROM browser_sessions WHERE subject = ?",
 		"DELETE FROM oauth2_access WHERE subject = ?",
@@ -466,6 +469,9 @@ func (s *Store) DeleteUser(ctx context.Context, subject string) error {
 		}
 		if n == 0 {
 			return fmt.Errorf("%s: %s: %w", s.d.Name, op, storage.ErrNotFound)
+		}
+		if err := s.enqueueSubjectLogouts(ctx, subject); err != nil {
+			return err
 		}
 		tables := []string{"identities", "wechat_session_keys", "consents", "browser_sessions", "device_auths"}
 		for _, a := range artifacts {
