@@ -97,6 +97,7 @@ func (h *Handler) createClient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.InfoContext(r.Context(), "admin: client created", "client_id", c.ID, "public", c.IsPublic(), "operator", Operator(r))
+	h.record(r, storage.Event{Type: storage.EventClientCreated, ClientID: c.ID})
 	w.Header().Set("Location", pathClients+"/"+url.PathEscape(c.ID))
 	writeJSON(w, http.StatusCreated, out)
 }
@@ -151,6 +152,7 @@ func (h *Handler) replaceClient(w http.ResponseWriter, r *http.Request) {
 			withSecret(&out, fresh)
 		}
 		h.log.InfoContext(r.Context(), "admin: client updated", "client_id", id, "secret_issued", issued, "operator", Operator(r))
+		h.record(r, storage.Event{Type: storage.EventClientUpdated, ClientID: id, Details: map[string]any{"secret_issued": issued}})
 		writeJSON(w, http.StatusOK, out)
 	}
 }
@@ -178,6 +180,7 @@ func (h *Handler) rotateSecret(w http.ResponseWriter, r *http.Request) {
 		out := provider.Metadata(updated)
 		withSecret(&out, plain)
 		h.log.InfoContext(r.Context(), "admin: client secret rotated", "client_id", id, "operator", Operator(r))
+		h.record(r, storage.Event{Type: storage.EventClientSecretRotated, ClientID: id})
 		writeJSON(w, http.StatusOK, out)
 	}
 }
@@ -198,6 +201,7 @@ func (h *Handler) deleteClient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.InfoContext(r.Context(), "admin: client deleted", "client_id", id, "operator", Operator(r))
+	h.record(r, storage.Event{Type: storage.EventClientDeleted, ClientID: id})
 	w.WriteHeader(http.StatusNoContent)
 }
 

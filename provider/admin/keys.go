@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wxoidc/wxoidc/keys"
+	"github.com/wxoidc/wxoidc/storage"
 )
 
 // keyDoc is a signing key as the admin API shows it.
@@ -82,6 +83,7 @@ func (h *Handler) rotateKeys(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, k := range infos {
 		h.log.InfoContext(r.Context(), "admin: signing key created", "kid", k.KID, "alg", k.Algorithm, "activates_at", k.ActivatesAt, "operator", Operator(r))
+		h.record(r, storage.Event{Type: storage.EventKeyRotated, Details: map[string]any{"kid": k.KID, "alg": k.Algorithm}})
 	}
 	writeJSON(w, http.StatusOK, keyDocs(infos))
 }

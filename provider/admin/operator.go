@@ -3,6 +3,8 @@ package admin
 import (
 	"context"
 	"net/http"
+
+	"github.com/wxoidc/wxoidc/storage"
 )
 
 type operatorKey struct{}
@@ -23,4 +25,19 @@ func Operator(r *http.Request) string {
 		return op
 	}
 	return "admin-token"
+}
+
+// record stores ev in the audit trail, naming the request's operator in
+// details.by, when the API keeps one (Config.Users or Config.Audit). A
+// failure to store it is logged by the audit trail, not returned: the
+// change it records has been made.
+func (h *Handler) record(r *http.Request, ev storage.Event) {
+	if h.cfg.Users == nil && h.cfg.Audit == nil {
+		return
+	}
+	if ev.Details == nil {
+		ev.Details = map[string]any{}
+	}
+	ev.Details["by"] = Operator(r)
+	h.audit().Record(r.Context(), ev)
 }

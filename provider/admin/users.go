@@ -384,7 +384,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
 	}
 	err := h.audit().RecordWith(r.Context(), func(ctx context.Context) error {
 		return h.users().CreateUser(ctx, u)
-	}, storage.Event{Type: storage.EventUserCreated, Subject: u.Subject, Details: map[string]any{"by": "admin", "fields": set}})
+	}, storage.Event{Type: storage.EventUserCreated, Subject: u.Subject, Details: map[string]any{"by": Operator(r), "fields": set}})
 	if errors.Is(err, storage.ErrAlreadyExists) {
 		writeJSON(w, http.StatusConflict, fieldError{Error: "invalid_request", Description: "external_id: another user has it", Field: "external_id"})
 		return
@@ -413,7 +413,7 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) {
 	var events []storage.Event
 	profile := slices.DeleteFunc(slices.Clone(set), func(k string) bool { return k == "disabled" })
 	if len(profile) > 0 {
-		events = append(events, storage.Event{Type: storage.EventUserUpdated, Subject: sub, Details: map[string]any{"by": "admin", "fields": profile}})
+		events = append(events, storage.Event{Type: storage.EventUserUpdated, Subject: sub, Details: map[string]any{"by": Operator(r), "fields": profile}})
 	}
 	toggle := f.Disabled != nil && *f.Disabled != old.Disabled
 	if toggle {
@@ -421,7 +421,7 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) {
 		if *f.Disabled {
 			typ = storage.EventUserDisabled
 		}
-		events = append(events, storage.Event{Type: typ, Subject: sub, Details: map[string]any{"by": "admin"}})
+		events = append(events, storage.Event{Type: typ, Subject: sub, Details: map[string]any{"by": Operator(r)}})
 	}
 	err := h.audit().RecordWith(r.Context(), func(ctx context.Context) error {
 		if len(profile) > 0 {
@@ -457,14 +457,14 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) {
 	sub := mux.Vars(r)["sub"]
 	h.change(w, r, func(ctx context.Context) error { return h.users().DeleteUser(ctx, sub) },
-		storage.Event{Type: storage.EventUserDeleted, Subject: sub, Details: map[string]any{"by": "admin"}})
+		storage.Event{Type: storage.EventUserDeleted, Subject: sub, Details: map[string]any{"by": Operator(r)}})
 }
 
 // unlinkIdentity answers DELETE /admin/users/{sub}/identities/{appid}.
 func (h *Handler) unlinkIdentity(w http.ResponseWriter, r *http.Request) {
 	sub, appID := mux.Vars(r)["sub"], mux.Vars(r)["appid"]
 	h.change(w, r, func(ctx context.Context) error { return h.users().UnlinkIdentity(ctx, sub, appID) },
-		storage.Event{Type: storage.EventIdentityUnlinked, Subject: sub, Details: map[string]any{"by": "admin", "appid": appID}})
+		storage.Event{Type: storage.EventIdentityUnlinked, Subject: sub, Details: map[string]any{"by": Operator(r), "appid": appID}})
 }
 
 // endSessions answers DELETE /admin/users/{sub}/sessions: sign out
@@ -475,7 +475,7 @@ func (h *Handler) endSessions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.change(w, r, func(ctx context.Context) error { return h.users().EndUserSessions(ctx, sub) },
-		storage.Event{Type: storage.EventSessionsEnded, Subject: sub, Details: map[string]any{"by": "admin"}})
+		storage.Event{Type: storage.EventSessionsEnded, Subject: sub, Details: map[string]any{"by": Operator(r)}})
 }
 
 // change runs fn with its event and answers 204, or 404 for ErrNotFound.

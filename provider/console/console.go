@@ -182,6 +182,10 @@ func (h *Handler) routes() *mux.Router {
 	p.Handle("/apps/{id}", h.change("app-update", h.appUpdate)).Methods(post)
 	p.Handle("/apps/{id}/secret", h.change("app-secret", h.appRotateSecret)).Methods(post)
 	p.Handle("/apps/{id}/delete", h.change("app-delete", h.appDelete)).Methods(post)
+	p.Handle("/users", h.page(h.userList)).Methods(get)
+	p.Handle("/users/{sub}", h.page(h.userShow)).Methods(get)
+	p.Handle("/users/{sub}/{action}", h.change("user", h.userChange)).Methods(post)
+	p.Handle("/events", h.page(h.eventList)).Methods(get)
 	p.Handle("/keys", h.page(h.keyList)).Methods(get)
 	p.Handle("/keys/rotate", h.change("keys-rotate", h.keyRotate)).Methods(post)
 

@@ -116,7 +116,7 @@ func newEnv(t *testing.T) *env {
 
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	api, err := admin.New(admin.Config{Clients: store, Keys: km, Secret: testSecret, Token: adminToken, Logger: log,
+	api, err := admin.New(admin.Config{Clients: store, Keys: km, Users: store, Secret: testSecret, Token: adminToken, Logger: log,
 		WeChat: &admin.WeChatHealth{Apps: consoleApps, Tokens: store, Log: wechatLog}, Stats: store})
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +209,7 @@ func newTab(t *testing.T) context.Context {
 	}
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	ctx, cancel2 := context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancel2 := context.WithTimeout(ctx, 120*time.Second)
 	t.Cleanup(cancel2)
 	if err := chromedp.Do(ctx, laptop()); err != nil {
 		t.Fatalf("open a tab: %v", err)
@@ -274,7 +274,7 @@ func into[T any](dst *T, a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
 
 func run(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := chromedp.Do(sctx, actions...); err != nil {
 		loc, _ := chromedp.Run(ctx, chromedp.Location())
