@@ -167,5 +167,7 @@ func (a *Authenticator) handleConsents(w http.ResponseWriter, r *http.Request) {
 		"Consents": rows,
 		"CSRF":     a.csrfToken(a.binding(w, r), "consents"),
 		"Action":   a.url(PathConsents),
+		// The confirmation page of "Delete my account".
+		"DeleteAccount": a.url(PathAccountDelete),
 	})
 }

@@ -7,7 +7,9 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -96,5 +98,54 @@ func TestRegistrationExisting_MiniProgramThenQR(t *testing.T) {
 	p, _ = e.browser(desktopUA).follow(authURL(conf, oauth2.GenerateVerifier()))
 	if p.status != http.StatusForbidden || !strings.Contains(p.body, `data-error="errNoAccount"`) || !strings.Contains(p.body, "access_denied") {
 		t.Fatalf("stranger: %d %.400s", p.status, p.body)
+	}
+}
+
+// TestAccountPage_DeleteMyAccount: the account page offers "Delete my
+// account"; a confirmation page comes first, with a CSRF-bound form; the
+// erasure needs a recent sign-in and ends the session.
+func TestAccountPage_DeleteMyAccount(t *testing.T) {
+	var skew atomic.Int64
+	var store storage.Storage
+	e := newEnv(t, func(c *weblogin.Config) {
+		store = c.Storage
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	})
+	e.sim.SetAutoConfirm("carol")
+	b := e.browser(desktopUA)
+	conf := e.config(firstParty, firstSecret, firstRedirect, "openid")
+	v := oauth2.GenerateVerifier()
+	p, _ := b.follow(authURL(conf, v))
+	sub := e.redeem(conf, v, p).Subject
+
+	page := b.get(e.issuer + weblogin.PathConsents)
+	if !strings.Contains(page.body, `data-action="delete-account"`) || !strings.Contains(page.body, weblogin.PathAccountDelete) {
+		t.Fatalf("account page without Delete my account: %.600s", page.body)
+	}
+	confirm := b.get(e.issuer + weblogin.PathAccountDelete)
+	m := reHidden.FindStringSubmatch(confirm.body)
+	if confirm.status != http.StatusOK || m == nil || !strings.Contains(confirm.body, "cannot be undone") {
+		t.Fatalf("confirmation page: %d %.600s", confirm.status, confirm.body)
+	}
+	if p := b.post(e.issuer+weblogin.PathAccountDelete, url.Values{"csrf_token": {"forged"}}, nil); p.status != http.StatusForbidden {
+		t.Fatalf("forged form: %d", p.status)
+	}
+	skew.Store(int64(11 * time.Minute))
+	if p := b.post(e.issuer+weblogin.PathAccountDelete, url.Values{"csrf_token": {m[1]}}, nil); p.status != http.StatusForbidden || !strings.Contains(p.body, "errRecentSignIn") {
+		t.Fatalf("old sign-in: %d %.300s", p.status, p.body)
+	}
+	if _, err := store.User(context.Background(), sub); err != nil {
+		t.Fatalf("a refused erasure erased: %v", err)
+	}
+	skew.Store(0)
+	p = b.post(e.issuer+weblogin.PathAccountDelete, url.Values{"csrf_token": {m[1]}}, nil)
+	if p.status != http.StatusOK || !strings.Contains(p.body, `data-status="account-deleted"`) {
+		t.Fatalf("delete: %d %.300s", p.status, p.body)
+	}
+	if _, err := store.User(context.Background(), sub); err == nil {
+		t.Fatal("the user survived")
+	}
+	if page := b.get(e.issuer + weblogin.PathConsents); page.status != http.StatusUnauthorized {
+		t.Fatalf("still signed in after erasure: %d", page.status)
 	}
 }

@@ -247,6 +247,7 @@ func (a *Authenticator) Mount(r *mux.Router) {
 	r.HandleFunc(PathCallback, a.handleCallback).Methods("GET", "HEAD")
 	r.HandleFunc(PathConsent, a.handleConsent).Methods("POST")
 	r.HandleFunc(PathConsents, a.handleConsents).Methods("GET", "HEAD", "POST")
+	r.HandleFunc(PathAccountDelete, a.handleAccountDelete).Methods("GET", "HEAD", "POST")
 	r.HandleFunc(PathDevice, a.handleDevice).Methods("GET", "HEAD", "POST")
 	r.HandleFunc(PathDeviceLogin, a.handleDeviceLogin).Methods("GET", "HEAD")
 	r.HandleFunc(PathWait, a.handleWait).Methods("GET", "HEAD")
