@@ -251,7 +251,7 @@ func TestNegative_Table(t *testing.T) {
 				t.Errorf("header %s = %q, want it to contain %q", h[0], resp.Header.Get(h[0]), h[1])
 			}
 			for _, leak := range []string{"goroutine", ".go:", "panic", "sql", "debug"} {
-				if strings.Contains(strings.ToLower(string(raw)), leak) {
+				if strings.Contains(strings.ToLower(string(withoutTokens(raw))), leak) {
 					t.Errorf("response leaks internals (%q): %s", leak, raw)
 				}
 			}
@@ -282,4 +282,18 @@ func TestNegative_Table(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withoutTokens returns a JSON token response without its token values:
+// they are random base64url, which spells any short word now and then.
+func withoutTokens(raw []byte) []byte {
+	var v map[string]any
+	if json.Unmarshal(raw, &v) != nil {
+		return raw
+	}
+	for _, k := range []string{"access_token", "id_token", "refresh_token"} {
+		delete(v, k)
+	}
+	b, _ := json.Marshal(v)
+	return b
 }
