@@ -3,6 +3,7 @@ package provider_test
 import (
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,7 +16,15 @@ import (
 // once the successor is gone or the grace has passed, reuse revokes the
 // family as before.
 func TestRefreshReuseGrace(t *testing.T) {
-	e := newEnv(t, func(c *provider.Config) { c.RefreshReuseGrace = 500 * time.Millisecond })
+	// The provider's clock runs ahead by skew, so "after the grace" needs
+	// no sleep, and the grace is long enough for eight concurrent
+	// refreshes on a slow machine (under -race, on busy cores).
+	const grace = 5 * time.Second
+	var skew atomic.Int64
+	e := newEnv(t, func(c *provider.Config) {
+		c.RefreshReuseGrace = grace
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	})
 	web := e.oauth2Config(webClient, webSecret, webRedirect, "openid", "offline_access")
 	login := func() string {
 		t.Helper()
@@ -77,7 +86,7 @@ func TestRefreshReuseGrace(t *testing.T) {
 	t.Run("after the grace reuse revokes", func(t *testing.T) {
 		rt := login()
 		_, first := refresh(rt)
-		time.Sleep(600 * time.Millisecond)
+		skew.Add(int64(grace + time.Second))
 		if status, body := refresh(rt); status != 400 || body["error"] != "invalid_grant" {
 			t.Fatalf("after the grace: %d %v, want invalid_grant", status, body)
 		}
