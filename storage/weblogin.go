@@ -29,6 +29,9 @@ type BrowserSession struct {
 	Subject   string
 	AuthTime  time.Time // when the person authenticated
 	ExpiresAt time.Time
+	// AMR says how the person signed in (RFC 8176 values or wxoidc's own,
+	// e.g. "wechat", "miniprogram"); nil when not recorded.
+	AMR []string
 }
 
 // BrowserSessionStore keeps login sessions.

@@ -46,7 +46,11 @@ func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request, ar 
 		}
 		return nil, a.showConsent(w, r, ar, sess.Subject)
 	}
-	return &provider.Authentication{Subject: sess.Subject, AuthTime: sess.AuthTime, AMR: []string{amrWeChat},
+	amr := sess.AMR
+	if len(amr) == 0 {
+		amr = []string{amrWeChat} // sessions from before amr was kept
+	}
+	return &provider.Authentication{Subject: sess.Subject, AuthTime: sess.AuthTime, AMR: amr,
 		SID: provider.SessionSID(sess.ID), SessionExpiresAt: sess.ExpiresAt}, nil
 }
 

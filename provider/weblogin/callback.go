@@ -83,7 +83,7 @@ func (a *Authenticator) handleCallback(w http.ResponseWriter, r *http.Request) {
 		a.toWeChat(w, r, p)
 		return
 	}
-	if err := a.startSession(ctx, w, r, subject); err != nil {
+	if err := a.startSession(ctx, w, r, subject, []string{amrWeChat}); err != nil {
 		a.serverError(w, r, p.Locale, "start login session", err)
 		return
 	}

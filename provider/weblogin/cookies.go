@@ -196,7 +196,7 @@ func (a *Authenticator) session(ctx context.Context, r *http.Request) (*storage.
 // for subject, authenticated now, under a new identifier: whatever session
 // id the browser carried before the login — perhaps one an attacker
 // planted — is deleted and never becomes a signed-in session.
-func (a *Authenticator) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, subject string) error {
+func (a *Authenticator) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, subject string, amr []string) error {
 	now := a.now()
 	if old := a.cookie(r, cookieSession); old != "" {
 		if err := a.cfg.Storage.DeleteBrowserSession(ctx, old); err != nil {
@@ -211,6 +211,7 @@ func (a *Authenticator) startSession(ctx context.Context, w http.ResponseWriter,
 		ID: randomToken(), Subject: subject,
 		AuthTime:  now.UTC(),
 		ExpiresAt: now.Add(a.cfg.SessionLifetime).UTC(),
+		AMR:       amr,
 	}
 	if err := a.cfg.Storage.CreateBrowserSession(ctx, bs); err != nil {
 		return err

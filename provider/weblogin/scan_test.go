@@ -152,8 +152,13 @@ func TestScanLogin(t *testing.T) {
 	}
 	done, _ := b.follow(cont)
 	conf := e.config(firstParty, firstSecret, firstRedirect, "openid", "profile")
-	if idt := e.redeem(conf, verifier, done); idt.Subject != alice {
-		t.Fatalf("signed in as %s, want alice %s", idt.Subject, alice)
+	idt := e.redeem(conf, verifier, done)
+	var claims struct {
+		AMR []string `json:"amr"`
+	}
+	idt.Claims(&claims)
+	if idt.Subject != alice || strings.Join(claims.AMR, " ") != "wechat miniprogram" {
+		t.Fatalf("signed in as %s with amr %v; want alice %s, [wechat miniprogram]", idt.Subject, claims.AMR, alice)
 	}
 	// Single use.
 	if p, _ := b.follow(cont); p.status != 400 || !strings.Contains(p.body, "errStateExpired") {

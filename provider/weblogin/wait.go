@@ -272,7 +272,7 @@ func (a *Authenticator) finishWait(w http.ResponseWriter, r *http.Request, id st
 		http.Redirect(w, r, a.waitURL(PathWait, id), http.StatusSeeOther)
 		return
 	}
-	if err := a.startSession(ctx, w, r, d.Subject); err != nil {
+	if err := a.startSession(ctx, w, r, d.Subject, a.waits[d.Kind].amr); err != nil {
 		a.serverError(w, r, p.Locale, "start login session", err)
 		return
 	}

@@ -51,7 +51,7 @@ func testLoginStates(t *testing.T, s storage.Storage) {
 
 func testBrowserSessions(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
-	bs := storage.BrowserSession{ID: "sess-1", Subject: "alice", AuthTime: ms(-time.Minute), ExpiresAt: ms(time.Hour)}
+	bs := storage.BrowserSession{ID: "sess-1", Subject: "alice", AuthTime: ms(-time.Minute), ExpiresAt: ms(time.Hour), AMR: []string{"wechat", "miniprogram"}}
 	require.NoError(t, s.CreateBrowserSession(ctx, bs))
 	assert.ErrorIs(t, s.CreateBrowserSession(ctx, bs), storage.ErrAlreadyExists)
 
@@ -61,6 +61,7 @@ func testBrowserSessions(t *testing.T, s storage.Storage) {
 	assert.Equal(t, bs.Subject, got.Subject)
 	assert.True(t, bs.AuthTime.Equal(got.AuthTime), "auth_time %v, want %v", got.AuthTime, bs.AuthTime)
 	assert.True(t, bs.ExpiresAt.Equal(got.ExpiresAt), "expiry %v, want %v", got.ExpiresAt, bs.ExpiresAt)
+	assert.Equal(t, bs.AMR, got.AMR)
 
 	_, err = s.BrowserSession(ctx, "sess-2")
 	requireNotFound(t, err)

@@ -96,6 +96,7 @@ func (s *Store) CreateBrowserSession(_ context.Context, bs storage.BrowserSessio
 		return fmt.Errorf("memory: browser session: %w", storage.ErrAlreadyExists)
 	}
 	bs.ID = ""
+	bs.AMR = slices.Clone(bs.AMR)
 	w.sessions[k] = bs
 	return nil
 }
@@ -112,6 +113,7 @@ func (s *Store) BrowserSession(_ context.Context, id string) (storage.BrowserSes
 		return storage.BrowserSession{}, fmt.Errorf("memory: browser session: %w", storage.ErrNotFound)
 	}
 	bs.ID = id
+	bs.AMR = slices.Clone(bs.AMR)
 	return bs, nil
 }
 

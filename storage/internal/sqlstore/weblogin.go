@@ -49,8 +49,8 @@ func (s *Store) ConsumeLoginState(ctx context.Context, id string) ([]byte, error
 
 // CreateBrowserSession implements storage.BrowserSessionStore.
 func (s *Store) CreateBrowserSession(ctx context.Context, bs storage.BrowserSession) error {
-	_, err := s.exec(ctx, "INSERT INTO browser_sessions (id_hash, subject, auth_time, expires_at) VALUES (?, ?, ?, ?)",
-		hash(bs.ID), bs.Subject, micros(bs.AuthTime), micros(bs.ExpiresAt))
+	_, err := s.exec(ctx, "INSERT INTO browser_sessions (id_hash, subject, auth_time, expires_at, amr) VALUES (?, ?, ?, ?, ?)",
+		hash(bs.ID), bs.Subject, micros(bs.AuthTime), micros(bs.ExpiresAt), strings.Join(bs.AMR, " "))
 	return s.wrap("create browser session", err)
 }
 
@@ -58,12 +58,13 @@ func (s *Store) CreateBrowserSession(ctx context.Context, bs storage.BrowserSess
 func (s *Store) BrowserSession(ctx context.Context, id string) (storage.BrowserSession, error) {
 	bs := storage.BrowserSession{ID: id}
 	var auth, exp int64
-	err := s.queryRow(ctx, "SELECT subject, auth_time, expires_at FROM browser_sessions WHERE id_hash = ? AND expires_at > ?",
-		[]any{hash(id), micros(s.now())}, &bs.Subject, &auth, &exp)
+	var amr string
+	err := s.queryRow(ctx, "SELECT subject, auth_time, expires_at, amr FROM browser_sessions WHERE id_hash = ? AND expires_at > ?",
+		[]any{hash(id), micros(s.now())}, &bs.Subject, &auth, &exp, &amr)
 	if err != nil {
 		return storage.BrowserSession{}, s.wrap("browser session", err)
 	}
-	bs.AuthTime, bs.ExpiresAt = fromMicros(auth), fromMicros(exp)
+	bs.AuthTime, bs.ExpiresAt, bs.AMR = fromMicros(auth), fromMicros(exp), strings.Fields(amr)
 	return bs, nil
 }
 
