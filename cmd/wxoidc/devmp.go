@@ -57,10 +57,12 @@ type devCode struct {
 }
 
 func (m *devMiniProgram) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
+	provider.PageHeaders(w.Header())
 	data := map[string]any{"AppID": m.appID, "Users": m.users}
 	if r.Method == http.MethodPost {
-		if o := r.Header.Get("Origin"); o != "" && o != strings.TrimRight(m.issuer, "/") {
+		// With Referrer-Policy no-referrer a same-origin form says Origin:
+		// null; Sec-Fetch-Site tells the cross-site ones.
+		if o := r.Header.Get("Origin"); o != "" && o != "null" && o != strings.TrimRight(m.issuer, "/") || r.Header.Get("Sec-Fetch-Site") == "cross-site" {
 			http.Error(w, "cross-origin form", http.StatusForbidden)
 			return
 		}
