@@ -184,6 +184,9 @@ func (g *deviceGrant) HandleTokenEndpointRequest(ctx context.Context, ar fosite.
 	if err != nil {
 		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 	}
+	if user.Disabled {
+		return errDisabled
+	}
 	for _, s := range d.Scopes { // checked against the client at authorization
 		ar.GrantScope(s)
 	}
@@ -194,6 +197,10 @@ func (g *deviceGrant) HandleTokenEndpointRequest(ctx context.Context, ar fosite.
 		return err
 	}
 	sess.setUserClaims(claims)
+	sess.login = &storage.Login{
+		Subject: user.Subject, At: now, ClientID: client.GetID(), IP: requestIPFrom(ctx),
+		Details: map[string]any{"method": "device", "amr": strings.Join(d.AMR, " ")},
+	}
 	cfg := g.p.fconf
 	sess.SetExpiresAt(fosite.AccessToken, now.Add(fosite.GetEffectiveLifespan(client, GrantTypeDeviceCode, fosite.AccessToken, cfg.GetAccessTokenLifespan(ctx))))
 	sess.SetExpiresAt(fosite.RefreshToken, now.Add(fosite.GetEffectiveLifespan(client, GrantTypeDeviceCode, fosite.RefreshToken, cfg.GetRefreshTokenLifespan(ctx))))
@@ -206,5 +213,19 @@ func (g *deviceGrant) PopulateTokenEndpointResponse(ctx context.Context, ar fosi
 	if !g.CanHandleTokenEndpointRequest(ctx, ar) {
 		return fosite.ErrUnknownRequest
 	}
-	return g.tokens.issue(ctx, ar, resp, GrantTypeDeviceCode, nil)
+	// The login (last-login time, the login event) commits with the
+	// tokens: no token for a user disabled meanwhile.
+	sess := ar.GetSession().(*Session)
+	var event storage.Event
+	err := g.tokens.issue(ctx, ar, resp, GrantTypeDeviceCode, func(ctx context.Context) error {
+		if l := sess.login; l != nil {
+			event = loginEventOf(l)
+			return g.p.cfg.Storage.RecordLogin(ctx, *l)
+		}
+		return nil
+	})
+	if err == nil && sess.login != nil {
+		g.p.users.audit().logged(ctx, event)
+	}
+	return err
 }

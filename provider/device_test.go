@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/wxoidc/wxoidc/provider"
+	"github.com/wxoidc/wxoidc/storage"
 )
 
 // fastDevice makes devices poll every second.
@@ -96,6 +97,11 @@ func TestDeviceFlow_ApprovedInMiniProgram(t *testing.T) {
 	// The refresh token works like any other.
 	if _, err := conf.TokenSource(e.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err != nil {
 		t.Fatalf("refresh: %v", err)
+	}
+	// The login is in the audit trail, as a device login of the TV.
+	events, _, err := e.store.Events(e.ctx, storage.EventQuery{Subject: bob, Type: storage.EventLogin, ClientID: tvClient})
+	if err != nil || len(events) != 1 || events[0].Details["method"] != "device" {
+		t.Fatalf("login events %+v, %v; want one with method device", events, err)
 	}
 	// Redeemed once: the device code is spent.
 	_, err = conf.DeviceAccessToken(ctx, da)
@@ -225,6 +231,27 @@ func TestDeviceFlow_Errors(t *testing.T) {
 			t.Errorf("web client's token: %d %v", st, b)
 		}
 	})
+}
+
+func TestDeviceFlow_DisabledUser(t *testing.T) {
+	e := newEnv(t, fastDevice)
+	m := mp{e: e}
+	conf := e.deviceConfig(tvClient, "", "openid")
+	da, err := conf.DeviceAuth(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, erin := m.login(miniClient, miniApp, "erin", "openid")
+	if st, b := m.verify(http.MethodPost, body["access_token"].(string), url.Values{"user_code": {da.UserCode}, "action": {"approve"}}); st != 204 {
+		t.Fatalf("approve: %d %v", st, b)
+	}
+	if err := e.store.SetUserDisabled(e.ctx, erin, true); err != nil {
+		t.Fatal(err)
+	}
+	// Disabling withdraws the user's approvals (storage.SetUserDisabled).
+	if st, b := e.poll(tvClient, da.DeviceCode); st != 400 || b["error"] != "access_denied" {
+		t.Fatalf("poll for a disabled user: %d %v", st, b)
+	}
 }
 
 func TestDeviceFlow_Expired(t *testing.T) {

@@ -48,6 +48,9 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		p.writeTokenError(ctx, w, r, nil, fosite.ErrUnsupportedGrantType.WithHintf("The grant type '%s' is not supported.", gt))
 		return
 	}
+	if r.PostForm.Get("grant_type") == GrantTypeDeviceCode {
+		ctx = withRequestIP(ctx, clientIP(r)) // for the login event
+	}
 	if r.PostForm.Get("grant_type") == GrantTypeWeChat {
 		ctx = withRequestIP(ctx, clientIP(r))
 		now := p.cfg.Now()

@@ -120,6 +120,24 @@ func (u *Users) SignIn(ctx context.Context, in SignIn) (storage.User, error) {
 	return user, nil
 }
 
+// RecordLogin records the login of a user who came in without a new WeChat
+// identity — a desktop or a device that a signed-in Mini Program or browser
+// approved (Method "scan", "device") — with its last-login time and login
+// event. It returns ErrUserDisabled, recording login_failed, when the user
+// is disabled or gone.
+func (u *Users) RecordLogin(ctx context.Context, l storage.Login) error {
+	if l.At.IsZero() {
+		l.At = u.now()
+	}
+	err := u.recordLogin(ctx, l)
+	if errors.Is(err, storage.ErrUserDisabled) || errors.Is(err, storage.ErrNotFound) {
+		method, _ := l.Details["method"].(string)
+		u.refused(ctx, SignIn{ClientID: l.ClientID, IP: l.IP, Method: method, AppID: l.AppID}, l.Subject, "disabled")
+		return ErrUserDisabled
+	}
+	return err
+}
+
 // find is SignIn without recording the login: it returns the login for the
 // caller to record with RecordLogin, in the transaction that issues the
 // tokens (the Mini Program grant), so that a login costs no extra write.

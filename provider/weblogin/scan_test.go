@@ -160,6 +160,10 @@ func TestScanLogin(t *testing.T) {
 	if idt.Subject != alice || strings.Join(claims.AMR, " ") != "wechat miniprogram" {
 		t.Fatalf("signed in as %s with amr %v; want alice %s, [wechat miniprogram]", idt.Subject, claims.AMR, alice)
 	}
+	events, _, err := e.store.Events(e.ctx, storage.EventQuery{Subject: alice, Type: storage.EventLogin, ClientID: firstParty})
+	if err != nil || len(events) != 1 || events[0].Details["method"] != "scan" {
+		t.Fatalf("login events %+v, %v; want one with method scan", events, err)
+	}
 	// Single use.
 	if p, _ := b.follow(cont); p.status != 400 || !strings.Contains(p.body, "errStateExpired") {
 		t.Fatalf("second continue: status %d body %.200s", p.status, p.body)

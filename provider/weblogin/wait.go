@@ -12,6 +12,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/storage"
 )
 
@@ -46,6 +47,10 @@ type waitKind struct {
 	lifetime time.Duration
 	// amr is recorded as how the person signed in.
 	amr []string
+	// method, when set, is the login method finishWait records the login
+	// under (users' last login, the login event); empty when whoever
+	// approved has recorded it already (a push handler's Users.SignIn).
+	method string
 	// show returns what the waiting page shows for d: the image to scan
 	// and the instructions. An error is logged and shown as errWeChat.
 	show func(ctx context.Context, d storage.DeviceAuth, locale string) (waitView, error) // prepare, when set, readies a new login before it is stored: it
@@ -272,7 +277,22 @@ func (a *Authenticator) finishWait(w http.ResponseWriter, r *http.Request, id st
 		http.Redirect(w, r, a.waitURL(PathWait, id), http.StatusSeeOther)
 		return
 	}
-	if err := a.startSession(ctx, w, r, d.Subject, a.waits[d.Kind].amr); err != nil {
+	wk := a.waits[d.Kind]
+	if wk.method != "" {
+		err := a.cfg.Users.RecordLogin(ctx, storage.Login{
+			Subject: d.Subject, ClientID: d.ClientID, IP: provider.RequestIP(r),
+			Details: map[string]any{"method": wk.method, "amr": strings.Join(wk.amr, " ")},
+		})
+		if errors.Is(err, provider.ErrUserDisabled) {
+			a.refusePage(w, r, p, "errDisabled", fosite.ErrAccessDenied.WithHint("The account is disabled."))
+			return
+		}
+		if err != nil {
+			a.serverError(w, r, p.Locale, "record login", err)
+			return
+		}
+	}
+	if err := a.startSession(ctx, w, r, d.Subject, wk.amr); err != nil {
 		a.serverError(w, r, p.Locale, "start login session", err)
 		return
 	}
