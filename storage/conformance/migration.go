@@ -2,6 +2,8 @@ package conformance
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"testing"
 	"time"
 
@@ -43,7 +45,10 @@ func TestMigrationToUsers(t *testing.T, old storage.Storage, exec func(query str
 	require.NoError(t, old.CreateRefreshTokenSession(ctx, "rt-old", "at-old", req))
 	require.NoError(t, old.CreateAccessTokenSession(ctx, "at-old", req))
 	require.NoError(t, old.PutSessionKey(ctx, storage.SessionKey{Subject: mini, AppID: "mini-app", OpenID: "open-mini", Ciphertext: []byte("sealed"), UpdatedAt: ms(0)}))
-	require.NoError(t, old.CreateBrowserSession(ctx, storage.BrowserSession{ID: "bs-old", Subject: web, AuthTime: ms(0), ExpiresAt: ms(time.Hour)}))
+	// A browser session as that schema held it (no amr column yet).
+	bsKey := sha256.Sum256([]byte("bs-old"))
+	require.NoError(t, exec(fmt.Sprintf("INSERT INTO browser_sessions (id_hash, subject, auth_time, expires_at) VALUES ('%x', '%s', %d, %d)",
+		bsKey, web, ms(0).UnixMicro(), ms(time.Hour).UnixMicro())))
 
 	require.NoError(t, migrate())
 	s := old
