@@ -10,6 +10,7 @@ import (
 	_ "image/png"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -171,7 +172,13 @@ func TestScanLogin(t *testing.T) {
 }
 
 func TestScanLogin_DeniedAndExpired(t *testing.T) {
-	e := newEnv(t, withScan(time.Second))
+	// The login step's clock runs ahead by skew, so the code expires
+	// without a sleep, and not before the test decides on it however
+	// slow the machine is.
+	var skew atomic.Int64
+	e := newEnv(t, withScan(time.Minute), func(c *weblogin.Config) {
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	})
 	b := e.browser(desktopUA)
 	wait, scene := startScan(t, e, b, "verifier-0123456789-0123456789-0123456789-abc")
 	waitURL := wait.url.String()
@@ -189,7 +196,7 @@ func TestScanLogin_DeniedAndExpired(t *testing.T) {
 	}
 
 	wait, _ = startScan(t, e, b, "verifier-0123456789-0123456789-0123456789-abc")
-	time.Sleep(1100 * time.Millisecond)
+	skew.Add(int64(time.Minute + time.Second))
 	p = b.get(wait.url.String())
 	if p.status != 410 || !strings.Contains(p.body, `data-error="expired"`) {
 		t.Fatalf("expired: status %d body %.400s", p.status, p.body)
