@@ -8,8 +8,8 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/wxoidc/wxoidc/keys"
 	"github.com/wxoidc/wxoidc/provider"
@@ -101,6 +101,18 @@ func checkStored(ctx context.Context, cfg Config, store storage.Storage, km *key
 	return checkStoredClients(ctx, store, keys.KeptAlgorithms(cfg.Keys.Algorithms))
 }
 
+// checkWritableDir reports whether a file can be created in dir, the way
+// serve will create the database there: it creates and removes an empty
+// file (portable, unlike access(2), which Windows lacks).
+func checkWritableDir(dir string) error {
+	f, err := os.CreateTemp(dir, ".wxoidc-check-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
 // openReadOnly opens the storage of dsn without writing to it and says
 // what it found. It returns a nil store when nothing is stored yet (memory
 // storage, or a SQLite file serve will create).
@@ -120,7 +132,7 @@ func openReadOnly(ctx context.Context, dsn string) (storage.Storage, string, err
 		s, err := sqlite.OpenReadOnly(ctx, path)
 		if errors.Is(err, fs.ErrNotExist) {
 			dir := filepath.Dir(path)
-			if err := syscall.Access(dir, 2 /* W_OK */); err != nil {
+			if err := checkWritableDir(dir); err != nil {
 				return nil, "", fmt.Errorf("the database %s does not exist and its directory %s is not writable: %w (create the directory, or point storage.dsn elsewhere)", path, dir, err)
 			}
 			return nil, fmt.Sprintf("%s does not exist yet; serve will create it", path), nil
