@@ -100,7 +100,8 @@ func TestBrowser_Users(t *testing.T) {
 		chromedp.Click(chromedp.ID("enable-user")),
 		chromedp.WaitVisible(chromedp.ID("disable-user")),
 		chromedp.Click(chromedp.ID("signout-user")),
-		chromedp.WaitVisible(chromedp.ID("flash")),
+		// The enabled page has a flash too: wait for this one's.
+		chromedp.WaitVisible(chromedp.CSS(`#flash[data-flash="users.signedOut"]`)),
 	)
 	if u, _ := e.store.User(context.Background(), bob); u.Disabled {
 		t.Fatal("bob is still disabled")
