@@ -1,56 +1,18 @@
 package console
 
 import (
-	"sort"
-	"strconv"
-	"strings"
+	"github.com/wxoidc/wxoidc/provider"
 )
 
 // Page languages.
 const (
-	localeZH = "zh-CN"
-	localeEN = "en"
+	localeZH = provider.LocaleZH
+	localeEN = provider.LocaleEN
 )
 
 // pickLocale picks the first supported language of Accept-Language by
 // quality, else Chinese.
-func pickLocale(acceptLanguage string) string {
-	type weighted struct {
-		tag string
-		q   float64
-	}
-	var tags []weighted
-	for _, part := range strings.Split(acceptLanguage, ",") {
-		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		q := 1.0
-		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				q = f
-			}
-		}
-		if tag != "" && q > 0 {
-			tags = append(tags, weighted{tag, q})
-		}
-	}
-	sort.SliceStable(tags, func(i, j int) bool { return tags[i].q > tags[j].q })
-	for _, t := range tags {
-		if l := supported(t.tag); l != "" {
-			return l
-		}
-	}
-	return localeZH
-}
-
-func supported(tag string) string {
-	t := strings.ToLower(tag)
-	switch {
-	case t == "zh" || strings.HasPrefix(t, "zh-"):
-		return localeZH
-	case t == "en" || strings.HasPrefix(t, "en-"):
-		return localeEN
-	}
-	return ""
-}
+func pickLocale(acceptLanguage string) string { return provider.PageLocale("", acceptLanguage) }
 
 func otherLocale(l string) string {
 	if l == localeEN {

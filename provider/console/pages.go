@@ -255,7 +255,7 @@ func pathVar(r *http.Request, name string) string {
 
 // locale is the page language: the switch's cookie, else Accept-Language.
 func (h *Handler) locale(r *http.Request) string {
-	if l := supported(h.cookie(r, cookieLang)); l != "" {
+	if l := provider.SupportedLocale(h.cookie(r, cookieLang)); l != "" {
 		return l
 	}
 	return pickLocale(r.Header.Get("Accept-Language"))

@@ -13,6 +13,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/wxoidc/wxoidc/provider"
 )
 
 // flow is what the sign-in cookie holds between the redirect to the
@@ -205,7 +207,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 
 // switchLanguage remembers the chosen language and goes back to next.
 func (h *Handler) switchLanguage(w http.ResponseWriter, r *http.Request) {
-	l := supported(pathVar(r, "lang"))
+	l := provider.SupportedLocale(pathVar(r, "lang"))
 	if l == "" {
 		h.errorPage(w, r, http.StatusNotFound, "errNotFound")
 		return

@@ -4,9 +4,6 @@ import (
 	"embed"
 	"html/template"
 	"net/http"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/wxoidc/wxoidc/provider"
 )
@@ -27,54 +24,13 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 
 // Supported page languages.
 const (
-	localeZH = "zh-CN"
-	localeEN = "en"
+	localeZH = provider.LocaleZH
+	localeEN = provider.LocaleEN
 )
 
-// pickLocale chooses the page language: the first supported tag of
-// ui_locales (OpenID Connect Core §3.1.2.1), else of Accept-Language by
-// quality, else Chinese.
+// pickLocale chooses the page language (provider.PageLocale).
 func pickLocale(uiLocales, acceptLanguage string) string {
-	for _, tag := range strings.Fields(uiLocales) {
-		if l := supported(tag); l != "" {
-			return l
-		}
-	}
-	type weighted struct {
-		tag string
-		q   float64
-	}
-	var tags []weighted
-	for _, part := range strings.Split(acceptLanguage, ",") {
-		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		q := 1.0
-		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				q = f
-			}
-		}
-		if tag != "" && q > 0 {
-			tags = append(tags, weighted{tag, q})
-		}
-	}
-	sort.SliceStable(tags, func(i, j int) bool { return tags[i].q > tags[j].q })
-	for _, t := range tags {
-		if l := supported(t.tag); l != "" {
-			return l
-		}
-	}
-	return localeZH
-}
-
-func supported(tag string) string {
-	t := strings.ToLower(tag)
-	switch {
-	case t == "zh" || strings.HasPrefix(t, "zh-"):
-		return localeZH
-	case t == "en" || strings.HasPrefix(t, "en-"):
-		return localeEN
-	}
-	return ""
+	return provider.PageLocale(uiLocales, acceptLanguage)
 }
 
 var messages = map[string][2]string{ // key → {zh-CN, en}
