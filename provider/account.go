@@ -16,14 +16,11 @@ import (
 // (SPEC §3, §10).
 const PathAccountDelete = "/account/delete"
 
-// RecentSignIn is how recent the sign-in behind a token must be for the
-// person to erase their account with it.
-const RecentSignIn = 10 * time.Minute
-
 // handleAccountDelete serves POST /account/delete: the person the bearer
 // access token was issued to erases their account (PIPL Art. 47; WeChat's
 // rule that a Mini Program that registers accounts offers 账号注销). The
-// token's sign-in (auth_time) must be at most RecentSignIn old, so that a
+// token's sign-in (auth_time) must be at most Users.RecentSignIn old
+// (users.account_delete_max_age; 10 minutes by default), so that a
 // token lifted from a device left signed in cannot erase anyone. Erasure is
 // one transaction (storage.UserStore.DeleteUser) with its user_deleted
 // event.
@@ -49,11 +46,11 @@ func (p *Provider) handleAccountDelete(w http.ResponseWriter, r *http.Request) {
 		p.bearerError(w, http.StatusForbidden, "insufficient_scope", "The access token was not issued to a person.")
 		return
 	}
-	if authTime := sess.Claims.AuthTime; authTime.IsZero() || p.cfg.Now().Sub(authTime) > RecentSignIn {
+	if within := p.users.RecentSignIn(); sess.Claims.AuthTime.IsZero() || p.cfg.Now().Sub(sess.Claims.AuthTime) > within {
 		writeJSON(w, http.StatusForbidden, map[string]string{
 			"error": "login_required",
-			"error_description": fmt.Sprintf("Deleting the account needs a sign-in within the last %d minutes. Sign in again — a Mini Program calls wx.login and the WeChat grant; a web app sends an authorization request with prompt=login (or max_age=%d) — and retry with the new access token.",
-				int(RecentSignIn/time.Minute), int(RecentSignIn/time.Second)),
+			"error_description": fmt.Sprintf("Deleting the account needs a sign-in within the last %s. Sign in again — a Mini Program calls wx.login and the WeChat grant; a web app sends an authorization request with prompt=login (or max_age=%d) — and retry with the new access token.",
+				durationText(within), int(within/time.Second)),
 		})
 		return
 	}
@@ -71,4 +68,17 @@ func (p *Provider) handleAccountDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// durationText says d in English words: "10 minutes", "1 minute", "30
+// seconds".
+func durationText(d time.Duration) string {
+	n, unit := int(d/time.Second), "second"
+	if d%time.Minute == 0 {
+		n, unit = int(d/time.Minute), "minute"
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return fmt.Sprintf("%d %s", n, unit)
 }

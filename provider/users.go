@@ -55,6 +55,23 @@ type Users struct {
 	Audit *Audit
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// DeleteMaxAge is how recent a sign-in must be for the person to
+	// erase their own account (POST /account/delete, the account page's
+	// Delete my account); zero means DefaultDeleteMaxAge.
+	DeleteMaxAge time.Duration
+}
+
+// DefaultDeleteMaxAge is Users.DeleteMaxAge when unset.
+const DefaultDeleteMaxAge = 10 * time.Minute
+
+// RecentSignIn returns how recent a sign-in must be for the person to
+// erase their own account (Users.DeleteMaxAge, or its default). A nil
+// Users has the default.
+func (u *Users) RecentSignIn() time.Duration {
+	if u == nil || u.DeleteMaxAge <= 0 {
+		return DefaultDeleteMaxAge
+	}
+	return u.DeleteMaxAge
 }
 
 // SignIn is one login for [Users.SignIn]: the WeChat identity WeChat

@@ -188,7 +188,7 @@ func TestAccountDelete(t *testing.T) {
 
 	skew.Store(int64(11 * time.Minute))
 	status, got, _ := m.post("/account/delete", at, url.Values{})
-	if status != http.StatusForbidden || got["error"] != "login_required" || !strings.Contains(got["error_description"].(string), "wx.login") {
+	if status != http.StatusForbidden || got["error"] != "login_required" || !strings.Contains(got["error_description"].(string), "wx.login") || !strings.Contains(got["error_description"].(string), "within the last 10 minutes.") {
 		t.Fatalf("delete with an old sign-in: %d %v", status, got)
 	}
 	if _, err := e.store.User(ctx, sub); err != nil {

@@ -144,6 +144,9 @@ type Config struct {
 		// Registration is open (a new WeChat identity creates a user) or
 		// existing (login-only: new identities link to existing users).
 		Registration string `yaml:"registration"`
+		// AccountDeleteMaxAge is how recent a sign-in must be for the
+		// person to erase their own account.
+		AccountDeleteMaxAge time.Duration `yaml:"account_delete_max_age"`
 	} `yaml:"users"`
 
 	Events struct {
@@ -295,6 +298,7 @@ func defaultConfig() Config {
 	c.Storage.JanitorInterval = 5 * time.Minute
 	c.RateLimit.IPv6Prefix = provider.DefaultIPv6Prefix
 	c.Users.Registration = provider.RegistrationOpen
+	c.Users.AccountDeleteMaxAge = provider.DefaultDeleteMaxAge
 	c.Events.Retention = 180 * 24 * time.Hour
 	c.Keys.Algorithms = []string{"RS256", "ES256", "EdDSA"}
 	c.Keys.RotationPeriod = 30 * 24 * time.Hour
@@ -588,6 +592,9 @@ func (c Config) Validate() error {
 	}
 	if err := provider.CheckRegistration(c.Users.Registration); err != nil {
 		bad("users.registration", "%v", err)
+	}
+	if d := c.Users.AccountDeleteMaxAge; d < time.Second || d > 24*time.Hour {
+		bad("users.account_delete_max_age", "must be between 1s and 24h")
 	}
 	if c.Events.Retention < 24*time.Hour {
 		bad("events.retention", "must be at least 24h (security logs are kept six months by default: 4320h)")

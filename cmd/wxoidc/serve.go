@@ -155,7 +155,7 @@ func buildStack(ctx context.Context, cfg Config, migrate bool, log *slog.Logger,
 	}
 	var background []func(context.Context)
 	audit := &provider.Audit{Storage: store, Logger: log.With("component", "audit")}
-	users := &provider.Users{Storage: store, Registration: cfg.Users.Registration, Audit: audit}
+	users := &provider.Users{Storage: store, Registration: cfg.Users.Registration, DeleteMaxAge: cfg.Users.AccountDeleteMaxAge, Audit: audit}
 	if auth == nil && (hasWebLoginApp(apps) || scanConfig(cfg) != nil) {
 		follows, err := followConfigs(cfg)
 		if err != nil {

@@ -2,7 +2,9 @@ package weblogin
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/storage"
@@ -14,7 +16,7 @@ const PathAccountDelete = "/login/account/delete"
 
 // handleAccountDelete serves the confirmation (GET) and the erasure (POST)
 // of the signed-in person's account. Like POST /account/delete, it needs a
-// sign-in within provider.RecentSignIn.
+// sign-in within Users.RecentSignIn.
 func (a *Authenticator) handleAccountDelete(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	locale := pickLocale(r.URL.Query().Get("ui_locales"), r.Header.Get("Accept-Language"))
@@ -37,8 +39,10 @@ func (a *Authenticator) handleAccountDelete(w http.ResponseWriter, r *http.Reque
 		a.errorPage(w, r, locale, http.StatusUnauthorized, "errNotSignedIn", "")
 		return
 	}
-	if a.now().Sub(sess.AuthTime) > provider.RecentSignIn {
-		a.errorPage(w, r, locale, http.StatusForbidden, "errRecentSignIn", "")
+	if within := a.cfg.Users.RecentSignIn(); a.now().Sub(sess.AuthTime) > within {
+		a.render(w, http.StatusForbidden, "error", locale, map[string]any{
+			"Message": fmt.Sprintf(msg(locale, "errRecentSignIn"), durationText(locale, within)), "Code": "errRecentSignIn",
+		})
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -62,4 +66,19 @@ func (a *Authenticator) handleAccountDelete(w http.ResponseWriter, r *http.Reque
 	}
 	a.setCookie(w, cookieSession, "", -1) // its row went with the account
 	a.render(w, http.StatusOK, "accountdeleted", locale, map[string]any{})
+}
+
+// durationText says d in locale's words: "10 分钟", "30 seconds".
+func durationText(locale string, d time.Duration) string {
+	n, zh, en := int(d/time.Second), "秒", "second"
+	if d%time.Minute == 0 {
+		n, zh, en = int(d/time.Minute), "分钟", "minute"
+	}
+	if locale != localeEN {
+		return fmt.Sprintf("%d %s", n, zh)
+	}
+	if n != 1 {
+		en += "s"
+	}
+	return fmt.Sprintf("%d %s", n, en)
 }

@@ -70,7 +70,7 @@ var messages = map[string][2]string{ // key → {zh-CN, en}
 	"cancel":               {"取消", "Cancel"},
 	"deletedTitle":         {"账号已注销", "Account deleted"},
 	"deletedText":          {"你的账号及其数据已被删除。", "Your account and its data have been erased."},
-	"errRecentSignIn":      {"为了保护你的账号，注销前需要在 10 分钟内重新登录。请通过应用重新登录后再回到此页面。", "To protect your account, deleting it needs a sign-in within the last 10 minutes. Sign in again through an app, then come back to this page."},
+	"errRecentSignIn":      {"为了保护你的账号，注销前需要在 %s内重新登录。请通过应用重新登录后再回到此页面。", "To protect your account, deleting it needs a sign-in within the last %s. Sign in again through an app, then come back to this page."},
 	"errServer":            {"服务器出错，请稍后重试。", "Something went wrong on our side. Please try again later."},
 	"loginTitle":           {"登录", "Sign in"},
 	"loginIntro":           {"选择登录方式：", "Choose how to sign in:"},

@@ -131,7 +131,7 @@ func TestAccountPage_DeleteMyAccount(t *testing.T) {
 		t.Fatalf("forged form: %d", p.status)
 	}
 	skew.Store(int64(11 * time.Minute))
-	if p := b.post(e.issuer+weblogin.PathAccountDelete, url.Values{"csrf_token": {m[1]}}, nil); p.status != http.StatusForbidden || !strings.Contains(p.body, "errRecentSignIn") {
+	if p := b.post(e.issuer+weblogin.PathAccountDelete, url.Values{"csrf_token": {m[1]}}, nil); p.status != http.StatusForbidden || !strings.Contains(p.body, "errRecentSignIn") || !strings.Contains(p.body, "within the last 10 minutes.") {
 		t.Fatalf("old sign-in: %d %.300s", p.status, p.body)
 	}
 	if _, err := store.User(context.Background(), sub); err != nil {

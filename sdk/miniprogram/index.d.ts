@@ -77,7 +77,7 @@ export interface ClientOptions {
 
 /** An OAuth error from wxoidc (RFC 6749 §5.2, RFC 6750 §3.1) or a transport failure. */
 export class WxoidcError extends Error {
-  /** invalid_grant, invalid_request, temporarily_unavailable, insufficient_scope, …, or network_error, not_signed_in, login_failed. */
+  /** invalid_grant, invalid_request, temporarily_unavailable, insufficient_scope, login_required, …, or network_error, not_signed_in, login_failed. */
   code: string
   description: string
   /** HTTP status; 0 when no answer came. */
@@ -98,6 +98,14 @@ export class Client {
   request<T = any>(options: WxRequestOptions): Promise<WxResponse<T>>
   /** A valid access token, refreshing or signing in as needed. */
   getAccessToken(): Promise<string>
+  /**
+   * Erases the signed-in person's account (POST /account/delete) and forgets the stored tokens.
+   * Needs a sign-in within users.account_delete_max_age (10 minutes by default): an older one
+   * rejects with code "login_required" (status 403), or, with signInAgain, signs in with
+   * wx.login() and tries once more. Rejects with "not_signed_in" without usable tokens (it never
+   * signs in by itself otherwise), "invalid_token" (401) when the account is already gone.
+   */
+  deleteAccount(options?: { signInAgain?: boolean }): Promise<void>
   /** Binds a phone number (POST /wechat/phone; needs the phone scope). */
   bindPhone(phoneCode: string): Promise<{ phone_number: string; phone_number_verified: boolean }>
   /** The pending device or desktop login a user code or scanned scene names (GET /oauth2/device/verify). */

@@ -10,6 +10,7 @@ const PATHS = {
   revoke: '/oauth2/revoke',
   phone: '/wechat/phone',
   deviceVerify: '/oauth2/device/verify',
+  accountDelete: '/account/delete',
 }
 
 /** An OAuth error from wxoidc or a failure of the transport. */
@@ -199,7 +200,8 @@ class Client {
    * Callers renewing the same stale token share one renewal; a renewal that
    * finds the token already replaced by a fresh one returns that.
    */
-  _renew (stale) {
+  _renew (stale, signIn) {
+    if (signIn === undefined) signIn = this.autoSignIn
     if (this._renewal && this._renewal.stale === stale) return this._renewal.promise
     const promise = this._exclusive(async () => {
       const t = this.tokens()
@@ -213,7 +215,7 @@ class Client {
           this._clear()
         }
       }
-      if (!this.autoSignIn) throw new WxoidcError('not_signed_in', 'call signIn() first')
+      if (!signIn) throw new WxoidcError('not_signed_in', 'call signIn() first')
       return this._signIn({})
     })
     const renewal = { stale, promise }
@@ -302,6 +304,54 @@ class Client {
       }
       return { revoked }
     })
+  }
+
+  /**
+   * Erases the signed-in person's account at wxoidc (POST /account/delete):
+   * the user, their WeChat identities, tokens, consents and sessions; the
+   * same WeChat user signing in later is a new user with a new sub. On
+   * success the stored tokens are forgotten. It never signs in by itself
+   * unless asked: wxoidc wants a recent sign-in (10 minutes by default), and
+   * an older one is refused with code login_required (status 403); with
+   * signInAgain the SDK then signs in with wx.login() and tries once more.
+   * Other errors: not_signed_in (no tokens, or they can no longer be
+   * refreshed: also when the account is already gone, whose tokens went
+   * with it; the tokens are then forgotten), insufficient_scope,
+   * temporarily_unavailable (503), network_error.
+   * @param {{signInAgain?: boolean}} [options]
+   * @returns {Promise<void>}
+   */
+  async deleteAccount (options) {
+    const o = options || {}
+    try {
+      await this._deleteAccount()
+    } catch (e) {
+      if (!o.signInAgain || !(e instanceof WxoidcError) || e.code !== 'login_required') throw e
+      await this.signIn()
+      await this._deleteAccount()
+    }
+  }
+
+  async _deleteAccount () {
+    const t = this.tokens()
+    if (!t) throw new WxoidcError('not_signed_in', 'call signIn() first')
+    // Renewing may refresh, never sign in: a sign-in here would create a
+    // user only to erase it when the account is already gone.
+    let token = this._fresh(t) ? t.access_token : (await this._renew(t.access_token, false)).access_token
+    const req = () => this._send({
+      url: this.issuer + PATHS.accountDelete,
+      method: 'POST',
+      header: { 'content-type': 'application/x-www-form-urlencoded', Authorization: 'Bearer ' + token },
+      data: '',
+    })
+    let res = await req()
+    if (res.statusCode === 401) {
+      token = (await this._renew(token, false)).access_token
+      res = await req()
+    }
+    okOrThrow(res, this.now())
+    // After any sign-in or refresh already queued, so none stores tokens again.
+    await this._exclusive(() => this._clear())
   }
 
   // --- calls ------------------------------------------------------------------

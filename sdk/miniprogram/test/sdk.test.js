@@ -242,3 +242,67 @@ test('scan to sign in: the Mini Program sees, approves or denies a device login'
   assert.equal(res.status, 400)
   assert.equal(res.body.error, 'access_denied')
 })
+
+test('deleteAccount erases the account and forgets the tokens; signing in again is a new sub', async () => {
+  const { wx, auth } = setup()
+  const t = await auth.signIn()
+  const sub = auth.claims().sub
+  await auth.deleteAccount()
+  assert.equal(auth.isSignedIn(), false)
+  assert.equal(wx.getStorageSync('wxoidc.tokens'), '')
+  assert.equal(wx.calls.login, 1, 'deleting signed nobody in')
+  // The tokens went with the account.
+  const r = await fetch(dev.issuer + '/userinfo', { headers: { authorization: 'Bearer ' + t.access_token } })
+  assert.equal(r.status, 401)
+  const refresh = await form('/oauth2/token', { grant_type: 'refresh_token', client_id: 'demo-miniprogram', refresh_token: t.refresh_token })
+  assert.equal(refresh.body.error, 'invalid_grant')
+  await assert.rejects(auth.deleteAccount(), (e) => e instanceof WxoidcError && e.code === 'not_signed_in')
+
+  // The same WeChat user signing in again is a new user.
+  await auth.signIn()
+  assert.notEqual(auth.claims().sub, sub)
+  assert.equal((await userinfo(auth)).data.sub, auth.claims().sub)
+})
+
+test('deleteAccount after the account is gone: not_signed_in, tokens forgotten, nobody signed in', async () => {
+  const { wx, auth } = setup()
+  await auth.signIn()
+  await dev.adminRequest('DELETE', '/admin/users/' + encodeURIComponent(auth.claims().sub))
+  await assert.rejects(auth.deleteAccount(), (e) => e instanceof WxoidcError && e.code === 'not_signed_in')
+  assert.equal(auth.isSignedIn(), false)
+  assert.equal(wx.calls.login, 1)
+})
+
+test('deleteAccount with a too-old sign-in is refused with login_required; signInAgain signs in and erases', async () => {
+  // A provider that wants a sign-in within 3 seconds, and a sign-in older than that.
+  const short = await startDev({ config: 'users:\n  account_delete_max_age: 3s\n' })
+  try {
+    const wx = createWx({ simBase: short.simBase, appid: APPID, user: `sdk-old-${process.pid}` })
+    const auth = createClient({ issuer: short.issuer, clientId: 'demo-miniprogram', wx })
+    await auth.signIn()
+    const sub = auth.claims().sub
+    const stale = auth.tokens()
+    await new Promise((resolve) => setTimeout(resolve, 3500))
+
+    await assert.rejects(auth.deleteAccount(), (e) => e instanceof WxoidcError && e.code === 'login_required' &&
+      e.status === 403 && /within the last 3 seconds/.test(e.description) && /wx\.login/.test(e.description))
+    assert.deepEqual(auth.tokens(), stale, 'a refused deletion keeps the tokens')
+    const me = await auth.request({ url: short.issuer + '/userinfo', method: 'GET' })
+    assert.equal(me.data.sub, sub, 'and the account')
+    assert.equal(wx.calls.login, 1)
+
+    await auth.deleteAccount({ signInAgain: true })
+    assert.equal(wx.calls.login, 2, 'a fresh sign-in')
+    assert.equal(auth.isSignedIn(), false)
+    await auth.signIn()
+    assert.notEqual(auth.claims().sub, sub)
+  } finally {
+    await short.stop()
+  }
+})
+
+test('deleteAccount when signed out: not_signed_in, no sign-in', async () => {
+  const { wx, auth } = setup()
+  await assert.rejects(auth.deleteAccount(), (e) => e instanceof WxoidcError && e.code === 'not_signed_in')
+  assert.equal(wx.calls.login, 0)
+})
