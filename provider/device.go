@@ -199,7 +199,7 @@ func (g *deviceGrant) HandleTokenEndpointRequest(ctx context.Context, ar fosite.
 	sess.setUserClaims(claims)
 	sess.login = &storage.Login{
 		Subject: user.Subject, At: now, ClientID: client.GetID(), IP: requestIPFrom(ctx),
-		Details: map[string]any{"method": "device", "amr": strings.Join(d.AMR, " ")},
+		Details: map[string]any{"method": MethodDevice, "amr": strings.Join(d.AMR, " ")},
 	}
 	cfg := g.p.fconf
 	sess.SetExpiresAt(fosite.AccessToken, now.Add(fosite.GetEffectiveLifespan(client, GrantTypeDeviceCode, fosite.AccessToken, cfg.GetAccessTokenLifespan(ctx))))

@@ -90,10 +90,36 @@ type SignIn struct {
 	PhoneNumber string
 	// ClientID and IP (the request's) go into the events.
 	ClientID, IP string
-	// Method names the login method in the login event ("wechat_jscode",
-	// "wechat_qr", "wechat_oauth", …).
+	// Method names the login method in the login event: one of
+	// LoginMethods.
 	Method string
 }
+
+// The login methods: the "method" of each login event (and login_failed
+// event) names the way the person signed in. The admin console charts
+// sign-ins by them.
+const (
+	// MethodMiniProgram is the Mini Program grant (wx.login's js_code).
+	MethodMiniProgram = "wechat_jscode"
+	// MethodQR is WeChat web login on a website: the QR code of a
+	// website app, scanned with WeChat.
+	MethodQR = "wechat_qr"
+	// MethodOAuth is WeChat web login inside WeChat: the OAuth of an
+	// official account's web page.
+	MethodOAuth = "wechat_oauth"
+	// MethodFollow is signing in by following (or scanning the code of)
+	// an official account.
+	MethodFollow = "wechat_follow"
+	// MethodScan is a desktop signed in by scanning a Mini Program code
+	// with a signed-in Mini Program.
+	MethodScan = "scan"
+	// MethodDevice is a device (RFC 8628) approved by a signed-in person.
+	MethodDevice = "device"
+)
+
+// LoginMethods lists every login method, in the order the console shows
+// them.
+var LoginMethods = []string{MethodMiniProgram, MethodQR, MethodOAuth, MethodFollow, MethodScan, MethodDevice}
 
 // CheckRegistration reports whether policy is a registration policy.
 func CheckRegistration(policy string) error {
@@ -139,7 +165,7 @@ func (u *Users) SignIn(ctx context.Context, in SignIn) (storage.User, error) {
 
 // RecordLogin records the login of a user who came in without a new WeChat
 // identity — a desktop or a device that a signed-in Mini Program or browser
-// approved (Method "scan", "device") — with its last-login time and login
+// approved (MethodScan, MethodDevice) — with its last-login time and login
 // event. It returns ErrUserDisabled, recording login_failed, when the user
 // is disabled or gone.
 func (u *Users) RecordLogin(ctx context.Context, l storage.Login) error {

@@ -84,7 +84,7 @@ func (g *wechatGrant) HandleTokenEndpointRequest(ctx context.Context, ar fosite.
 	}
 	user, login, err := g.p.users.find(ctx, SignIn{
 		AppID: client.WeChatAppID, OpenID: sess.OpenID, UnionID: sess.UnionID, Kind: wechat.KindMiniProgram,
-		PhoneNumber: phone, ClientID: client.ID, IP: requestIPFrom(ctx), Method: "wechat_jscode",
+		PhoneNumber: phone, ClientID: client.ID, IP: requestIPFrom(ctx), Method: MethodMiniProgram,
 	})
 	if err != nil {
 		return signInError(err)

@@ -3,6 +3,7 @@ package console_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -355,5 +356,53 @@ func eval(js string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
 		_, err := chromedp.Evaluate[any](js)(ctx, tg)
 		return chromedp.Void{}, err
+	}
+}
+
+// TestBrowser_OverviewEveryMethod charts a month of sign-ins by every login
+// method the provider records, and new users, and checks that the legend
+// names each method with its total in both languages (screenshots).
+func TestBrowser_OverviewEveryMethod(t *testing.T) {
+	t.Parallel()
+	ctx := newTab(t)
+	e := newEnv(t)
+	shots := newShooter(t)
+
+	today := storage.DayOf(time.Now())
+	totals := map[string]int{}
+	var events []storage.Event
+	for d := 1; d <= 29; d++ {
+		day := today.AddDate(0, 0, -d)
+		for i := range 1 + (d*7)%5 {
+			sub := fmt.Sprintf("%032x", d*10+i)
+			require(t, e.store.CreateUser(context.Background(), storage.User{Subject: sub, CreatedAt: day.Add(time.Hour), UpdatedAt: day.Add(time.Hour)}))
+			events = append(events, storage.Event{Type: storage.EventUserCreated, Subject: sub, Time: day.Add(time.Hour)})
+		}
+		for k, m := range provider.LoginMethods {
+			for i := range (d*(k+3) + k) % (9 - k) {
+				totals[m]++
+				events = append(events, storage.Event{Type: storage.EventLogin, Subject: "s", Time: day.Add(time.Duration(2+i) * time.Minute),
+					Details: map[string]any{"method": m}})
+			}
+		}
+	}
+	require(t, e.store.AppendEvents(context.Background(), events...))
+	e.signInWithToken(t, ctx)
+	for _, l := range []string{"zh-CN", "en"} {
+		run(t, ctx, "overview "+l, lang(l), chromedp.WaitVisible(chromedp.ID("chart-signins")), shots.shot("overview-methods-"+l))
+		for _, m := range provider.LoginMethods {
+			got := strings.TrimSpace(text(ctx, t, `#chart-signins .legend li[data-method="`+m+`"]`))
+			name, _, _ := strings.Cut(got, " ")
+			if want := fmt.Sprint(totals[m]); !strings.HasSuffix(got, " "+want) || name == m || name == "" {
+				t.Errorf("%s legend for %s: %q, want its name and %s", l, m, got, want)
+			}
+		}
+	}
+}
+
+func require(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -13,10 +13,8 @@ type series struct {
 	Label  string
 	Color  string
 	Values []int64
+	Total  int64 // the sum of Values, for the legend
 }
-
-// chartColors are the series colours, in order (colour-blind safe).
-var chartColors = []string{"#0b66c3", "#07c160", "#e8a317", "#c2185b", "#6a4c93", "#00897b", "#5d6d7e"}
 
 // barChart draws days of stacked bars as an SVG, server-side: no script,
 // and nothing the page's CSP would refuse (presentation attributes only).

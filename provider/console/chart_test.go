@@ -2,9 +2,13 @@ package console
 
 import (
 	"encoding/xml"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wxoidc/wxoidc/provider"
 )
 
 func TestNiceCeil(t *testing.T) {
@@ -38,5 +42,52 @@ func TestBarChart_ValidSVGWithADayPerBar(t *testing.T) {
 	}
 	if !strings.Contains(svg, `data-day="2026-11-05" data-total="30"`) || strings.Contains(svg, "<b>") {
 		t.Errorf("day totals or escaping wrong: %.300s", svg)
+	}
+}
+
+// TestCharts_EveryLoginMethodInTheLegend: each method the login paths
+// record has a name in both languages and a colour of its own, and the
+// legend lists every one (with its total, 0 included), then the methods
+// the trail holds beyond those.
+func TestCharts_EveryLoginMethodInTheLegend(t *testing.T) {
+	colors := map[string]string{}
+	for _, m := range append(slices.Clone(provider.LoginMethods), "") {
+		n, ok := methodNames[m]
+		if !ok || n.zh == "" || n.en == "" || n.zh == m || n.en == m {
+			t.Errorf("login method %q has no name in zh-CN and English: %+v", m, n)
+		}
+		if other, taken := colors[n.color]; taken {
+			t.Errorf("methods %q and %q share the colour %s", m, other, n.color)
+		}
+		colors[n.color] = m
+	}
+	doc := &statsDoc{Days: make([]struct {
+		Day      string           `json:"day"`
+		Logins   map[string]int64 `json:"logins"`
+		NewUsers int64            `json:"new_users"`
+	}, 2)}
+	doc.Days[0].Day, doc.Days[0].Logins = "2026-12-01", map[string]int64{provider.MethodScan: 2, "future": 1}
+	doc.Days[1].Day, doc.Days[1].Logins = "2026-12-02", map[string]int64{provider.MethodDevice: 3, "": 4}
+	for _, tc := range []struct {
+		locale string
+		want   []string
+	}{
+		{localeZH, []string{"小程序 0", "网站扫码 0", "公众号网页 0", "关注公众号 0", "小程序扫码 2", "设备码 3", "future 1", "其他 4"}},
+		{localeEN, []string{"Mini Program 0", "Website QR code 0", "In WeChat (official account page) 0", "Follow official account 0", "Mini Program scan 2", "Device code 3", "future 1", "Other 4"}},
+	} {
+		signIns, _ := charts(tc.locale, doc)
+		var got []string
+		for _, s := range signIns["Series"].([]series) {
+			got = append(got, fmt.Sprintf("%s %d", s.Label, s.Total))
+			if s.Color == "" {
+				t.Errorf("%s: %q has no colour", tc.locale, s.Key)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s legend:\n got %q\nwant %q", tc.locale, got, tc.want)
+		}
+		if signIns["Total"] != int64(10) {
+			t.Errorf("%s: total %v, want 10", tc.locale, signIns["Total"])
+		}
 	}
 }

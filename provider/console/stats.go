@@ -3,9 +3,12 @@ package console
 import (
 	"context"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/wxoidc/wxoidc/provider"
 )
 
 // statsDoc is the admin API's answer to GET /admin/stats.
@@ -84,28 +87,39 @@ func (h *Handler) countStats(ctx context.Context) (*statsDoc, error) {
 	return &doc, nil
 }
 
-// methodLabels name the login methods in the chart's legend.
-var methodLabels = map[string][2]string{
-	"wechat_jscode": {"小程序", "Mini Program"},
-	"wechat_qr":     {"网页扫码 / 公众号网页", "QR / in-WeChat web"},
-	"wechat_follow": {"关注公众号", "official account"},
-	"wechat_scan":   {"小程序扫码", "scan"},
-	"device":        {"设备", "device"},
-	"":              {"其他", "other"},
+// methodNames name the login methods (provider.LoginMethods, and ""
+// for a login event that names none) in the chart's legend, zh-CN then
+// English, with a colour each: a method keeps its colour from day to day
+// and page to page.
+var methodNames = map[string]struct{ zh, en, color string }{
+	provider.MethodMiniProgram: {"小程序", "Mini Program", "#07c160"},
+	provider.MethodQR:          {"网站扫码", "Website QR code", "#0b66c3"},
+	provider.MethodOAuth:       {"公众号网页", "In WeChat (official account page)", "#e8a317"},
+	provider.MethodFollow:      {"关注公众号", "Follow official account", "#c2185b"},
+	provider.MethodScan:        {"小程序扫码", "Mini Program scan", "#6a4c93"},
+	provider.MethodDevice:      {"设备码", "Device code", "#00897b"},
+	"":                         {"其他", "Other", "#5d6d7e"},
 }
 
+// otherColors colour methods methodNames does not know (recorded by a
+// newer or older version), in order.
+var otherColors = []string{"#8d6e63", "#455a64", "#9e9d24", "#ad1457"}
+
 func methodLabel(locale, m string) string {
-	l, ok := methodLabels[m]
+	n, ok := methodNames[m]
 	switch {
 	case !ok:
 		return m
 	case locale == localeEN:
-		return l[1]
+		return n.en
 	}
-	return l[0]
+	return n.zh
 }
 
-// charts draws the overview's two charts from doc.
+// charts draws the overview's two charts from doc. The sign-ins chart
+// stacks every login method, in the order of provider.LoginMethods, and
+// its legend names each with its total (0 included, so that the reader
+// sees every way in); methods the trail holds beyond those follow.
 func charts(locale string, doc *statsDoc) (signIns, newUsers map[string]any) {
 	days := make([]time.Time, len(doc.Days))
 	totals := map[string]int64{}
@@ -115,16 +129,25 @@ func charts(locale string, doc *statsDoc) (signIns, newUsers map[string]any) {
 			totals[m] += n
 		}
 	}
-	methods := make([]string, 0, len(totals))
+	methods := slices.Clone(provider.LoginMethods)
+	var extra []string
 	for m := range totals {
-		methods = append(methods, m)
+		if !slices.Contains(methods, m) && m != "" {
+			extra = append(extra, m)
+		}
 	}
-	sort.Slice(methods, func(i, j int) bool {
-		return totals[methods[i]] > totals[methods[j]] || totals[methods[i]] == totals[methods[j]] && methods[i] < methods[j]
-	})
+	sort.Strings(extra)
+	methods = append(methods, extra...)
+	if totals[""] > 0 {
+		methods = append(methods, "")
+	}
 	var ss []series
-	for i, m := range methods {
-		s := series{Key: m, Label: methodLabel(locale, m), Color: chartColors[i%len(chartColors)], Values: make([]int64, len(days))}
+	for _, m := range methods {
+		color := methodNames[m].color
+		if color == "" {
+			color = otherColors[slices.Index(extra, m)%len(otherColors)]
+		}
+		s := series{Key: m, Label: methodLabel(locale, m), Color: color, Values: make([]int64, len(days)), Total: totals[m]}
 		for j, d := range doc.Days {
 			s.Values[j] = d.Logins[m]
 		}
@@ -139,6 +162,7 @@ func charts(locale string, doc *statsDoc) (signIns, newUsers map[string]any) {
 	for _, n := range totals {
 		sumIn += n
 	}
+	nu.Total = sumNew
 	signIns = map[string]any{"SVG": barChart(msg(locale, "overview.signIns"), days, ss), "Series": ss, "Total": sumIn}
 	newUsers = map[string]any{"SVG": barChart(msg(locale, "overview.newUsers"), days, []series{nu}), "Total": sumNew}
 	return signIns, newUsers

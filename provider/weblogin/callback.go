@@ -98,10 +98,10 @@ func (a *Authenticator) handleCallback(w http.ResponseWriter, r *http.Request) {
 func (a *Authenticator) subjectOf(ctx context.Context, r *http.Request, app *wechat.Client, p *pending, tok *wechat.OAuthToken) (string, error) {
 	in := provider.SignIn{
 		AppID: app.AppID, OpenID: tok.OpenID, UnionID: tok.UnionID, Kind: p.Kind,
-		ClientID: p.ClientID, IP: provider.RequestIP(r), Method: "wechat_qr",
+		ClientID: p.ClientID, IP: provider.RequestIP(r), Method: provider.MethodQR,
 	}
 	if p.Kind == wechat.KindOfficial {
-		in.Method = "wechat_oauth"
+		in.Method = provider.MethodOAuth
 	}
 	if p.Kind == wechat.KindOfficial && p.Scope == wechat.ScopeBase {
 		_, err := a.cfg.Storage.Identity(ctx, app.AppID, tok.OpenID)

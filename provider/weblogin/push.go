@@ -223,7 +223,7 @@ func (a *Authenticator) processScan(ctx context.Context, f *follow, ev storage.P
 	}
 	user, err := a.cfg.Users.SignIn(ctx, provider.SignIn{
 		AppID: ev.AppID, OpenID: s.OpenID, UnionID: fi.UnionID, Kind: wechat.KindOfficial,
-		ClientID: d.ClientID, Method: "wechat_follow",
+		ClientID: d.ClientID, Method: provider.MethodFollow,
 	})
 	if reason := refusalReason(err); reason != "" {
 		// The person may not sign in: the waiting login ends denied, and

@@ -161,7 +161,7 @@ func New(cfg Config) (*Authenticator, error) {
 			errs = append(errs, err)
 		} else {
 			a.scan = sc
-			a.waits[kindScan] = waitKind{lifetime: sc.cfg.Lifetime, amr: []string{amrWeChat, provider.AMRMiniProgram}, method: "scan", show: sc.show}
+			a.waits[kindScan] = waitKind{lifetime: sc.cfg.Lifetime, amr: []string{amrWeChat, provider.AMRMiniProgram}, method: provider.MethodScan, show: sc.show}
 		}
 	}
 	a.follows = map[string]*follow{}
