@@ -97,6 +97,11 @@ func (m *Manager) List(ctx context.Context) ([]KeyInfo, error) {
 // Before creating anything Rotate loads the stored keys, so it refuses to
 // run with a system secret that cannot open them (a key sealed under the
 // wrong secret would break every replica). It returns the new keys.
+//
+// In a transaction (storage.InTx: ctx carries it, e.g. to store the
+// rotation's audit events with the keys), the keys are stored in it and
+// this Manager does not reload: what it would read may yet be rolled
+// back. The caller calls Load once the transaction has ended.
 func (m *Manager) Rotate(ctx context.Context, algs ...string) ([]KeyInfo, error) {
 	if len(algs) == 0 {
 		algs = m.cfg.Algorithms
@@ -114,6 +119,9 @@ func (m *Manager) Rotate(ctx context.Context, algs ...string) ([]KeyInfo, error)
 		return nil, fmt.Errorf("keys: rotate: %w", err)
 	}
 	infos, err := m.rotate(ctx, algs)
+	if storage.InTransaction(ctx) {
+		return infos, err
+	}
 	if lerr := m.Load(ctx); lerr != nil {
 		err = errors.Join(err, fmt.Errorf("keys: reload after rotation: %w", lerr))
 	}

@@ -292,11 +292,28 @@ func (a *Audit) Record(ctx context.Context, events ...storage.Event) error {
 //
 // change must make its storage calls with the context it is given.
 func (a *Audit) RecordWith(ctx context.Context, change func(ctx context.Context) error, events ...storage.Event) error {
-	events = prepare(events)
+	return a.RecordAfter(ctx, func(ctx context.Context) ([]storage.Event, error) {
+		return events, change(ctx)
+	})
+}
+
+// RecordAfter is RecordWith for a change whose events are known only once
+// it is made (the kid of a new signing key, whether an update issued a
+// secret): change returns them, and they are stored in its transaction;
+// when change fails they are ignored and nothing is kept. change must
+// make its storage calls with the context it is given.
+//
+// On a backend without transactions (the memory store) the change is
+// applied as it is made and the events stored after it (see
+// storage.InTx).
+func (a *Audit) RecordAfter(ctx context.Context, change func(ctx context.Context) ([]storage.Event, error)) error {
+	var events []storage.Event
 	err := storage.InTx(ctx, a.Storage, func(ctx context.Context) error {
-		if err := change(ctx); err != nil {
+		evs, err := change(ctx)
+		if err != nil {
 			return err
 		}
+		events = prepare(evs)
 		return a.Storage.AppendEvents(ctx, events...)
 	})
 	if err != nil {

@@ -29,7 +29,11 @@ type KeyManager interface {
 	// Algorithms lists the algorithms keys are kept for.
 	Algorithms() []string
 	List(ctx context.Context) ([]keys.KeyInfo, error)
+	// Rotate creates new keys; in a transaction (storage.InTx) it stores
+	// them there and leaves reloading to Load.
 	Rotate(ctx context.Context, algs ...string) ([]keys.KeyInfo, error)
+	// Load reloads the stored keys.
+	Load(ctx context.Context) error
 }
 
 // Config configures the admin API.
@@ -39,8 +43,10 @@ type Config struct {
 	// Keys lists and rotates signing keys. Required.
 	Keys KeyManager
 	// Users, when set, serves the users and the audit trail (/admin/users,
-	// /admin/events). Audit records the changes made through them; nil
-	// means one on Users that logs to Logger.
+	// /admin/events). Audit records the changes made through them and
+	// through Clients and Keys, each event in the transaction of its
+	// change (so Clients, the keys' store and Audit's storage must be one
+	// store); nil means one on Users that logs to Logger.
 	Users storage.Storage
 	Audit *provider.Audit
 	// Secret is the system secret that client secrets are hashed with.

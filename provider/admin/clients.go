@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -86,7 +87,9 @@ func (h *Handler) createClient(w http.ResponseWriter, r *http.Request) {
 		c.SecretHash = provider.HashClientSecret(h.cfg.Secret, plain)
 		withSecret(&out, plain)
 	}
-	err = h.cfg.Clients.CreateClient(r.Context(), c)
+	err = h.recorded(r, func(ctx context.Context) ([]storage.Event, error) {
+		return []storage.Event{{Type: storage.EventClientCreated, ClientID: c.ID}}, h.cfg.Clients.CreateClient(ctx, c)
+	})
 	if errors.Is(err, storage.ErrAlreadyExists) {
 		writeJSON(w, http.StatusConflict, errorBody{Error: "invalid_client_metadata", Field: "client_id",
 			Description: fmt.Sprintf("client_id %q is already registered.", c.ID)})
@@ -97,7 +100,6 @@ func (h *Handler) createClient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.InfoContext(r.Context(), "admin: client created", "client_id", c.ID, "public", c.IsPublic(), "operator", Operator(r))
-	h.record(r, storage.Event{Type: storage.EventClientCreated, ClientID: c.ID})
 	w.Header().Set("Location", pathClients+"/"+url.PathEscape(c.ID))
 	writeJSON(w, http.StatusCreated, out)
 }
@@ -124,27 +126,30 @@ func (h *Handler) replaceClient(w http.ResponseWriter, r *http.Request) {
 	fresh := provider.NewClientSecret() // used only if the updater needs one
 	var updated storage.Client
 	var issued bool
-	err := h.cfg.Clients.UpdateClient(r.Context(), id, func(old storage.Client) (storage.Client, error) {
-		n, err := m.Client(h.cfg.Dev, old.CreatedAt)
-		if err == nil {
-			err = provider.CheckClientAlg(n, h.cfg.Keys.Algorithms())
-		}
-		if err == nil {
-			err = provider.CheckClientApp(n, h.cfg.WeChatApps)
-		}
-		if err != nil {
-			return storage.Client{}, err
-		}
-		n.UpdatedAt = h.cfg.Now().UTC()
-		n.SecretHash, issued = old.SecretHash, false
-		switch {
-		case n.IsPublic():
-			n.SecretHash = nil
-		case len(n.SecretHash) == 0:
-			n.SecretHash, issued = provider.HashClientSecret(h.cfg.Secret, fresh), true
-		}
-		updated = n
-		return n, nil
+	err := h.recorded(r, func(ctx context.Context) ([]storage.Event, error) {
+		err := h.cfg.Clients.UpdateClient(ctx, id, func(old storage.Client) (storage.Client, error) {
+			n, err := m.Client(h.cfg.Dev, old.CreatedAt)
+			if err == nil {
+				err = provider.CheckClientAlg(n, h.cfg.Keys.Algorithms())
+			}
+			if err == nil {
+				err = provider.CheckClientApp(n, h.cfg.WeChatApps)
+			}
+			if err != nil {
+				return storage.Client{}, err
+			}
+			n.UpdatedAt = h.cfg.Now().UTC()
+			n.SecretHash, issued = old.SecretHash, false
+			switch {
+			case n.IsPublic():
+				n.SecretHash = nil
+			case len(n.SecretHash) == 0:
+				n.SecretHash, issued = provider.HashClientSecret(h.cfg.Secret, fresh), true
+			}
+			updated = n
+			return n, nil
+		})
+		return []storage.Event{{Type: storage.EventClientUpdated, ClientID: id, Details: map[string]any{"secret_issued": issued}}}, err
 	})
 	if !h.updateFailed(w, r, err) {
 		out := provider.Metadata(updated)
@@ -152,7 +157,6 @@ func (h *Handler) replaceClient(w http.ResponseWriter, r *http.Request) {
 			withSecret(&out, fresh)
 		}
 		h.log.InfoContext(r.Context(), "admin: client updated", "client_id", id, "secret_issued", issued, "operator", Operator(r))
-		h.record(r, storage.Event{Type: storage.EventClientUpdated, ClientID: id, Details: map[string]any{"secret_issued": issued}})
 		writeJSON(w, http.StatusOK, out)
 	}
 }
@@ -166,21 +170,22 @@ func (h *Handler) rotateSecret(w http.ResponseWriter, r *http.Request) {
 	}
 	plain := provider.NewClientSecret()
 	var updated storage.Client
-	err := h.cfg.Clients.UpdateClient(r.Context(), id, func(old storage.Client) (storage.Client, error) {
-		if old.IsPublic() {
-			return storage.Client{}, &provider.ClientError{Code: "invalid_client_metadata", Description: "a public client (token_endpoint_auth_method none) has no secret", Field: "token_endpoint_auth_method"}
-		}
-		n := old.Clone()
-		n.SecretHash = provider.HashClientSecret(h.cfg.Secret, plain)
-		n.UpdatedAt = h.cfg.Now().UTC()
-		updated = n
-		return n, nil
+	err := h.recorded(r, func(ctx context.Context) ([]storage.Event, error) {
+		return []storage.Event{{Type: storage.EventClientSecretRotated, ClientID: id}}, h.cfg.Clients.UpdateClient(ctx, id, func(old storage.Client) (storage.Client, error) {
+			if old.IsPublic() {
+				return storage.Client{}, &provider.ClientError{Code: "invalid_client_metadata", Description: "a public client (token_endpoint_auth_method none) has no secret", Field: "token_endpoint_auth_method"}
+			}
+			n := old.Clone()
+			n.SecretHash = provider.HashClientSecret(h.cfg.Secret, plain)
+			n.UpdatedAt = h.cfg.Now().UTC()
+			updated = n
+			return n, nil
+		})
 	})
 	if !h.updateFailed(w, r, err) {
 		out := provider.Metadata(updated)
 		withSecret(&out, plain)
 		h.log.InfoContext(r.Context(), "admin: client secret rotated", "client_id", id, "operator", Operator(r))
-		h.record(r, storage.Event{Type: storage.EventClientSecretRotated, ClientID: id})
 		writeJSON(w, http.StatusOK, out)
 	}
 }
@@ -191,7 +196,9 @@ func (h *Handler) deleteClient(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	err := h.cfg.Clients.DeleteClient(r.Context(), id)
+	err := h.recorded(r, func(ctx context.Context) ([]storage.Event, error) {
+		return []storage.Event{{Type: storage.EventClientDeleted, ClientID: id}}, h.cfg.Clients.DeleteClient(ctx, id)
+	})
 	if errors.Is(err, storage.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "not_found", "No client with this client_id.")
 		return
@@ -201,7 +208,6 @@ func (h *Handler) deleteClient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.InfoContext(r.Context(), "admin: client deleted", "client_id", id, "operator", Operator(r))
-	h.record(r, storage.Event{Type: storage.EventClientDeleted, ClientID: id})
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,14 +77,27 @@ func (h *Handler) rotateKeys(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	infos, err := h.cfg.Keys.Rotate(r.Context(), req.Algorithms...)
+	var infos []keys.KeyInfo
+	err := h.recorded(r, func(ctx context.Context) ([]storage.Event, error) {
+		var err error
+		infos, err = h.cfg.Keys.Rotate(ctx, req.Algorithms...)
+		evs := make([]storage.Event, 0, len(infos))
+		for _, k := range infos {
+			evs = append(evs, storage.Event{Type: storage.EventKeyRotated, Details: map[string]any{"kid": k.KID, "alg": k.Algorithm}})
+		}
+		return evs, err
+	})
+	// In a transaction the manager does not reload (keys.Manager.Rotate):
+	// it learns now what was kept.
+	if lerr := h.cfg.Keys.Load(r.Context()); lerr != nil {
+		err = errors.Join(err, lerr)
+	}
 	if err != nil {
 		h.serverError(w, r, "rotate keys", err)
 		return
 	}
 	for _, k := range infos {
 		h.log.InfoContext(r.Context(), "admin: signing key created", "kid", k.KID, "alg", k.Algorithm, "activates_at", k.ActivatesAt, "operator", Operator(r))
-		h.record(r, storage.Event{Type: storage.EventKeyRotated, Details: map[string]any{"kid": k.KID, "alg": k.Algorithm}})
 	}
 	writeJSON(w, http.StatusOK, keyDocs(infos))
 }

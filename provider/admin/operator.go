@@ -27,17 +27,27 @@ func Operator(r *http.Request) string {
 	return "admin-token"
 }
 
-// record stores ev in the audit trail, naming the request's operator in
-// details.by, when the API keeps one (Config.Users or Config.Audit). A
-// failure to store it is logged by the audit trail, not returned: the
-// change it records has been made.
-func (h *Handler) record(r *http.Request, ev storage.Event) {
+// recorded makes a change and stores the events that record it in one
+// transaction, when the API keeps an audit trail (Config.Users or
+// Config.Audit): both are kept, or, when the change or the events fail,
+// neither. change returns the events (with the change's error); each names
+// the request's operator in details.by. change must make its storage
+// calls with the context it is given. Without an audit trail recorded
+// only makes the change.
+func (h *Handler) recorded(r *http.Request, change func(ctx context.Context) ([]storage.Event, error)) error {
 	if h.cfg.Users == nil && h.cfg.Audit == nil {
-		return
+		_, err := change(r.Context())
+		return err
 	}
-	if ev.Details == nil {
-		ev.Details = map[string]any{}
-	}
-	ev.Details["by"] = Operator(r)
-	h.audit().Record(r.Context(), ev)
+	op := Operator(r)
+	return h.audit().RecordAfter(r.Context(), func(ctx context.Context) ([]storage.Event, error) {
+		evs, err := change(ctx)
+		for i := range evs {
+			if evs[i].Details == nil {
+				evs[i].Details = map[string]any{}
+			}
+			evs[i].Details["by"] = op
+		}
+		return evs, err
+	})
 }

@@ -30,6 +30,7 @@ var accountTests = []testCase{
 	{"UnlinkIdentity", testUnlinkIdentity},
 	{"Events", testEvents},
 	{"EventsInTransaction", testEventsInTransaction},
+	{"ClientAndKeyEventsInTransaction", testClientAndKeyEventsInTransaction},
 }
 
 // linkIdentity is LinkIdentity with the result spread out.
@@ -642,4 +643,93 @@ func testEventsInTransaction(t *testing.T, s storage.Storage) {
 	})
 	requireNotFound(t, err)
 	assert.Empty(t, allEvents(t, s, "nobody"))
+}
+
+// testClientAndKeyEventsInTransaction checks InTx for the changes of
+// clients and signing keys and their events (the admin API's): an event
+// commits with its change, a change that fails writes no event, and, on a
+// backend with transactions, an event that fails to be written undoes its
+// change.
+func testClientAndKeyEventsInTransaction(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	clientEvents := func(id string) []storage.Event {
+		t.Helper()
+		evs, _, err := s.Events(ctx, storage.EventQuery{ClientID: id, Limit: storage.MaxPageSize})
+		require.NoError(t, err)
+		return evs
+	}
+	withEvent := func(change func(ctx context.Context) error, e storage.Event) error {
+		return storage.InTx(ctx, s, func(ctx context.Context) error {
+			if err := change(ctx); err != nil {
+				return err
+			}
+			return s.AppendEvents(ctx, e)
+		})
+	}
+	created := storage.Event{ID: "ev-created", Type: storage.EventClientCreated, ClientID: "c1"}
+	require.NoError(t, withEvent(func(ctx context.Context) error {
+		return s.CreateClient(ctx, storage.Client{ID: "c1", Name: "One"})
+	}, created))
+	require.Len(t, clientEvents("c1"), 1)
+
+	// Changes that fail: no event.
+	err := withEvent(func(ctx context.Context) error { return s.CreateClient(ctx, storage.Client{ID: "c1"}) },
+		storage.Event{Type: storage.EventClientCreated, ClientID: "c1"})
+	require.ErrorIs(t, err, storage.ErrAlreadyExists)
+	err = withEvent(func(ctx context.Context) error {
+		return s.UpdateClient(ctx, "c1", func(c storage.Client) (storage.Client, error) {
+			return c, errors.New("invalid metadata")
+		})
+	}, storage.Event{Type: storage.EventClientUpdated, ClientID: "c1"})
+	require.Error(t, err)
+	assert.Len(t, clientEvents("c1"), 1, "a failed change writes no event")
+	err = withEvent(func(ctx context.Context) error {
+		return s.UpdateClient(ctx, "nobody", func(c storage.Client) (storage.Client, error) { return c, nil })
+	}, storage.Event{Type: storage.EventClientSecretRotated, ClientID: "nobody"})
+	requireNotFound(t, err)
+	err = withEvent(func(ctx context.Context) error { return s.DeleteClient(ctx, "nobody") },
+		storage.Event{Type: storage.EventClientDeleted, ClientID: "nobody"})
+	requireNotFound(t, err)
+	assert.Empty(t, clientEvents("nobody"))
+
+	if _, ok := s.(fositestorage.Transactional); !ok {
+		t.Log("no transactions: a change is applied as it is made, its events once it has succeeded (storage.InTx)")
+		return
+	}
+	// Events that fail (their ID is taken): the change is undone.
+	dup := func(typ, clientID string) storage.Event {
+		return storage.Event{ID: created.ID, Type: typ, ClientID: clientID}
+	}
+	err = withEvent(func(ctx context.Context) error { return s.CreateClient(ctx, storage.Client{ID: "c2"}) },
+		dup(storage.EventClientCreated, "c2"))
+	require.Error(t, err)
+	_, err = s.Client(ctx, "c2")
+	requireNotFound(t, err)
+	err = withEvent(func(ctx context.Context) error {
+		return s.UpdateClient(ctx, "c1", func(c storage.Client) (storage.Client, error) {
+			c.Name, c.SecretHash = "Renamed", []byte("new-hash")
+			return c, nil
+		})
+	}, dup(storage.EventClientSecretRotated, "c1"))
+	require.Error(t, err)
+	c, err := s.Client(ctx, "c1")
+	require.NoError(t, err)
+	assert.Equal(t, "One", c.Name)
+	assert.Empty(t, c.SecretHash)
+	fc, err := s.GetClient(ctx, "c1") // the cache holds no change that was undone
+	require.NoError(t, err)
+	assert.Equal(t, "One", fc.(*storage.Client).Name)
+	err = withEvent(func(ctx context.Context) error { return s.DeleteClient(ctx, "c1") }, dup(storage.EventClientDeleted, "c1"))
+	require.Error(t, err)
+	_, err = s.Client(ctx, "c1")
+	require.NoError(t, err, "a delete whose event failed is undone")
+	t0 := time.Now().UTC().Truncate(time.Second)
+	err = withEvent(func(ctx context.Context) error {
+		return s.CreateSigningKey(ctx, storage.SigningKey{KID: "k1", Algorithm: "ES256", Private: []byte("enc"), Public: []byte(`{"kty":"EC"}`), CreatedAt: t0, ActivatesAt: t0})
+	}, dup(storage.EventKeyRotated, ""))
+	require.Error(t, err)
+	ks, err := s.SigningKeys(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, ks, "a key whose event failed is not kept")
+	assert.Len(t, clientEvents("c1"), 1)
 }

@@ -219,7 +219,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(storage
 			return s.wrap(op, err)
 		}
 		if n == 1 {
-			s.clients.drop(id)
+			s.clientChanged(ctx, id)
 			return nil
 		}
 	}
@@ -229,7 +229,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(storage
 // DeleteClient implements storage.ClientStore.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	n, err := s.execN(ctx, "DELETE FROM clients WHERE id = ?", id)
-	s.clients.drop(id)
+	s.clientChanged(ctx, id)
 	if err != nil {
 		return s.wrap(fmt.Sprintf("delete client %q", id), err)
 	}

@@ -32,6 +32,27 @@ type txState struct {
 	tx      *sql.Tx // the database transaction; nil while only queueing
 	pending []Stmt  // queued writes, in order
 	done    bool    // committed or rolled back (or failed trying)
+	// clients are the IDs of the clients the transaction changed: the
+	// client cache drops them again when it ends, so that a read racing
+	// the commit does not keep the old client.
+	clients []string
+}
+
+// end drops the clients the transaction changed from the cache.
+func (st *txState) end() {
+	for _, id := range st.clients {
+		st.s.clients.drop(id)
+	}
+	st.clients = nil
+}
+
+// clientChanged drops client id from the cache, now and, in a
+// transaction, again when it ends.
+func (s *Store) clientChanged(ctx context.Context, id string) {
+	s.clients.drop(id)
+	if st := s.state(ctx); st != nil {
+		st.clients = append(st.clients, id)
+	}
 }
 
 // Stmt is one queued write: a statement and its arguments. Queued, Query
@@ -151,6 +172,7 @@ func (s *Store) Commit(ctx context.Context) error {
 	if st.done {
 		return fmt.Errorf("%s: commit: the transaction has already ended", s.d.Name)
 	}
+	defer st.end()
 	if st.tx == nil {
 		err := st.flush(ctx)
 		st.pending, st.done = nil, true
@@ -168,6 +190,7 @@ func (s *Store) Rollback(ctx context.Context) error {
 		return fmt.Errorf("%s: rollback: no transaction in context", s.d.Name)
 	}
 	st.pending = nil
+	defer st.end()
 	if st.done {
 		return nil
 	}
