@@ -305,8 +305,10 @@ type Provider struct {
 	log             *slog.Logger
 	// outbound calls clients' registered URIs (see Config.HTTPClient).
 	outbound *http.Client
-	users    *Users // never nil after New
-	audit    *Audit // never nil after New
+	// clientJWKS caches what clients' jwks_uris serve; never nil after New.
+	clientJWKS *jwksCache
+	users      *Users // never nil after New
+	audit      *Audit // never nil after New
 }
 
 // New validates cfg and composes the provider.
@@ -316,6 +318,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	cfg.setDefaults()
 	p := &Provider{cfg: cfg, log: cfg.Logger, outbound: newOutboundClient(cfg.HTTPClient), users: cfg.Users, audit: cfg.Audit}
+	p.clientJWKS = newJWKSCache(p.fetch, cfg.Now, cfg.Logger)
 	if p.audit == nil {
 		p.audit = &Audit{Storage: cfg.Storage, Logger: cfg.Logger}
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -85,7 +86,7 @@ func (p *Provider) expandRequestObject(ctx context.Context, r *http.Request, par
 		if !slices.Contains(client.RequestURIs, ref) {
 			return fosite.ErrInvalidRequestURI.WithHint("The request_uri is not one of the client's registered request_uris.")
 		}
-		b, err := p.fetch(ctx, ref, "application/oauth-authz-req+jwt, application/jwt")
+		b, _, err := p.fetch(ctx, ref, "application/oauth-authz-req+jwt, application/jwt")
 		if err != nil {
 			return fosite.ErrInvalidRequestURI.WithHintf("The request object could not be fetched from the request_uri: %s.", err)
 		}
@@ -136,7 +137,7 @@ func (p *Provider) verifyRequestObject(ctx context.Context, client *storage.Clie
 		if err != nil || len(jws.Signatures) != 1 {
 			return nil, fosite.ErrInvalidRequestObject.WithHint("The request object is not a valid JWS.")
 		}
-		keys, err := p.clientKeys(ctx, client)
+		keys, err := p.clientKeys(ctx, client, jws.Signatures[0].Header.KeyID)
 		if err != nil {
 			return nil, err
 		}
@@ -288,50 +289,65 @@ func verifyWithAny(jws *jose.JSONWebSignature, set *jose.JSONWebKeySet) ([]byte,
 	return nil, errors.New("no key verifies the signature")
 }
 
-// clientKeys returns the client's registered public keys: jwks, or what
-// its jwks_uri serves.
-func (p *Provider) clientKeys(ctx context.Context, client *storage.Client) (*jose.JSONWebKeySet, error) {
-	b := client.JWKS
-	if len(b) == 0 {
-		if client.JWKSURI == "" {
-			return nil, fosite.ErrInvalidRequestObject.WithHint("The client has no registered keys (jwks or jwks_uri) to verify a signed request object.")
+// clientKeys returns the client's registered public keys for verifying a
+// signature whose header names kid: jwks, or what its jwks_uri serves
+// (through the provider's jwksCache).
+func (p *Provider) clientKeys(ctx context.Context, client *storage.Client, kid string) (*jose.JSONWebKeySet, error) {
+	if len(client.JWKS) > 0 {
+		set, err := parseClientJWKS(client.JWKS)
+		if err != nil {
+			return nil, fosite.ErrInvalidRequestObject.WithHintf("The client's key set %s.", err)
 		}
-		var err error
-		if b, err = p.fetch(ctx, client.JWKSURI, "application/jwk-set+json, application/json"); err != nil {
-			return nil, fosite.ErrInvalidRequestObject.WithHintf("The client's jwks_uri could not be fetched: %s.", err)
-		}
+		return set, nil
 	}
-	set, err := parseClientJWKS(b)
+	if client.JWKSURI == "" {
+		return nil, fosite.ErrInvalidRequestObject.WithHint("The client has no registered keys (jwks or jwks_uri) to verify a signed request object.")
+	}
+	set, err := p.clientJWKS.keys(ctx, client.JWKSURI, kid)
 	if err != nil {
-		return nil, fosite.ErrInvalidRequestObject.WithHintf("The client's key set %s.", err)
+		if ctx.Err() != nil {
+			return nil, fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+		}
+		return nil, fosite.ErrInvalidRequestObject.WithHintf("The client's key set could not be obtained from its jwks_uri: %s.", err)
 	}
 	return set, nil
 }
 
-// fetch GETs a URI the client registered, with the outbound client (time
-// limits, no redirects followed) and a size limit; only 200 counts.
-func (p *Provider) fetch(ctx context.Context, uri, accept string) ([]byte, error) {
+// fetch GETs a URI the client registered, if checkServerURI allows it,
+// with the outbound client (time limits, no redirects followed) and a size
+// limit; only 200 counts. Its errors say what went wrong in words fit for
+// the client, never the URI.
+func (p *Provider) fetch(ctx context.Context, uri, accept string) ([]byte, http.Header, error) {
+	if err := checkServerURI(uri, p.cfg.Dev); err != nil {
+		return nil, nil, err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
 	if err != nil {
-		return nil, errors.New("invalid URL")
+		return nil, nil, errors.New("invalid URL")
 	}
 	req.Header.Set("Accept", accept)
 	resp, err := p.outbound.Do(req)
 	if err != nil {
-		return nil, errors.New("the server did not answer")
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			return nil, nil, errors.New("the server did not answer in time")
+		}
+		return nil, nil, errors.New("the server did not answer")
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("HTTP status %d", resp.StatusCode)
+	switch {
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		return nil, nil, fmt.Errorf("HTTP status %d: redirects are not followed", resp.StatusCode)
+	case resp.StatusCode != http.StatusOK:
+		return nil, nil, fmt.Errorf("HTTP status %d", resp.StatusCode)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxFetchedBytes+1))
 	if err != nil {
-		return nil, errors.New("the answer could not be read")
+		return nil, nil, errors.New("the answer could not be read")
 	}
 	if len(b) > maxFetchedBytes {
-		return nil, fmt.Errorf("the answer is larger than %d bytes", maxFetchedBytes)
+		return nil, nil, fmt.Errorf("the answer is larger than %d bytes", maxFetchedBytes)
 	}
-	return b, nil
+	return b, resp.Header, nil
 }
 
 // newOutboundClient is the HTTP client for calls the provider makes to
