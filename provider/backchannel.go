@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -26,10 +25,24 @@ import (
 // user disabled or deleted) or a person withdraws a client's consent, a
 // logout job is queued in storage for every client that received an ID
 // token in that session and registered a backchannel_logout_uri. One
-// replica at a time (a storage lease) delivers due jobs: it POSTs a signed
+// replica at a time (a storage lease) delivers due jobs: it claims a few
+// in storage (storage.BackchannelStore.ClaimLogouts), POSTs a signed
 // logout token to the URI registered at delivery time, with a timeout and
 // without following redirects, and retries failures with exponential
 // backoff until BackchannelRetryFor has passed.
+//
+// What is guaranteed across replicas: every queued logout is attempted
+// until it is delivered or given up, whichever replica queued it and even
+// if the delivering replica dies (its claims lapse and another replica
+// takes the jobs over). Each logout is delivered once, except in one
+// window: the relying party accepted the token but the deliverer could not
+// record it (it died, lost its database, or stalled past its claim) before
+// the claim lapsed; the logout is then delivered again. Delivery is
+// therefore at least once, and exactly once unless that happens. A
+// redelivery carries the same jti (derived from the job), so a relying
+// party that remembers jtis (§2.6 step 10) can recognise it. Claims are
+// judged by each replica's clock, which must be within
+// logoutClaimMargin of the others' (NTP).
 
 // BackchannelRetryFor is how long a back-channel logout is retried before
 // it is given up.
@@ -41,8 +54,17 @@ const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
 const (
 	logoutTokenLifetime = 2 * time.Minute
 	logoutLease         = "backchannel-logout"
-	logoutBatch         = 32
-	logoutParallel      = 8
+	// logoutLeaseTTL is how long the delivery lease outlives its holder's
+	// last renewal (plus the poll interval): how long deliveries pause
+	// when the holder dies.
+	logoutLeaseTTL = 10 * time.Second
+	// logoutParallel is how many jobs are claimed, and delivered
+	// concurrently, at a time.
+	logoutParallel = 8
+	// logoutClaimMargin is what a claim lasts beyond its attempt's time
+	// limit: the time to record the outcome, and the clock difference
+	// between replicas that is tolerated.
+	logoutClaimMargin = 5 * time.Second
 )
 
 // SessionSID is the sid (OpenID Connect Front- and Back-Channel Logout) of
@@ -106,12 +128,16 @@ func (p *Provider) RunBackchannelLogout(ctx context.Context, holder string) {
 	defer t.Stop()
 	defer p.cfg.Storage.ReleaseLease(context.WithoutCancel(ctx), logoutLease, holder)
 	for {
-		ok, err := p.cfg.Storage.AcquireLease(ctx, logoutLease, holder, 30*time.Second+poll)
-		if err != nil && ctx.Err() == nil {
-			p.log.WarnContext(ctx, "backchannel logout: lease", "error", err)
-		}
-		if ok {
-			p.deliverDue(ctx)
+		// A full batch means more may be due: go on at once, renewing
+		// the lease before each batch.
+		for {
+			ok, err := p.cfg.Storage.AcquireLease(ctx, logoutLease, holder, logoutLeaseTTL+poll)
+			if err != nil && ctx.Err() == nil {
+				p.log.WarnContext(ctx, "backchannel logout: lease", "error", err)
+			}
+			if !ok || p.deliverDue(ctx) < logoutParallel || ctx.Err() != nil {
+				break
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -121,56 +147,81 @@ func (p *Provider) RunBackchannelLogout(ctx context.Context, holder string) {
 	}
 }
 
-// deliverDue delivers one batch of due logouts, a few at a time.
-func (p *Provider) deliverDue(ctx context.Context) {
-	jobs, err := p.cfg.Storage.DueLogouts(ctx, time.Now(), logoutBatch)
+// deliverDue claims up to logoutParallel due logouts, delivers them
+// concurrently and reports how many it claimed. Each attempt must end
+// within the outbound client's time limit; the claim lasts
+// logoutClaimMargin longer, so that no other replica takes a job while its
+// attempt may still be under way or being recorded.
+func (p *Provider) deliverDue(ctx context.Context) int {
+	now := time.Now()
+	limit := p.outbound.Timeout
+	jobs, err := p.cfg.Storage.ClaimLogouts(ctx, now, now.Add(limit+logoutClaimMargin), logoutParallel)
 	if err != nil {
 		if ctx.Err() == nil {
-			p.log.WarnContext(ctx, "backchannel logout: due jobs", "error", err)
+			p.log.WarnContext(ctx, "backchannel logout: claim due jobs", "error", err)
 		}
-		return
+		return 0
 	}
-	sem := make(chan struct{}, logoutParallel)
 	var wg sync.WaitGroup
 	for _, j := range jobs {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			p.deliver(ctx, j)
-		}()
+		wg.Go(func() { p.deliver(ctx, j, now.Add(limit)) })
 	}
 	wg.Wait()
+	return len(jobs)
 }
 
-// deliver makes one delivery attempt of j and records its outcome.
-func (p *Provider) deliver(ctx context.Context, j storage.LogoutJob) {
-	client, err := p.cfg.Storage.Client(ctx, j.ClientID)
+// deliver makes one delivery attempt of the claimed job j, ending by
+// deadline, and records its outcome.
+func (p *Provider) deliver(ctx context.Context, j storage.LogoutJob, deadline time.Time) {
+	// The outcome is recorded even when ctx ends (shutdown) after the
+	// relying party answered; recording is what prevents a redelivery.
+	record := context.WithoutCancel(ctx)
+	attempt, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	client, err := p.cfg.Storage.Client(attempt, j.ClientID)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && client.BackchannelLogoutURI == "") {
-		p.logoutOutcome(ctx, j, "dropped", 0, nil)
-		p.cfg.Storage.DeleteLogout(ctx, j.ID)
+		p.logoutOutcome(record, j, "dropped", 0, nil)
+		p.finishLogout(record, j)
 		return
 	}
 	if err != nil {
-		return // storage trouble: the job stays due
+		return // storage trouble: the job is due again when its claim lapses
 	}
-	status, err := p.postLogoutToken(ctx, &client, j)
+	status, err := p.postLogoutToken(attempt, &client, j)
 	if err == nil {
-		p.logoutOutcome(ctx, j, "delivered", status, nil)
-		if err := p.cfg.Storage.DeleteLogout(ctx, j.ID); err != nil {
-			p.log.WarnContext(ctx, "backchannel logout: delivered job not deleted", "client_id", j.ClientID, "error", err)
-		}
+		p.logoutOutcome(record, j, "delivered", status, nil)
+		p.finishLogout(record, j)
 		return
+	}
+	if ctx.Err() != nil {
+		return // shutting down: the job is due again when its claim lapses
 	}
 	next := time.Now().Add(p.logoutBackoff(j.Attempts))
 	if !next.Before(j.ExpiresAt) {
-		p.logoutOutcome(ctx, j, "abandoned", status, err)
-		p.cfg.Storage.DeleteLogout(ctx, j.ID)
+		p.logoutOutcome(record, j, "abandoned", status, err)
+		p.finishLogout(record, j)
 		return
 	}
-	p.logoutOutcome(ctx, j, "failed", status, err)
-	if err := p.cfg.Storage.RescheduleLogout(ctx, j.ID, j.Attempts+1, next); err != nil {
+	p.logoutOutcome(record, j, "failed", status, err)
+	ok, err := p.cfg.Storage.RescheduleLogout(record, j, j.Attempts+1, next)
+	switch {
+	case err != nil:
 		p.log.WarnContext(ctx, "backchannel logout: reschedule", "client_id", j.ClientID, "error", err)
+	case !ok:
+		p.log.WarnContext(ctx, "backchannel logout: the claim lapsed before the failed attempt was recorded", "client_id", j.ClientID)
+	}
+}
+
+// finishLogout deletes the claimed job j after its last attempt. If that
+// cannot be recorded, the job is due again when its claim lapses: the
+// relying party may then get the logout twice, which is logged.
+func (p *Provider) finishLogout(ctx context.Context, j storage.LogoutJob) {
+	ok, err := p.cfg.Storage.DeleteLogout(ctx, j)
+	switch {
+	case err != nil:
+		p.log.WarnContext(ctx, "backchannel logout: finished job not deleted; it may be delivered again", "client_id", j.ClientID, "error", err)
+	case !ok:
+		p.log.WarnContext(ctx, "backchannel logout: the claim lapsed before the job was deleted; it may be delivered again", "client_id", j.ClientID)
 	}
 }
 
@@ -191,7 +242,7 @@ func (p *Provider) logoutOutcome(ctx context.Context, j storage.LogoutJob, outco
 	if m, ok := p.cfg.Metrics.(LogoutMetrics); ok {
 		m.BackchannelLogout(ctx, j.ClientID, outcome)
 	}
-	details := map[string]any{"outcome": outcome, "attempt": j.Attempts + 1}
+	details := map[string]any{"outcome": outcome, "attempt": j.Attempts + 1, "jti": logoutJTI(j)}
 	if status != 0 {
 		details["status"] = status
 	}
@@ -227,19 +278,25 @@ func (p *Provider) postLogoutToken(ctx context.Context, client *storage.Client, 
 	return resp.StatusCode, nil
 }
 
+// logoutJTI is the jti of j's logout tokens: the same for every attempt
+// (and every redelivery) of one logout, different for every logout, and
+// not a way back to the session.
+func logoutJTI(j storage.LogoutJob) string {
+	h := sha256.Sum256([]byte("wxoidc-logout-jti\x00" + j.ID))
+	return hex.EncodeToString(h[:16])
+}
+
 // logoutToken builds and signs a logout token (§2.4) for j, with the
 // client's ID-token algorithm: iss, aud, iat, exp, jti, events, sub and
 // sid; never a nonce. Its typ is logout+jwt (§2.4, RFC 8725 §3.11).
 func (p *Provider) logoutToken(ctx context.Context, client *storage.Client, j storage.LogoutJob) (string, error) {
 	now := time.Now()
-	jti := make([]byte, 16)
-	rand.Read(jti)
 	claims := jwt.MapClaims{
 		"iss":    p.cfg.Issuer,
 		"aud":    client.ID,
 		"iat":    now.Unix(),
 		"exp":    now.Add(logoutTokenLifetime).Unix(),
-		"jti":    hex.EncodeToString(jti),
+		"jti":    logoutJTI(j),
 		"events": map[string]any{backchannelEvent: map[string]any{}},
 		"sub":    j.Subject,
 	}

@@ -48,13 +48,20 @@ type BackchannelStore interface {
 	// EnqueueSubjectLogouts does the same for every session of subject,
 	// only for clientID when it is not empty.
 	EnqueueSubjectLogouts(ctx context.Context, subject, clientID string, now, giveUp time.Time) (int, error)
-	// DueLogouts returns up to limit jobs due at now and not expired,
-	// oldest due first.
-	DueLogouts(ctx context.Context, now time.Time, limit int) ([]LogoutJob, error)
-	// RescheduleLogout records a failed attempt: the job's Attempts and
-	// NextAttempt become the given ones. A missing job is not an error.
-	RescheduleLogout(ctx context.Context, id string, attempts int, next time.Time) error
-	// DeleteLogout removes a delivered or abandoned job; a missing job is
-	// not an error.
-	DeleteLogout(ctx context.Context, id string) error
+	// ClaimLogouts takes up to limit jobs due at now and not expired,
+	// oldest due first, for one delivery attempt each: in one atomic step
+	// their NextAttempt becomes until, so that no caller, on any replica,
+	// gets them again before until. The jobs it returns carry NextAttempt
+	// = until: the claim, which RescheduleLogout and DeleteLogout check.
+	// A job whose claim lapses (its deliverer died) is due again.
+	ClaimLogouts(ctx context.Context, now, until time.Time, limit int) ([]LogoutJob, error)
+	// RescheduleLogout records a failed attempt of the claimed job j: its
+	// Attempts and NextAttempt become the given ones, only if j's claim
+	// still holds (nobody claimed it since). It reports whether it did; a
+	// missing or reclaimed job is not an error.
+	RescheduleLogout(ctx context.Context, j LogoutJob, attempts int, next time.Time) (bool, error)
+	// DeleteLogout removes the claimed job j (delivered, abandoned or
+	// dropped), only if j's claim still holds. It reports whether it did;
+	// a missing or reclaimed job is not an error.
+	DeleteLogout(ctx context.Context, j LogoutJob) (bool, error)
 }

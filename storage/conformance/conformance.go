@@ -55,6 +55,7 @@ func RunTests(t *testing.T, newStorage NewStorage) {
 		{"RefreshGrace", testRefreshGrace},
 		{"Backchannel", testBackchannel},
 		{"BackchannelUserPaths", testBackchannelUserPaths},
+		{"BackchannelClaims", testBackchannelClaims},
 	}, slices.Concat(webLoginTests, deviceTests, pushTests, accountTests, statsTests)...))
 }
 

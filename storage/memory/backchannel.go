@@ -92,8 +92,8 @@ func (s *Store) enqueueLogouts(match func([2]string, sessionClient) bool, now, g
 	return n
 }
 
-// DueLogouts implements storage.BackchannelStore.
-func (s *Store) DueLogouts(_ context.Context, now time.Time, limit int) ([]storage.LogoutJob, error) {
+// ClaimLogouts implements storage.BackchannelStore.
+func (s *Store) ClaimLogouts(_ context.Context, now, until time.Time, limit int) ([]storage.LogoutJob, error) {
 	b := &s.backchannel
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -107,26 +107,42 @@ func (s *Store) DueLogouts(_ context.Context, now time.Time, limit int) ([]stora
 	if len(out) > limit {
 		out = out[:limit]
 	}
+	for i := range out {
+		out[i].NextAttempt = until
+		b.jobs[out[i].ID] = out[i]
+	}
 	return out, nil
 }
 
+// claimed reports whether the job j is still as its claimer got it.
+// b.mu is held.
+func (b *backchannel) claimed(j storage.LogoutJob) bool {
+	cur, ok := b.jobs[j.ID]
+	return ok && cur.NextAttempt.Equal(j.NextAttempt)
+}
+
 // RescheduleLogout implements storage.BackchannelStore.
-func (s *Store) RescheduleLogout(_ context.Context, id string, attempts int, next time.Time) error {
+func (s *Store) RescheduleLogout(_ context.Context, j storage.LogoutJob, attempts int, next time.Time) (bool, error) {
 	b := &s.backchannel
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if j, ok := b.jobs[id]; ok {
-		j.Attempts, j.NextAttempt = attempts, next
-		b.jobs[id] = j
+	if !b.claimed(j) {
+		return false, nil
 	}
-	return nil
+	cur := b.jobs[j.ID]
+	cur.Attempts, cur.NextAttempt = attempts, next
+	b.jobs[j.ID] = cur
+	return true, nil
 }
 
 // DeleteLogout implements storage.BackchannelStore.
-func (s *Store) DeleteLogout(_ context.Context, id string) error {
+func (s *Store) DeleteLogout(_ context.Context, j storage.LogoutJob) (bool, error) {
 	b := &s.backchannel
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	delete(b.jobs, id)
-	return nil
+	if !b.claimed(j) {
+		return false, nil
+	}
+	delete(b.jobs, j.ID)
+	return true, nil
 }

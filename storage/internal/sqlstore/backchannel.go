@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"time"
 
@@ -52,33 +51,58 @@ SELECT id || '/' || CAST(? AS TEXT), client_id, subject, sid, 0, CAST(? AS BIGIN
 	return int(n), err
 }
 
-// DueLogouts implements storage.BackchannelStore.
-func (s *Store) DueLogouts(ctx context.Context, now time.Time, limit int) ([]storage.LogoutJob, error) {
+// claimLogouts is ClaimLogouts in one statement. The outer condition on
+// next_attempt is checked again on the row PostgreSQL finally updates (a
+// concurrent claim that committed first has moved next_attempt into the
+// future), so two claimers never both take a row; SQLite has one writer
+// at a time anyway.
+const claimLogouts = `UPDATE logout_jobs SET next_attempt = ?
+WHERE id IN (SELECT id FROM logout_jobs WHERE next_attempt <= ? AND expires_at > ? ORDER BY next_attempt LIMIT ?)
+AND next_attempt <= ? AND expires_at > ?
+RETURNING id, client_id, subject, sid, attempts, next_attempt, expires_at`
+
+// ClaimLogouts implements storage.BackchannelStore.
+func (s *Store) ClaimLogouts(ctx context.Context, now, until time.Time, limit int) ([]storage.LogoutJob, error) {
+	const op = "claim logouts"
+	st, err := s.prepared(ctx, s.w, claimLogouts)
+	if err != nil {
+		return nil, s.wrap(op, err)
+	}
+	n, u := micros(now), micros(until)
+	done := s.tripQuery(ctx, claimLogouts)
+	rows, err := st.QueryContext(ctx, u, n, n, limit, n, n)
+	if err != nil {
+		done(err)
+		return nil, s.wrap(op, s.classify(err))
+	}
+	defer rows.Close()
 	var out []storage.LogoutJob
-	err := s.query(ctx, `SELECT id, client_id, subject, sid, attempts, next_attempt, expires_at FROM logout_jobs
-WHERE next_attempt <= ? AND expires_at > ? ORDER BY next_attempt LIMIT ?`, []any{micros(now), micros(now), limit}, func(rows *sql.Rows) error {
+	for rows.Next() {
 		var j storage.LogoutJob
 		var next, exp int64
 		if err := rows.Scan(&j.ID, &j.ClientID, &j.Subject, &j.SID, &j.Attempts, &next, &exp); err != nil {
-			return err
+			done(nil)
+			return nil, s.wrap(op, err)
 		}
 		j.NextAttempt, j.ExpiresAt = fromMicros(next), fromMicros(exp)
 		out = append(out, j)
-		return nil
-	})
-	return out, s.wrap("due logouts", err)
+	}
+	err = rows.Err()
+	done(err)
+	return out, s.wrap(op, s.classify(err))
 }
 
 // RescheduleLogout implements storage.BackchannelStore.
-func (s *Store) RescheduleLogout(ctx context.Context, id string, attempts int, next time.Time) error {
-	_, err := s.exec(ctx, "UPDATE logout_jobs SET attempts = ?, next_attempt = ? WHERE id = ?", attempts, micros(next), id)
-	return s.wrap("reschedule logout", err)
+func (s *Store) RescheduleLogout(ctx context.Context, j storage.LogoutJob, attempts int, next time.Time) (bool, error) {
+	n, err := s.execN(ctx, "UPDATE logout_jobs SET attempts = ?, next_attempt = ? WHERE id = ? AND next_attempt = ?",
+		attempts, micros(next), j.ID, micros(j.NextAttempt))
+	return n == 1, s.wrap("reschedule logout", err)
 }
 
 // DeleteLogout implements storage.BackchannelStore.
-func (s *Store) DeleteLogout(ctx context.Context, id string) error {
-	_, err := s.exec(ctx, "DELETE FROM logout_jobs WHERE id = ?", id)
-	return s.wrap("delete logout", err)
+func (s *Store) DeleteLogout(ctx context.Context, j storage.LogoutJob) (bool, error) {
+	n, err := s.execN(ctx, "DELETE FROM logout_jobs WHERE id = ? AND next_attempt = ?", j.ID, micros(j.NextAttempt))
+	return n == 1, s.wrap("delete logout", err)
 }
 
 // enqueueSubjectLogouts queues the back-channel logouts of every session
