@@ -95,8 +95,9 @@ var (
 	benchBinErr  error
 )
 
-// benchBinary returns WXOIDC_BENCH_BIN, or this tree's wxoidc built once.
-func benchBinary(b *testing.B) string {
+// benchBinary returns WXOIDC_BENCH_BIN, or this tree's wxoidc built once
+// (benchmarks and the tests that run the binary).
+func benchBinary(b testing.TB) string {
 	if p := os.Getenv("WXOIDC_BENCH_BIN"); p != "" {
 		return p
 	}
