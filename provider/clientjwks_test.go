@@ -83,28 +83,19 @@ func jwksOf(t *testing.T, kids ...string) []byte {
 	return b
 }
 
-// fakeClock is the cache's clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeClock is the cache's clock: a fixed start moved on by Add.
+type fakeClock struct{ elapsed atomic.Int64 }
 
 func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
+	return time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC).Add(time.Duration(c.elapsed.Load()))
 }
 
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func (c *fakeClock) Add(d time.Duration) { c.elapsed.Add(int64(d)) }
 
 // newTestJWKSCache is the cache of a production provider (not dev), with
 // a fake clock and a log.
 func newTestJWKSCache(t *testing.T) (*jwksCache, *fakeClock, *bytes.Buffer) {
-	clock := &fakeClock{t: time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)}
+	clock := &fakeClock{}
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	p := &Provider{outbound: newOutboundClient(nil)}

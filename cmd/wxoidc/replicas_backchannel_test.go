@@ -473,6 +473,24 @@ func (rp *bclRelyingParty) waitFor(t *testing.T, want ...[2]string) {
 	}
 }
 
+// waitCount waits until *n (guarded by rp.mu) reaches want.
+func (rp *bclRelyingParty) waitCount(t *testing.T, what string, n *int, want int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		rp.mu.Lock()
+		got := *n
+		rp.mu.Unlock()
+		if got >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d, want %d", what, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestReplicas_BackchannelLogout: three `wxoidc serve` processes on one
 // PostgreSQL deliver each back-channel logout, triggered through any of
 // them (RP-initiated logout, sign out everywhere, a user disabled), once
@@ -554,19 +572,8 @@ func TestReplicas_BackchannelLogout(t *testing.T) {
 		rp.mode.Store("down")
 		b, idToken, sid, _ := signInBoth(c.replicas[1])
 		b.logout(c.replicas[2], idToken)
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			rp.mu.Lock()
-			refused := rp.refused
-			rp.mu.Unlock()
-			if refused >= 6 { // both logouts, three attempts each (backoff 1 s, 2 s, 4 s)
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d attempts while the relying party was down", refused)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		// Both logouts, three attempts each (backoff 1 s, 2 s, 4 s).
+		rp.waitCount(t, "attempts refused while down", &rp.refused, 6)
 		rp.mode.Store("up")
 		rp.waitFor(t, both(sid)...)
 		expected = append(expected, both(sid)...)
@@ -594,19 +601,7 @@ func TestReplicas_BackchannelLogout(t *testing.T) {
 		rp.mode.Store("hold")
 		b, idToken, sid, _ := signInBoth(c.replicas[0])
 		b.logout(c.replicas[1], idToken)
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			rp.mu.Lock()
-			held := rp.held
-			rp.mu.Unlock()
-			if held >= 1 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("no delivery reached the relying party")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		rp.waitCount(t, "deliveries held", &rp.held, 1)
 		pid := holderPID()
 		var victim *bclReplica
 		for _, r := range c.replicas {
