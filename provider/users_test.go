@@ -233,3 +233,65 @@ func (m mp) userinfoStatus(token string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// TestWeChatGrant_PhoneCodeOfAnotherPerson: a phone code is redeemed with
+// the openid of the js_code redeemed in the same request (and, on
+// /wechat/phone, with the caller's openid), so a phone code issued to one
+// person binds their number to nobody else: not at login, not later, and
+// in login-only mode it does not open the account it would match. The
+// refused code stays good for its owner.
+func TestWeChatGrant_PhoneCodeOfAnotherPerson(t *testing.T) {
+	e := newEnv(t, withRegistration(provider.RegistrationExisting))
+	m := mp{e: e}
+	ctx := context.Background()
+	if err := e.store.CreateUser(ctx, storage.User{Subject: "vera-sub", Name: "Vera", PhoneNumber: "+8613955556666"}); err != nil {
+		t.Fatal(err)
+	}
+	verasCode := m.phoneCode(miniApp, "vera", "13955556666")
+	status, body, _ := m.grant(url.Values{"client_id": {miniClient}, "js_code": {m.wxLogin(miniApp, "mallory")}, "scope": {"openid phone"},
+		"phone_code": {verasCode}})
+	if status != http.StatusBadRequest || body["error"] != "invalid_grant" || !strings.Contains(body["error_description"].(string), "getuserphonenumber errcode 40029") {
+		t.Fatalf("mallory with vera's phone code: %d %v", status, body)
+	}
+	if _, err := e.store.Identity(ctx, miniApp, e.sim.OpenID(miniApp, "mallory")); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("mallory was linked: %v", err)
+	}
+	// Vera's own sign-in with the same code links her account.
+	status, body, _ = m.grant(url.Values{"client_id": {miniClient}, "js_code": {m.wxLogin(miniApp, "vera")}, "scope": {"openid phone"},
+		"phone_code": {verasCode}})
+	if status != http.StatusOK {
+		t.Fatalf("vera with her phone code: %d %v", status, body)
+	}
+	if ui := m.userinfo(body["access_token"].(string)); ui["sub"] != "vera-sub" {
+		t.Fatalf("vera signed in as %v", ui["sub"])
+	}
+
+	// Later binding: mallory, signed in (pre-provisioned without a
+	// number), cannot bind vera's number with vera's next phone code.
+	if err := e.store.CreateUser(ctx, storage.User{Subject: "mallory-sub", PhoneNumber: "+8613977778888"}); err != nil {
+		t.Fatal(err)
+	}
+	status, body, _ = m.grant(url.Values{"client_id": {miniClient}, "js_code": {m.wxLogin(miniApp, "mallory")}, "scope": {"openid phone"},
+		"phone_code": {m.phoneCode(miniApp, "mallory", "13977778888")}})
+	if status != http.StatusOK {
+		t.Fatalf("mallory's own sign-in: %d %v", status, body)
+	}
+	verasCode = m.phoneCode(miniApp, "vera", "13955556666")
+	if status, b, _ := m.post("/wechat/phone", body["access_token"].(string), url.Values{"phone_code": {verasCode}}); status != http.StatusBadRequest || b["error"] != "invalid_request" {
+		t.Fatalf("/wechat/phone with vera's code: %d %v", status, b)
+	}
+	if u, _ := e.store.User(ctx, "mallory-sub"); u.PhoneNumber != "+8613977778888" {
+		t.Fatalf("mallory's number became %s", u.PhoneNumber)
+	}
+	if got := e.sim.Calls("/wxa/business/getuserphonenumber"); got < 4 {
+		t.Fatalf("getuserphonenumber called %d times", got)
+	}
+	// A user whose Mini Program identity was unlinked has no openid to
+	// bind a number to.
+	if err := e.store.UnlinkIdentity(ctx, "mallory-sub", miniApp); err != nil {
+		t.Fatal(err)
+	}
+	if status, b, _ := m.post("/wechat/phone", body["access_token"].(string), url.Values{"phone_code": {m.phoneCode(miniApp, "mallory", "13977778888")}}); status != http.StatusBadRequest || !strings.Contains(b["error_description"].(string), "wx.login") {
+		t.Fatalf("/wechat/phone after unlinking: %d %v", status, b)
+	}
+}

@@ -74,7 +74,19 @@ func (p *Provider) handleWeChatPhone(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "The 'phone_code' parameter is missing."})
 		return
 	}
-	info, err := c.app.Client.PhoneNumber(ctx, code)
+	// The number goes to the caller only if WeChat issued the code to the
+	// caller's openid in this Mini Program.
+	openID, err := p.callerOpenID(ctx, c)
+	if errors.Is(err, storage.ErrNotFound) {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "This user has no WeChat identity in this Mini Program any more: log in with wx.login() first."})
+		return
+	}
+	if err != nil {
+		p.logError(ctx, r, fosite.ErrServerError.WithWrap(err))
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+		return
+	}
+	info, err := c.app.Client.PhoneNumber(ctx, code, openID)
 	if err != nil {
 		p.writeWeChatAPIError(w, r, "getuserphonenumber", err)
 		return
@@ -94,6 +106,21 @@ func (p *Provider) handleWeChatPhone(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, map[string]any{"phone_number": phone, "phone_number_verified": true})
+}
+
+// callerOpenID returns the openid of c's user in c's Mini Program, or
+// storage.ErrNotFound when the identity was unlinked.
+func (p *Provider) callerOpenID(ctx context.Context, c *wechatCaller) (string, error) {
+	ids, err := p.cfg.Storage.Identities(ctx, c.subject)
+	if err != nil {
+		return "", err
+	}
+	for _, id := range ids {
+		if id.AppID == c.appID {
+			return id.OpenID, nil
+		}
+	}
+	return "", fmt.Errorf("openid of %q in %s: %w", c.subject, c.appID, storage.ErrNotFound)
 }
 
 // handleWeChatDecrypt decrypts legacy encryptedData + iv with the caller's

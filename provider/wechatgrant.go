@@ -68,19 +68,23 @@ func (g *wechatGrant) HandleTokenEndpointRequest(ctx context.Context, ar fosite.
 		ar.GrantAudience(a)
 	}
 
-	// The phone code first: if WeChat refuses it, the single-use js_code
-	// has not been spent and the Mini Program can retry the login.
+	// The js_code first: its openid goes with the phone code, so WeChat
+	// redeems the phone code only if it was issued to the very user who
+	// signs in. A phone number is bound to the identity of the js_code
+	// redeemed in the same request, never to another person's. If WeChat
+	// then refuses the phone code, the js_code is spent: the Mini Program
+	// calls wx.login() again (the phone code, refused, costs nothing).
+	sess, err := app.Client.Code2Session(ctx, jsCode)
+	if err != nil {
+		return g.p.wechatError("jscode2session", err)
+	}
 	var phone string
 	if phoneCode != "" {
-		info, err := app.Client.PhoneNumber(ctx, phoneCode)
+		info, err := app.Client.PhoneNumber(ctx, phoneCode, sess.OpenID)
 		if err != nil {
 			return g.p.wechatError("getuserphonenumber", err)
 		}
 		phone = e164(info)
-	}
-	sess, err := app.Client.Code2Session(ctx, jsCode)
-	if err != nil {
-		return g.p.wechatError("jscode2session", err)
 	}
 	user, login, err := g.p.users.find(ctx, SignIn{
 		AppID: client.WeChatAppID, OpenID: sess.OpenID, UnionID: sess.UnionID, Kind: wechat.KindMiniProgram,

@@ -376,7 +376,7 @@ func TestServe_FullRunLogsNoSecrets(t *testing.T) {
 	}
 	pc := simCode(t, r.simURL+"/sim/phone-code", url.Values{"appid": {miniAppID}, "user": {"bob"}})
 	keep("phone_code 2", pc)
-	if _, err := wc.PhoneNumber(ctx, pc); err != nil {
+	if _, err := wc.PhoneNumber(ctx, pc, ""); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := wc.ServerToken(ctx)

@@ -412,8 +412,15 @@ func (c *Client) Code2Session(ctx context.Context, jsCode string) (*Session, err
 // token and retries exactly once. The watermark appid must be ours, else
 // the error wraps [ErrWatermarkMismatch].
 //
+// openID, the caller's openid in this app, is sent with the code so that
+// WeChat redeems it only if it was issued to that user: a phone code taken
+// from one person cannot bind their number to another. An empty openID
+// sends the code alone (WeChat then checks nothing but the app). WeChat
+// does not document the errcode of a mismatch; it is an [*APIError] like
+// any other refusal.
+//
 // https://developers.weixin.qq.com/miniprogram/dev/server/API/user-info/phone-number/api_getphonenumber
-func (c *Client) PhoneNumber(ctx context.Context, phoneCode string) (*PhoneInfo, error) {
+func (c *Client) PhoneNumber(ctx context.Context, phoneCode, openID string) (*PhoneInfo, error) {
 	if phoneCode == "" {
 		return nil, errors.New("wechat: getuserphonenumber: empty code")
 	}
@@ -424,7 +431,7 @@ func (c *Client) PhoneNumber(ctx context.Context, phoneCode string) (*PhoneInfo,
 			method: http.MethodPost,
 			path:   PathPhoneNumber,
 			query:  url.Values{"access_token": {token}},
-			body:   PhoneRequest{Code: phoneCode},
+			body:   PhoneRequest{Code: phoneCode, OpenID: openID},
 		}, &resp)
 		if err != nil {
 			return nil, err

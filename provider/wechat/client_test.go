@@ -273,7 +273,7 @@ func TestClient_ServerToken_fetchedOnce(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			if _, err := c.PhoneNumber(t.Context(), code); err != nil {
+			if _, err := c.PhoneNumber(t.Context(), code, ""); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -388,14 +388,14 @@ func TestClient_classicTokenStomping(t *testing.T) {
 
 	// Within the 5-minute overlap A's old token still works.
 	code, _ := e.sim.PhoneCode(mpID, "alice", "")
-	_, err = a.PhoneNumber(t.Context(), code)
+	_, err = a.PhoneNumber(t.Context(), code, "")
 	require.NoError(t, err)
 	require.Equal(t, 2, e.sim.Calls(wechat.PathToken))
 
 	// After it, A's token is stale: 40001, refetch, retry once.
 	e.clk.Advance(wechattest.TokenOverlap + time.Second)
 	code, _ = e.sim.PhoneCode(mpID, "alice", "")
-	p, err := a.PhoneNumber(t.Context(), code)
+	p, err := a.PhoneNumber(t.Context(), code, "")
 	require.NoError(t, err)
 	require.Equal(t, "13800138001", p.PurePhoneNumber)
 	require.Equal(t, 3, e.sim.Calls(wechat.PathToken))
@@ -403,7 +403,7 @@ func TestClient_classicTokenStomping(t *testing.T) {
 
 	// And now B is the one holding the superseded token (still in overlap).
 	code, _ = e.sim.PhoneCode(mpID, "alice", "")
-	_, err = b.PhoneNumber(t.Context(), code)
+	_, err = b.PhoneNumber(t.Context(), code, "")
 	require.NoError(t, err)
 	require.Equal(t, 3, e.sim.Calls(wechat.PathToken))
 }
@@ -430,7 +430,7 @@ func TestClient_staleTokenCodes(t *testing.T) {
 			c := e.client(mpID, mpSecret)
 			c.Tokens = store
 			code, _ := e.sim.PhoneCode(mpID, "bob", "")
-			_, err := c.PhoneNumber(t.Context(), code)
+			_, err := c.PhoneNumber(t.Context(), code, "")
 			require.NoError(t, err)
 			require.Equal(t, 1, e.sim.Calls(wechat.PathStableToken))
 			require.Equal(t, 2, e.sim.Calls(wechat.PathPhoneNumber))
@@ -446,7 +446,7 @@ func TestClient_staleTokenCodes(t *testing.T) {
 		require.NoError(t, err)
 		e.clk.Advance(wechattest.ServerTokenTTL + time.Second) // WeChat's clock only
 		code, _ := e.sim.PhoneCode(mpID, "bob", "")
-		_, err = c.PhoneNumber(t.Context(), code)
+		_, err = c.PhoneNumber(t.Context(), code, "")
 		require.NoError(t, err)
 		require.Equal(t, 2, e.sim.Calls(wechat.PathStableToken))
 		require.Equal(t, 2, e.sim.Calls(wechat.PathPhoneNumber))
@@ -457,7 +457,7 @@ func TestClient_staleTokenCodes(t *testing.T) {
 		c := e.client(mpID, mpSecret)
 		e.sim.SetFaults(wechattest.Faults{Errcode: wechat.CodeAccessTokenExpired, ErrcodeCount: 10, Path: wechat.PathPhoneNumber})
 		code, _ := e.sim.PhoneCode(mpID, "bob", "")
-		_, err := c.PhoneNumber(t.Context(), code)
+		_, err := c.PhoneNumber(t.Context(), code, "")
 		require.True(t, wechat.IsStaleToken(err))
 		require.Equal(t, 2, e.sim.Calls(wechat.PathPhoneNumber))
 	})
@@ -512,30 +512,39 @@ func TestClient_PhoneNumber(t *testing.T) {
 	c := e.client(mpID, mpSecret)
 	code, err := e.sim.PhoneCode(mpID, "carol", "")
 	require.NoError(t, err)
-	p, err := c.PhoneNumber(t.Context(), code)
+	p, err := c.PhoneNumber(t.Context(), code, "")
 	require.NoError(t, err)
 	require.Equal(t, wechat.PhoneInfo{PhoneNumber: "13800138003", PurePhoneNumber: "13800138003", CountryCode: "86",
 		Watermark: wechat.Watermark{AppID: mpID, Timestamp: e.clk.Now().Unix()}}, *p)
 
 	// Used again: 40029, as the phone API documents.
-	_, err = c.PhoneNumber(t.Context(), code)
+	_, err = c.PhoneNumber(t.Context(), code, "")
 	require.True(t, wechat.IsInvalidCode(err))
 
 	// A wx.login code is the wrong kind of code.
-	_, err = c.PhoneNumber(t.Context(), e.loginCode(t, mpID, "carol"))
+	_, err = c.PhoneNumber(t.Context(), e.loginCode(t, mpID, "carol"), "")
 	var ae *wechat.APIError
 	require.ErrorAs(t, err, &ae)
 	require.Equal(t, wechat.CodeInvalidCode, ae.Code)
 
 	code, _ = e.sim.PhoneCode(mpID, "carol", "+1-4155550100")
-	p, err = c.PhoneNumber(t.Context(), code)
+	p, err = c.PhoneNumber(t.Context(), code, "")
 	require.NoError(t, err)
 	require.Equal(t, "1", p.CountryCode)
 	require.Equal(t, "4155550100", p.PurePhoneNumber)
 
+	// With the caller's openid, WeChat redeems only carol's code for
+	// carol.
+	code, _ = e.sim.PhoneCode(mpID, "carol", "")
+	_, err = c.PhoneNumber(t.Context(), code, e.sim.OpenID(mpID, "dave"))
+	require.True(t, wechat.IsInvalidCode(err), "carol's code with dave's openid")
+	p, err = c.PhoneNumber(t.Context(), code, e.sim.OpenID(mpID, "carol"))
+	require.NoError(t, err)
+	require.Equal(t, "13800138003", p.PurePhoneNumber)
+
 	code, _ = e.sim.PhoneCode(mpID, "carol", "")
 	e.clk.Advance(wechattest.PhoneCodeTTL + time.Second)
-	_, err = c.PhoneNumber(t.Context(), code)
+	_, err = c.PhoneNumber(t.Context(), code, "")
 	require.True(t, wechat.IsInvalidCode(err))
 }
 

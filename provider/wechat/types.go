@@ -114,9 +114,13 @@ type PhoneResponse struct {
 	PhoneInfo *PhoneInfo `json:"phone_info,omitempty"`
 }
 
-// PhoneRequest is the JSON body of getuserphonenumber.
+// PhoneRequest is the JSON body of getuserphonenumber. OpenID is
+// optional: when set, WeChat redeems the code only if it was issued to
+// that user of the app (the current documentation lists the field; older
+// versions did not).
 type PhoneRequest struct {
-	Code string `json:"code"`
+	Code   string `json:"code"`
+	OpenID string `json:"openid,omitempty"`
 }
 
 // OAuthToken is the answer of /sns/oauth2/access_token and

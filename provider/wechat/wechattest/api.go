@@ -354,7 +354,11 @@ func (s *Server) stableToken(w http.ResponseWriter, r *http.Request, path string
 }
 
 // phoneNumber: POST /wxa/business/getuserphonenumber?access_token= with
-// {"code"}. A reused phone code answers 40029, as the API documents.
+// {"code"} and optionally {"openid"}. A reused phone code answers 40029, as
+// the API documents. With an openid, a code issued to another user of the
+// app answers 40029 too and stays unused: WeChat checks the binding but
+// does not document its errcode (wechat-api.md §15.5), and 40029 is what
+// it answers for a code that is not the caller's to redeem.
 func (s *Server) phoneNumber(w http.ResponseWriter, r *http.Request, path string) int {
 	if r.Method != http.MethodPost {
 		return wechat.CodeRequirePOST
@@ -373,6 +377,10 @@ func (s *Server) phoneNumber(w http.ResponseWriter, r *http.Request, path string
 		return wechat.CodeCodeMissing
 	}
 	s.mu.Lock()
+	if c, ok := s.codes[req.Code]; ok && req.OpenID != "" && c.kind == codePhone && c.appID == appID && s.openIDLocked(appID, c.user) != req.OpenID {
+		s.mu.Unlock()
+		return wechat.CodeInvalidCode
+	}
 	c, errc := s.takeCodeLocked(req.Code, appID, wechat.CodeInvalidCode, wechat.CodeInvalidCode, codePhone)
 	s.mu.Unlock()
 	if errc != 0 {

@@ -314,6 +314,29 @@ func TestServer_phoneNumber(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "only mini programs have the phone button")
 }
 
+// TestServer_phoneNumberOpenID: with an openid, a phone code redeems only
+// for the user it was issued to; a mismatch leaves it unused.
+func TestServer_phoneNumberOpenID(t *testing.T) {
+	f := newFixture(t, wechattest.Config{})
+	tok, _ := stableToken(t, f, false)
+	code, err := f.sim.PhoneCode(mpID, "alice", "13912345678")
+	require.NoError(t, err)
+	call := func(openID string) map[string]any {
+		b, _ := json.Marshal(wechat.PhoneRequest{Code: code, OpenID: openID})
+		require.Contains(t, string(b), `"openid":"`+openID+`"`)
+		resp, err := f.hc.Post(f.ts.URL+wechat.PathPhoneNumber+"?access_token="+url.QueryEscape(tok), "application/json", bytes.NewReader(b))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var m map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
+		return m
+	}
+	require.Equal(t, float64(wechat.CodeInvalidCode), call(f.sim.OpenID(mpID, "bob"))["errcode"], "bob's openid with alice's code")
+	m := call(f.sim.OpenID(mpID, "alice"))
+	require.Equal(t, float64(0), m["errcode"], "the mismatch left the code unused")
+	require.Equal(t, "13912345678", m["phone_info"].(map[string]any)["purePhoneNumber"])
+}
+
 func TestServer_qrconnectPage(t *testing.T) {
 	f := newFixture(t, wechattest.Config{})
 	q := url.Values{"appid": {webID}, "redirect_uri": {"https://rp.example/cb"}, "response_type": {"code"}, "scope": {"snsapi_login"}, "state": {"st"}}

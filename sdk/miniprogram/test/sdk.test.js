@@ -71,10 +71,15 @@ test('signIn with a phone code binds the phone number', async () => {
 })
 
 test('bindPhone binds a phone number later', async () => {
-  const { auth } = setup()
+  const { wx, auth } = setup()
   await auth.signIn()
-  const phoneCode = await simCode('/sim/phone-code', { appid: APPID, user: 'someone', phone: '13900139002' })
+  const phoneCode = await simCode('/sim/phone-code', { appid: APPID, user: wx.user, phone: '13900139002' })
   assert.deepEqual(await auth.bindPhone(phoneCode), { phone_number: '+8613900139002', phone_number_verified: true })
+  assert.equal((await userinfo(auth)).data.phone_number, '+8613900139002')
+  // A phone code issued to someone else binds nothing (WeChat checks it
+  // against this user's openid).
+  const othersCode = await simCode('/sim/phone-code', { appid: APPID, user: 'someone-else', phone: '13900139003' })
+  await assert.rejects(auth.bindPhone(othersCode), (e) => e instanceof WxoidcError && e.code === 'invalid_request' && e.status === 400)
   assert.equal((await userinfo(auth)).data.phone_number, '+8613900139002')
   await assert.rejects(auth.bindPhone('forged'), (e) => e instanceof WxoidcError && e.code === 'invalid_request' && e.status === 400)
 })
