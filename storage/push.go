@@ -15,6 +15,11 @@ type PushEvent struct {
 	// Key identifies the push across WeChat's retries, which resend the
 	// same message; unique per AppID.
 	Key string
+	// OpenID is the sender (FromUserName), the official account's openid
+	// of the person; erasing the user linked to it (DeleteUser) or
+	// unlinking that identity (UnlinkIdentity) deletes the event. Empty
+	// when the push names nobody.
+	OpenID string
 	// Data is the event as the receiver keeps it; opaque here.
 	Data       []byte
 	ReceivedAt time.Time

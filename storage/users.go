@@ -82,8 +82,13 @@ type UserStore interface {
 	EndUserSessions(ctx context.Context, subject string) error
 	// DeleteUser erases a user in one transaction: the user, their
 	// identities, WeChat session keys, tokens, codes, PKCE, OpenID Connect
-	// and PAR requests, consents and browser sessions. Events keep only
-	// the subject. ErrNotFound if there is no such user.
+	// and PAR requests, the kept answers of their refreshes
+	// (RefreshGraceStore), consents, browser sessions, device and scan
+	// logins, the official-account pushes their identities sent
+	// (PushEvent.OpenID) and the rate limits named after them (a name
+	// ending in "/" + subject). Events keep only the subject, and the
+	// back-channel logouts it queues only the subject and session ids.
+	// ErrNotFound if there is no such user.
 	DeleteUser(ctx context.Context, subject string) error
 	// SearchUsers returns a page of the users matching q, ordered by
 	// subject, and the page token of the next page ("" after the last).
@@ -97,8 +102,9 @@ type UserStore interface {
 	// Identities returns every identity linked to the subject, ordered by
 	// AppID.
 	Identities(ctx context.Context, subject string) ([]Identity, error)
-	// UnlinkIdentity removes the subject's identity of appID, and the
-	// WeChat session key of that app; ErrNotFound if there is none. The
+	// UnlinkIdentity removes the subject's identity of appID, the WeChat
+	// session key of that app and the pushes the identity sent
+	// (PushEvent.OpenID); ErrNotFound if there is none. The
 	// user's UnionID is cleared when no remaining identity carries it.
 	UnlinkIdentity(ctx context.Context, subject, appID string) error
 }

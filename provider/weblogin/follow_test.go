@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -432,5 +433,60 @@ func TestFollowLogin_RefusedByRegistration(t *testing.T) {
 	}
 	if strings.Contains(e.log.String(), "follow login approved") {
 		t.Fatal("a refused scan was approved")
+	}
+}
+
+// pushLog is storage that remembers the pushes recorded through it.
+type pushLog struct {
+	storage.Storage
+	mu     *sync.Mutex
+	events *[]storage.PushEvent
+}
+
+func (p pushLog) RecordPushEvent(ctx context.Context, e storage.PushEvent, claimUntil time.Time) (bool, error) {
+	p.mu.Lock()
+	*p.events = append(*p.events, e)
+	p.mu.Unlock()
+	return p.Storage.RecordPushEvent(ctx, e, claimUntil)
+}
+
+// TestFollowLogin_ErasureTakesThePushes: a push is recorded with its
+// sender's openid, so that erasing the person who signed in by following
+// erases the pushes they sent (SPEC §10: nothing personal left).
+func TestFollowLogin_ErasureTakesThePushes(t *testing.T) {
+	var (
+		store  storage.Storage
+		mu     sync.Mutex
+		pushes []storage.PushEvent
+	)
+	e := newFollowEnv(t, wechat.PushPlaintext, 0, func(c *weblogin.Config) {
+		store = c.Storage
+		c.Storage = pushLog{Storage: c.Storage, mu: &mu, events: &pushes}
+	})
+	b := e.browser(desktopUA)
+	const verifier = "verifier-0123456789-0123456789-0123456789-abc"
+	wait, ticket := startFollow(t, e, b, verifier)
+	if res, err := e.sim.Scan(context.Background(), officialApp, "alice", ticket); err != nil || !res.Delivered {
+		t.Fatalf("scan: %+v %v", res, err)
+	}
+	done, _ := b.follow(choices(wait.body)["continue"])
+	sub := e.redeem(e.config(firstParty, firstSecret, firstRedirect, "openid"), verifier, done).Subject
+
+	mu.Lock()
+	recorded := slices.Clone(pushes)
+	mu.Unlock()
+	if len(recorded) != 1 || recorded[0].OpenID != e.sim.OpenID(officialApp, "alice") {
+		t.Fatalf("recorded pushes %+v: want alice's subscribe with her openid", recorded)
+	}
+	ctx := context.Background()
+	again := recorded[0]
+	if fresh, err := store.RecordPushEvent(ctx, again, time.Now()); err != nil || fresh {
+		t.Fatalf("before the erasure the push should be a known duplicate: fresh %v, %v", fresh, err)
+	}
+	if err := store.DeleteUser(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	if fresh, err := store.RecordPushEvent(ctx, again, time.Now()); err != nil || !fresh {
+		t.Fatalf("the erased person's push is still stored: fresh %v, %v", fresh, err)
 	}
 }

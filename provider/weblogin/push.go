@@ -107,7 +107,7 @@ func (a *Authenticator) handlePush(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data, _ := json.Marshal(scanEvent{OpenID: m.FromUserName, CreateTime: m.CreateTime, Event: m.Event, Scene: scene, Ticket: m.Ticket})
-	ev := storage.PushEvent{AppID: appID, Key: m.DedupKey(), Data: data, ReceivedAt: start.UTC(), ExpiresAt: start.Add(pushRetention).UTC()}
+	ev := storage.PushEvent{AppID: appID, Key: m.DedupKey(), OpenID: m.FromUserName, Data: data, ReceivedAt: start.UTC(), ExpiresAt: start.Add(pushRetention).UTC()}
 	rctx, cancel := context.WithTimeout(ctx, recordBudget)
 	fresh, err := a.cfg.Storage.RecordPushEvent(rctx, ev, start.Add(pushClaim))
 	cancel()

@@ -474,7 +474,10 @@ func testDeleteUser(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	c := userWithTokens(t, s, "1001")
 	userWithTokens(t, s, "1002")
+	erased := personTraces(t, s, "1001")
+	kept := personTraces(t, s, "1002")
 	require.NoError(t, s.DeleteUser(ctx, "1001"))
+	erased.assertGone(t, s, kept)
 	_, err := s.User(ctx, "1001")
 	requireNotFound(t, err)
 	_, err = s.Identity(ctx, "app", "open-1001")
@@ -507,6 +510,81 @@ func testDeleteUser(t *testing.T, s storage.Storage) {
 	assert.Equal(t, "1001-new", res.User.Subject)
 }
 
+// traces are the rows besides tokens, sessions and consents that hold a
+// person: pushes their official-account identity sent (one finished, one
+// not), the kept answer of their last refresh, a rate limit named after
+// them and an approved follow login.
+type traces struct {
+	subject        string
+	deviceUserCode string
+}
+
+// personTraces gives subject (a user of userWithTokens) every trace, and
+// checks that each is there.
+func personTraces(t *testing.T, s storage.Storage, subject string) traces {
+	t.Helper()
+	ctx := t.Context()
+	now := ms(0)
+	_, _, err := linkIdentity(ctx, s, storage.LinkRequest{AppID: "oa", OpenID: "oa-open-" + subject, UnionID: "union-" + subject, Kind: "official", Now: now})
+	require.NoError(t, err)
+	for _, key := range []string{"scan-", "subscribe-"} {
+		fresh, err := s.RecordPushEvent(ctx, storage.PushEvent{AppID: "oa", Key: key + subject, OpenID: "oa-open-" + subject,
+			Data: []byte(`{"openid":"oa-open-` + subject + `"}`), ReceivedAt: now, ExpiresAt: ms(time.Hour)}, now)
+		require.NoError(t, err)
+		require.True(t, fresh)
+	}
+	require.NoError(t, s.FinishPushEvent(ctx, "oa", "subscribe-"+subject))
+	require.NoError(t, s.PutRefreshSuccessor(ctx, storage.RefreshSuccessor{Signature: "rt-" + subject, SuccessorSignature: "rt2-" + subject,
+		Response: []byte("sealed-answer-" + subject), ExpiresAt: ms(time.Hour)}))
+	_, err = s.RefreshSuccessor(ctx, "rt-"+subject, now)
+	require.NoError(t, err)
+	ok, err := s.TakeRate(ctx, "device-verify/"+subject, 1, 1.0/3600, 1, now)
+	require.NoError(t, err)
+	require.True(t, ok)
+	code := "FOLLOWX" + string(rune('A'+subject[len(subject)-1]%26))
+	require.NoError(t, s.CreateDeviceAuth(ctx, storage.DeviceAuth{DeviceCode: "dc-" + subject, UserCode: code, Kind: "official", ClientID: "client-" + subject,
+		Scopes: []string{"openid"}, Data: []byte("follow-login-of-" + subject), CreatedAt: now, ExpiresAt: ms(time.Hour), Interval: time.Second}))
+	_, err = s.DecideDeviceAuth(ctx, code, storage.DeviceDecision{Approve: true, Subject: subject, AuthTime: now, AMR: []string{"wechat"}, Now: now})
+	require.NoError(t, err)
+	return traces{subject: subject, deviceUserCode: code}
+}
+
+// assertGone checks that none of tr's traces is left, and that those of
+// kept are.
+func (tr traces) assertGone(t *testing.T, s storage.Storage, kept traces) {
+	t.Helper()
+	ctx := t.Context()
+	now := ms(0)
+	due, err := s.ClaimPushEvents(ctx, now.Add(time.Second), now.Add(time.Minute), 100)
+	require.NoError(t, err)
+	var left []string
+	for _, e := range due {
+		left = append(left, e.OpenID)
+	}
+	assert.NotContains(t, left, "oa-open-"+tr.subject, "an erased person's push is left")
+	assert.Contains(t, left, "oa-open-"+kept.subject, "another person's push went too")
+	// A finished push is known by its key until it expires: gone, the
+	// same key records afresh.
+	fresh, err := s.RecordPushEvent(ctx, storage.PushEvent{AppID: "oa", Key: "subscribe-" + tr.subject, Data: []byte("{}"), ReceivedAt: now, ExpiresAt: ms(time.Hour)}, now)
+	require.NoError(t, err)
+	assert.True(t, fresh, "the erased person's finished push is left")
+	_, err = s.RefreshSuccessor(ctx, "rt-"+tr.subject, now)
+	requireNotFound(t, err)
+	ok, err := s.TakeRate(ctx, "device-verify/"+tr.subject, 1, 1.0/3600, 1, now)
+	require.NoError(t, err)
+	assert.True(t, ok, "the rate limit named after the erased person is left")
+	_, err = s.DeviceAuthByUserCode(ctx, tr.deviceUserCode)
+	requireNotFound(t, err)
+
+	_, err = s.RefreshSuccessor(ctx, "rt-"+kept.subject, now)
+	assert.NoError(t, err, "another person's refresh answer went too")
+	ok, err = s.TakeRate(ctx, "device-verify/"+kept.subject, 1, 1.0/3600, 1, now)
+	require.NoError(t, err)
+	assert.False(t, ok, "another person's rate limit went too")
+	_, err = s.DeviceAuthByUserCode(ctx, kept.deviceUserCode)
+	assert.NoError(t, err, "another person's follow login went too")
+}
+
 func testUnlinkIdentity(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	now := ms(0)
@@ -515,9 +593,19 @@ func testUnlinkIdentity(t *testing.T, s storage.Storage) {
 	_, _, err = linkIdentity(ctx, s, storage.LinkRequest{AppID: "web", OpenID: "o2", UnionID: "union", NewSubject: "x", Now: now})
 	require.NoError(t, err)
 	require.NoError(t, s.PutSessionKey(ctx, storage.SessionKey{Subject: "sub", AppID: "mini", OpenID: "o1", Ciphertext: []byte("k"), UpdatedAt: now}))
+	// A push the identity sent goes with it; one of another app with the
+	// same openid text stays.
+	for _, app := range []string{"mini", "elsewhere"} {
+		_, err := s.RecordPushEvent(ctx, storage.PushEvent{AppID: app, Key: "k", OpenID: "o1", Data: []byte("{}"), ReceivedAt: now, ExpiresAt: now.Add(time.Hour)}, now)
+		require.NoError(t, err)
+	}
 
 	require.NoError(t, s.UnlinkIdentity(ctx, "sub", "mini"))
 	requireNotFound(t, s.UnlinkIdentity(ctx, "sub", "mini"))
+	due, err := s.ClaimPushEvents(ctx, now, now.Add(time.Minute), 10)
+	require.NoError(t, err)
+	require.Len(t, due, 1, "the unlinked identity's push is left")
+	assert.Equal(t, "elsewhere", due[0].AppID)
 	_, err = s.Identity(ctx, "mini", "o1")
 	requireNotFound(t, err)
 	_, err = s.SessionKey(ctx, "sub", "mini")

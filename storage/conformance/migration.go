@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +50,10 @@ func TestMigrationToUsers(t *testing.T, old storage.Storage, exec func(query str
 	bsKey := sha256.Sum256([]byte("bs-old"))
 	require.NoError(t, exec(fmt.Sprintf("INSERT INTO browser_sessions (id_hash, subject, auth_time, expires_at) VALUES ('%x', '%s', %d, %d)",
 		bsKey, web, ms(0).UnixMicro(), ms(time.Hour).UnixMicro())))
+	// Pushes as that schema held them: the sender only in the data.
+	require.NoError(t, exec(fmt.Sprintf(`INSERT INTO push_events (app_id, event_key, data, received_at, claimed_until, done, expires_at) VALUES
+ ('web-app', 'old-push', '{"openid":"open-web","create_time":1700000000,"event":"subscribe"}', %[1]d, 0, FALSE, %[2]d),
+ ('web-app', 'odd-push', 'not json', %[1]d, 0, FALSE, %[2]d)`, ms(0).UnixMicro(), ms(time.Hour).UnixMicro())))
 
 	require.NoError(t, migrate())
 	s := old
@@ -101,23 +106,48 @@ func TestMigrationToUsers(t *testing.T, old storage.Storage, exec func(query str
 	}))
 	_, err = s.GetAccessTokenSession(ctx, "at-old", openid.NewDefaultSession())
 	requireNotFound(t, err)
+
+	// An old push knows its sender: erasing the user erases it.
+	require.NoError(t, s.DeleteUser(ctx, web))
+	due, err := s.ClaimPushEvents(ctx, ms(time.Second), ms(time.Minute), 10)
+	require.NoError(t, err)
+	require.Len(t, due, 1, "the erased user's old push is left")
+	assert.Equal(t, "odd-push", due[0].Key)
 }
 
 // TestErasureLeavesNothing erases a user with everything a user can have
-// (identities, session key, tokens, code, consent, browser session,
-// events) and checks, in dump (every row of every table, as text), that
-// none of the person's phone number, name, picture, openid, unionid or
-// session key is left, while another user's data is.
+// (identities, session key, tokens, code, consent, browser session and
+// the clients it signed in to, official-account pushes, the kept answer
+// of a refresh, a rate limit, a follow login, events) and checks, in dump
+// (every row of every table, as text, one "table: values" line a row),
+// that before the erasure each of those tables holds a row of the person
+// and afterwards none does, and that none of the person's phone number,
+// name, picture, openid, unionid or session key is left anywhere, while
+// another user's data is. Only events, the back-channel logouts the
+// erasure queues (both with the pseudonymous sub) and the clients
+// (client-7001 is a client's id) may still say 7001.
 func TestErasureLeavesNothing(t *testing.T, s storage.Storage, dump func() (string, error)) {
 	ctx := t.Context()
 	userWithTokens(t, s, "7001")
 	userWithTokens(t, s, "7002")
+	personTraces(t, s, "7001")
+	personTraces(t, s, "7002")
+	for _, sub := range []string{"7001", "7002"} {
+		require.NoError(t, s.AddSessionClient(ctx, "sid-"+sub, sub, "client-"+sub, ms(time.Hour)))
+	}
 	require.NoError(t, s.PutSessionKey(ctx, storage.SessionKey{Subject: "7001", AppID: "app2", OpenID: "open2-7001", Ciphertext: []byte("sealed-key-of-7001"), UpdatedAt: ms(0)}))
 	require.NoError(t, s.RecordLogin(ctx, storage.Login{Subject: "7001", AppID: "app", OpenID: "open-7001", At: ms(0), ClientID: "client-7001", IP: "192.0.2.70"}))
 	require.NoError(t, s.UpdateUser(ctx, "7001", func(u storage.User) (storage.User, error) {
 		u.Picture, u.ExternalID = "https://img.example/pic-7001.png", "ext-7001"
 		return u, nil
 	}))
+	before, err := dump()
+	require.NoError(t, err)
+	held := tablesNaming(before, "7001")
+	for _, table := range []string{"users", "identities", "wechat_session_keys", "consents", "browser_sessions", "session_clients",
+		"oauth2_access", "oauth2_refresh", "oauth2_code", "push_events", "refresh_successors", "rate_limits", "device_auths"} {
+		assert.True(t, held[table], "before the erasure %s holds no row of the person: the test does not reach it", table)
+	}
 	require.NoError(t, storage.InTx(ctx, s, func(ctx context.Context) error {
 		if err := s.DeleteUser(ctx, "7001"); err != nil {
 			return err
@@ -126,11 +156,34 @@ func TestErasureLeavesNothing(t *testing.T, s storage.Storage, dump func() (stri
 	}))
 	all, err := dump()
 	require.NoError(t, err)
-	for _, personal := range []string{"+861397001", "Name 7001", "pic-7001", "open-7001", "open2-7001", "union-7001", "sealed-key-of-7001", "ext-7001"} {
+	for table := range tablesNaming(all, "7001") {
+		switch table {
+		case "events", "logout_jobs", "clients":
+		default:
+			assert.Fail(t, "erased person left in a table", "%s still has a row naming 7001", table)
+		}
+	}
+	for _, personal := range []string{"+861397001", "Name 7001", "pic-7001", "open-7001", "open2-7001", "union-7001", "sealed-key-of-7001", "ext-7001",
+		"oa-open-7001", "sealed-answer-7001", "follow-login-of-7001"} {
 		assert.NotContains(t, all, personal, "erased data left in the database")
 	}
 	for _, kept := range []string{"+861397002", "open-7002", "union-7002"} {
 		assert.Contains(t, all, kept, "the dump does not see another user's data")
 	}
 	assert.Contains(t, all, "7001", "events keep the pseudonymous sub")
+	for _, table := range []string{"push_events", "refresh_successors", "rate_limits", "device_auths"} {
+		assert.True(t, tablesNaming(all, "7002")[table], "the erasure took another user's rows of %s", table)
+	}
+}
+
+// tablesNaming returns the tables of dump (one "table: values" line a
+// row) that have a row containing s.
+func tablesNaming(dump, s string) map[string]bool {
+	out := map[string]bool{}
+	for _, line := range strings.Split(dump, "\n") {
+		if table, row, ok := strings.Cut(line, ":"); ok && strings.Contains(row, s) {
+			out[table] = true
+		}
+	}
+	return out
 }

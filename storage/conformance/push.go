@@ -27,7 +27,7 @@ var pushConcurrencyTests = []testCase{
 }
 
 func pushEvent(app, key string, received time.Time) storage.PushEvent {
-	return storage.PushEvent{AppID: app, Key: key, Data: []byte(`{"event":"SCAN","key":"` + key + `"}`),
+	return storage.PushEvent{AppID: app, Key: key, OpenID: "open-of-" + key, Data: []byte(`{"event":"SCAN","key":"` + key + `"}`),
 		ReceivedAt: received, ExpiresAt: received.Add(time.Hour)}
 }
 
@@ -60,6 +60,7 @@ func testPushEventDedup(t *testing.T, s storage.Storage) {
 	for _, g := range got {
 		if g.AppID == "wxoa" {
 			assert.Equal(t, e.Data, g.Data)
+			assert.Equal(t, e.OpenID, g.OpenID)
 			assert.True(t, g.ReceivedAt.Equal(now))
 			assert.True(t, g.ExpiresAt.Equal(e.ExpiresAt))
 		}

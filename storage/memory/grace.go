@@ -27,6 +27,15 @@ func (g *successors) deleteExpired(before time.Time) int64 {
 	return n
 }
 
+// delete deletes the records of the rotated signatures.
+func (g *successors) delete(signatures []string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, sig := range signatures {
+		delete(g.m, sig)
+	}
+}
+
 // PutRefreshSuccessor implements storage.RefreshGraceStore.
 func (s *Store) PutRefreshSuccessor(_ context.Context, r storage.RefreshSuccessor) error {
 	g := &s.successors

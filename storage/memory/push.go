@@ -37,6 +37,18 @@ func (p *pushEvents) deleteExpired(before time.Time) int64 {
 	return n
 }
 
+// deleteSent deletes the events sent by the identities in sent, keyed by
+// (appID, openID).
+func (p *pushEvents) deleteSent(sent map[identityKey]bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, r := range p.events {
+		if r.e.OpenID != "" && sent[identityKey{r.e.AppID, r.e.OpenID}] {
+			delete(p.events, k)
+		}
+	}
+}
+
 // RecordPushEvent implements storage.PushEventStore.
 func (s *Store) RecordPushEvent(_ context.Context, e storage.PushEvent, claimUntil time.Time) (bool, error) {
 	p := &s.pushes

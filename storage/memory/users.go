@@ -417,11 +417,27 @@ func (s *Store) DeleteUser(_ context.Context, subject string) error {
 	delete(s.unionIDs, u.UnionID)
 	now := s.now()
 	s.enqueueLogouts(func(_ [2]string, c sessionClient) bool { return c.subject == subject }, now, now.Add(storage.LogoutRetryFor))
+	sent := map[identityKey]bool{}
 	for k, id := range s.identities {
 		if id.Subject == subject {
 			delete(s.identities, k)
+			sent[k] = true
 		}
 	}
+	s.pushes.deleteSent(sent)
+	// Rate limits named after the user end in "/" + subject.
+	for name := range s.rates {
+		if strings.HasSuffix(name, "/"+subject) {
+			delete(s.rates, name)
+		}
+	}
+	var rotated []string
+	for key, row := range s.tables[refreshTokens] {
+		if rowSubject(row) == subject {
+			rotated = append(rotated, key)
+		}
+	}
+	s.successors.delete(rotated)
 	for k := range s.sessionKeys {
 		if k.id == subject {
 			delete(s.sessionKeys, k)
@@ -531,6 +547,7 @@ func (s *Store) UnlinkIdentity(_ context.Context, subject, appID string) error {
 	for k, id := range s.identities {
 		if id.Subject == subject && k.appID == appID {
 			delete(s.identities, k)
+			s.pushes.deleteSent(map[identityKey]bool{k: true})
 			found = true
 		}
 	}

@@ -11,9 +11,9 @@ import (
 // RecordPushEvent implements storage.PushEventStore: one INSERT that does
 // nothing on a duplicate key, so the unique key decides across replicas.
 func (s *Store) RecordPushEvent(ctx context.Context, e storage.PushEvent, claimUntil time.Time) (bool, error) {
-	n, err := s.execN(ctx, `INSERT INTO push_events (app_id, event_key, data, received_at, claimed_until, done, expires_at)
-VALUES (?, ?, ?, ?, ?, FALSE, ?) ON CONFLICT (app_id, event_key) DO NOTHING`,
-		e.AppID, e.Key, e.Data, micros(e.ReceivedAt), micros(claimUntil), micros(e.ExpiresAt))
+	n, err := s.execN(ctx, `INSERT INTO push_events (app_id, event_key, open_id, data, received_at, claimed_until, done, expires_at)
+VALUES (?, ?, ?, ?, ?, ?, FALSE, ?) ON CONFLICT (app_id, event_key) DO NOTHING`,
+		e.AppID, e.Key, e.OpenID, e.Data, micros(e.ReceivedAt), micros(claimUntil), micros(e.ExpiresAt))
 	if err != nil {
 		return false, s.wrap("record push event", err)
 	}
@@ -28,12 +28,12 @@ func (s *Store) ClaimPushEvents(ctx context.Context, now, until time.Time, limit
 		return nil, nil
 	}
 	var due []storage.PushEvent
-	err := s.query(ctx, `SELECT app_id, event_key, data, received_at, expires_at FROM push_events
+	err := s.query(ctx, `SELECT app_id, event_key, open_id, data, received_at, expires_at FROM push_events
 WHERE NOT done AND claimed_until <= ? AND expires_at > ? ORDER BY received_at, event_key LIMIT ?`,
 		[]any{micros(now), micros(now), limit}, func(rows *sql.Rows) error {
 			var e storage.PushEvent
 			var recv, exp int64
-			if err := rows.Scan(&e.AppID, &e.Key, &e.Data, &recv, &exp); err != nil {
+			if err := rows.Scan(&e.AppID, &e.Key, &e.OpenID, &e.Data, &recv, &exp); err != nil {
 				return err
 			}
 			e.ReceivedAt, e.ExpiresAt = fromMicros(recv), fromMicros(exp)

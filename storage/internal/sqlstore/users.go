@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wxoidc/wxoidc/storage"
 )
@@ -463,6 +464,16 @@ func (s *Store) endSessions(ctx context.Context, subject string) error {
 func (s *Store) DeleteUser(ctx context.Context, subject string) error {
 	op := fmt.Sprintf("delete user %q", subject)
 	return s.inTx(ctx, op, false, func(ctx context.Context) error {
+		// What is found through the identities and refresh tokens goes
+		// first, while they are there (identities cascade with the user).
+		for _, q := range []string{
+			"DELETE FROM push_events WHERE EXISTS (SELECT 1 FROM identities i WHERE i.subject = ? AND i.app_id = push_events.app_id AND i.open_id = push_events.open_id)",
+			"DELETE FROM refresh_successors WHERE signature IN (SELECT signature FROM oauth2_refresh WHERE subject = ?)",
+		} {
+			if _, err := s.exec(ctx, q, subject); err != nil {
+				return s.wrap(op, err)
+			}
+		}
 		n, err := s.execN(ctx, "DELETE FROM users WHERE subject = ?", subject)
 		if err != nil {
 			return s.wrap(op, err)
@@ -472,6 +483,11 @@ func (s *Store) DeleteUser(ctx context.Context, subject string) error {
 		}
 		if err := s.enqueueSubjectLogouts(ctx, subject); err != nil {
 			return err
+		}
+		// Rate limits named after the user end in "/" + subject.
+		suffix := "/" + subject
+		if _, err := s.exec(ctx, "DELETE FROM rate_limits WHERE substr(name, length(name) - ? + 1) = ?", int64(utf8.RuneCountInString(suffix)), suffix); err != nil {
+			return s.wrap(op, err)
 		}
 		tables := []string{"identities", "wechat_session_keys", "consents", "browser_sessions", "device_auths"}
 		for _, a := range artifacts {
@@ -595,6 +611,10 @@ func (s *Store) Identities(ctx context.Context, subject string) ([]storage.Ident
 func (s *Store) UnlinkIdentity(ctx context.Context, subject, appID string) error {
 	op := fmt.Sprintf("unlink identity of %q from %q", appID, subject)
 	return s.inTx(ctx, op, false, func(ctx context.Context) error {
+		_, err := s.exec(ctx, "DELETE FROM push_events WHERE app_id = ? AND open_id IN (SELECT open_id FROM identities WHERE subject = ? AND app_id = ?)", appID, subject, appID)
+		if err != nil {
+			return s.wrap(op, err)
+		}
 		n, err := s.execN(ctx, "DELETE FROM identities WHERE subject = ? AND app_id = ?", subject, appID)
 		if err != nil {
 			return s.wrap(op, err)
