@@ -180,9 +180,12 @@ func TestClient_retryBusyThenSuccess(t *testing.T) {
 
 func TestClient_timeout(t *testing.T) {
 	e := newEnv(t, wechattest.Config{})
-	e.sim.SetFaults(wechattest.Faults{Latency: 300 * time.Millisecond})
+	// WeChat answers far later than the client waits. The wait is long enough
+	// for a request to reach the simulator on a loaded machine (each attempt
+	// is counted on arrival); the answer comes five times later.
+	e.sim.SetFaults(wechattest.Faults{Latency: 2 * time.Second})
 	c := e.client(mpID, mpSecret)
-	c.Timeout = 30 * time.Millisecond
+	c.Timeout = 400 * time.Millisecond
 
 	// A code exchange is not retried after a timeout: the code may be spent.
 	code := e.loginCode(t, mpID, "alice")
