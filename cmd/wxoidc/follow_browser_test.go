@@ -10,7 +10,6 @@ import (
 	_ "image/png"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -28,8 +27,7 @@ import (
 	"github.com/wxoidc/wxoidc/provider/wechat/wechattest"
 )
 
-// followDev is `wxoidc dev` built the way runDev builds it (devConfig,
-// buildStack, devMux), on a listener of its own; with replicas, a second
+// followDev is `wxoidc dev` (startDevRun); with replicas, a second
 // stack on the same PostgreSQL schema receives the simulator's pushes
 // while the browser talks to the first.
 type followDev struct {
@@ -61,56 +59,27 @@ const followAESKey = "Zm9yd3hvaWRjdGVzdHNvbmx5MDEyMzQ1Njc4OWFiY2Q"
 
 func startFollowDev(t *testing.T, mode wechat.PushMode, qrLifetime time.Duration, replicas bool) *followDev {
 	t.Helper()
-	front := httptest.NewUnstartedServer(nil)
-	t.Cleanup(front.Close)
-	o := devOptions{addr: front.Listener.Addr().String(), data: t.TempDir(), adminAddr: "off"}
-	cfg, err := devConfig(o, strings.Repeat("follow-dev-secret-", 3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.dev = true
-	if replicas {
-		cfg.Storage.DSN = pgSchema(t)
-	}
-	for i, a := range cfg.WeChat.Apps {
-		if a.AppID != devOfficialAppID {
-			continue
-		}
-		if mode == wechat.PushSafe {
-			cfg.WeChat.Apps[i].Push.AESKey = followAESKey
-		}
-		// Below the 30 s a config file may set: the test waits for it.
-		cfg.WeChat.Apps[i].FollowLogin.QRLifetime = qrLifetime
-	}
 	logs := newLockedBuffer()
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	stackOf := func() *stack {
-		st, err := buildStack(ctx, cfg, true, log, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.store.Close() })
-		for _, run := range st.background {
-			go run(ctx)
-		}
-		return st
+	o := devRunOptions{
+		log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		sim: wechattest.Config{AnyUserAgent: true, PushRetryDelay: 200 * time.Millisecond},
+		configure: func(cfg *Config) {
+			for i, a := range cfg.WeChat.Apps {
+				if a.AppID != devOfficialAppID {
+					continue
+				}
+				if mode == wechat.PushSafe {
+					cfg.WeChat.Apps[i].Push.AESKey = followAESKey
+				}
+				// Below the 30 s a config file may set: the test waits for it.
+				cfg.WeChat.Apps[i].FollowLogin.QRLifetime = qrLifetime
+			}
+		},
 	}
-	first := stackOf()
-	pushBase := cfg.Issuer
 	if replicas {
-		second := httptest.NewServer(stackOf().provider.Handler())
-		t.Cleanup(second.Close)
-		pushBase = second.URL
+		o.replicas = 1
 	}
-	sim := wechattest.New(wechattest.Config{AnyUserAgent: true, PushRetryDelay: 200 * time.Millisecond})
-	mux, err := devMux(cfg, first, sim, pushBase)
-	if err != nil {
-		t.Fatal(err)
-	}
-	front.Config.Handler = mux
-	front.Start()
+	d := startDevRun(t, o)
 	t.Cleanup(func() {
 		for _, secret := range []string{devPushToken, followAESKey} {
 			if strings.Contains(logs.String(), secret) {
@@ -118,7 +87,7 @@ func startFollowDev(t *testing.T, mode wechat.PushMode, qrLifetime time.Duration
 			}
 		}
 	})
-	return &followDev{issuer: cfg.Issuer, sim: sim, logs: logs}
+	return &followDev{issuer: d.issuer, sim: d.sim, logs: logs}
 }
 
 // scan plays the person: they scan the QR code the page shows with WeChat

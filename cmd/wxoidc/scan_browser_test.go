@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"image"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -23,8 +21,8 @@ import (
 	"github.com/wxoidc/wxoidc/provider/wechat/wechattest"
 )
 
-// scanDev is `wxoidc dev` (devConfig, buildStack, devMux) on a listener
-// of its own, with the scan code's lifetime set by the test.
+// scanDev is `wxoidc dev` (startDevRun) with the scan code's lifetime
+// set by the test.
 type scanDev struct {
 	issuer string
 	sim    *wechattest.Server
@@ -32,37 +30,17 @@ type scanDev struct {
 
 func startScanDev(t *testing.T, lifetime time.Duration) *scanDev {
 	t.Helper()
-	front := httptest.NewUnstartedServer(nil)
-	t.Cleanup(front.Close)
-	o := devOptions{addr: front.Listener.Addr().String(), data: t.TempDir(), adminAddr: "off"}
-	cfg, err := devConfig(o, strings.Repeat("scan-dev-secret-0", 3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.dev = true
-	for i := range cfg.WeChat.Apps {
-		if cfg.WeChat.Apps[i].AppID == devMiniProgramAppID {
-			cfg.WeChat.Apps[i].ScanLogin.CodeLifetime = lifetime // below what a file may set: the test waits for it
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	st, err := buildStack(ctx, cfg, true, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.store.Close() })
-	for _, run := range st.background {
-		go run(ctx)
-	}
-	sim := wechattest.New(wechattest.Config{AnyUserAgent: true})
-	mux, err := devMux(cfg, st, sim, cfg.Issuer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	front.Config.Handler = mux
-	front.Start()
-	return &scanDev{issuer: cfg.Issuer, sim: sim}
+	d := startDevRun(t, devRunOptions{
+		sim: wechattest.Config{AnyUserAgent: true},
+		configure: func(cfg *Config) {
+			for i := range cfg.WeChat.Apps {
+				if cfg.WeChat.Apps[i].AppID == devMiniProgramAppID {
+					cfg.WeChat.Apps[i].ScanLogin.CodeLifetime = lifetime // below what a file may set: the test waits for it
+				}
+			}
+		},
+	})
+	return &scanDev{issuer: d.issuer, sim: d.sim}
 }
 
 // miniProgram plays the Mini Program opened by a scan: wx.login() as
