@@ -53,6 +53,12 @@ type DeviceAuth struct {
 	Interval time.Duration
 	// PolledAt is the time of the last poll; zero before the first.
 	PolledAt time.Time
+	// SeenAt is when the waiting side (a desktop login page) last showed
+	// it is still there (CreateDeviceAuth stores the given value;
+	// TouchDeviceAuth moves it); zero when it said it left, or for a flow
+	// that does not track it. DeviceDecision.SeenSince approves only a
+	// login whose page was seen recently.
+	SeenAt time.Time
 }
 
 // DeviceStatus is the state of a DeviceAuth.
@@ -117,6 +123,10 @@ type DeviceDecision struct {
 	// Now is the time of the decision; an authorization that expired by
 	// then cannot be decided.
 	Now time.Time
+	// SeenSince, when set, lets an approval through only if the waiting
+	// side was seen at or after it (SeenAt >= SeenSince): a login whose
+	// page is gone is not approved for nobody. Ignored on deny.
+	SeenSince time.Time
 }
 
 // DeviceAuthStore keeps pending authorizations (DeviceAuth) so that any
@@ -124,7 +134,8 @@ type DeviceDecision struct {
 //
 // Device codes are secrets; backends MUST store only their hash.
 type DeviceAuthStore interface {
-	// CreateDeviceAuth stores d (Status pending, PolledAt zero);
+	// CreateDeviceAuth stores d (Status pending, PolledAt zero, SeenAt as
+	// given);
 	// ErrAlreadyExists if its device code or user code is taken (the
 	// caller draws a new user code and tries again).
 	CreateDeviceAuth(ctx context.Context, d DeviceAuth) error
@@ -138,9 +149,15 @@ type DeviceAuthStore interface {
 	// given user code, in one conditional update: only a pending, unexpired
 	// authorization can be decided, so of two concurrent decisions exactly
 	// one wins. It returns the authorization after the call; if it was not
-	// pending or had expired, the returned record shows why and the error
-	// is ErrConflict. An unknown user code is ErrNotFound.
+	// pending or had expired, or an approval's SeenSince found its page
+	// gone (the record is still pending, SeenAt before SeenSince), the
+	// returned record shows why and the error is ErrConflict. An unknown
+	// user code is ErrNotFound.
 	DecideDeviceAuth(ctx context.Context, userCode string, dec DeviceDecision) (DeviceAuth, error)
+	// TouchDeviceAuth sets SeenAt of the authorization with the given
+	// device code to at (zero: the waiting side left), whatever its state,
+	// in one statement. An unknown device code is ErrNotFound.
+	TouchDeviceAuth(ctx context.Context, deviceCode string, at time.Time) error
 	// PollDeviceAuth records a poll at now by the holder of deviceCode, a
 	// client clientID, and says what it found, in ONE statement (a poll
 	// never costs more than one round trip). It moves an approved,

@@ -258,6 +258,16 @@ type FollowLoginConfig struct {
 	// Reply is the passive reply the person gets in the chat after
 	// signing in; {client} stands for the client's name. Empty: none.
 	Reply string `yaml:"reply"`
+	// ReplyExpired, ReplyUsed, ReplyNoAccount, ReplyDisabled and
+	// ReplyClosed answer a scan that signs nobody in (the code expired,
+	// was used already, no account under users.registration existing,
+	// the account is disabled, the login page was closed). Empty: the
+	// built-in text in the login page's language.
+	ReplyExpired   string `yaml:"reply_expired"`
+	ReplyUsed      string `yaml:"reply_used"`
+	ReplyNoAccount string `yaml:"reply_no_account"`
+	ReplyDisabled  string `yaml:"reply_disabled"`
+	ReplyClosed    string `yaml:"reply_closed"`
 }
 
 // Follow-login QR code lifetimes allowed (the login state lives 10 min).
@@ -807,8 +817,14 @@ func (a WeChatApp) validatePush(key string) []error {
 	if d := a.FollowLogin.QRLifetime; d != 0 && (d < 30*time.Second || d > maxFollowQRLifetime) {
 		bad("follow_login.qr_lifetime", "must be between 30s and %s", maxFollowQRLifetime)
 	}
-	if len(a.FollowLogin.Reply) > 600 {
-		bad("follow_login.reply", "must be at most 600 bytes (WeChat shows about 2048 bytes of a reply)")
+	fl := a.FollowLogin
+	for _, r := range []struct{ key, text string }{
+		{"reply", fl.Reply}, {"reply_expired", fl.ReplyExpired}, {"reply_used", fl.ReplyUsed},
+		{"reply_no_account", fl.ReplyNoAccount}, {"reply_disabled", fl.ReplyDisabled}, {"reply_closed", fl.ReplyClosed},
+	} {
+		if len(r.text) > 600 {
+			bad("follow_login."+r.key, "must be at most 600 bytes (WeChat shows about 2048 bytes of a reply)")
+		}
 	}
 	return errs
 }

@@ -305,9 +305,54 @@ func followLogin(t *testing.T, d *followDev, lang string, simPage bool) {
 	if mp := d.miniProgramSub(t, "alice"); mp != sub {
 		t.Fatalf("official-account sub %s, Mini Program sub %s: want one user", sub, mp)
 	}
-	// Scanned again after the login: acknowledged, no sign-in, no reply.
-	if res := d.scan(t, "alice", ticket); !res.Delivered || res.Event != "SCAN" || res.Reply != "" {
+	// Scanned again after the login: no sign-in; the chat says the code
+	// was used, in the page's language.
+	used := map[string]string{"zh-CN": "这个二维码已经用过了", "en": "This QR code has already been used"}[lang]
+	if res := d.scan(t, "alice", ticket); !res.Delivered || res.Event != "SCAN" || !strings.Contains(res.Reply, used) {
 		t.Fatalf("second scan: %+v", res)
+	}
+}
+
+// followClosed: the person closes the login page's tab before scanning;
+// the scan signs nobody in, the chat says the page was closed and to scan
+// a new code, and the page, opened again, says the same and offers a new
+// code.
+func followClosed(t *testing.T, d *followDev, lang string) {
+	ctx := newFollowBrowser(t, lang)
+	shots := newFollowShots(t)
+	tab, closeTab := chromedp.NewContext(ctx)
+	ticket := openFollowQR(t, tab, d, shots, lang)
+	var waitURL string
+	steps(t, tab, "the waiting page", store(&waitURL, chromedp.Location()))
+	closeTab() // the tab closes: its pagehide beacon says so
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(d.logs.String(), "waiting login page closed") {
+		if time.Now().After(deadline) {
+			t.Fatal("the closed page's beacon never arrived")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	res := d.scan(t, "alice", ticket)
+	want := map[string]string{
+		"zh-CN": "未登录：扫码时登录页面已关闭。请重新打开网页的登录页，扫描新的二维码。",
+		"en":    "Not signed in: the login page was closed when you scanned. Open the website's login page again and scan the new code.",
+	}[lang]
+	if !res.Delivered || res.Reply != want {
+		t.Fatalf("scan after the page was closed: %+v; want the reply %q", res, want)
+	}
+	if strings.Contains(d.logs.String(), "follow login approved") {
+		t.Fatal("a login whose page was closed was approved")
+	}
+	var text string
+	steps(t, ctx, "the page, opened again, says it was closed",
+		chromedp.Navigate(waitURL),
+		chromedp.WaitVisible(chromedp.CSS(`[data-error="closed"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[data-login="restart"]`)),
+		store(&text, chromedp.Text(chromedp.CSS(`[data-error="closed"]`))),
+		shots.shot("official-qr-closed"),
+	)
+	if wantText := map[string]string{"zh-CN": "登录页面已关闭", "en": "login page was closed"}[lang]; !strings.Contains(text, wantText) {
+		t.Fatalf("closed page says %q", text)
 	}
 }
 
@@ -344,6 +389,12 @@ func TestBrowser_FollowLogin(t *testing.T) {
 	})
 	t.Run("expiry en", func(t *testing.T) {
 		followExpiry(t, startFollowDev(t, wechat.PushSafe, 4*time.Second, false), "en")
+	})
+	t.Run("page closed zh-CN", func(t *testing.T) {
+		followClosed(t, startFollowDev(t, wechat.PushPlaintext, 0, false), "zh-CN")
+	})
+	t.Run("page closed en", func(t *testing.T) {
+		followClosed(t, startFollowDev(t, wechat.PushSafe, 0, false), "en")
 	})
 }
 

@@ -64,6 +64,8 @@ func followConfigs(cfg Config) ([]weblogin.FollowConfig, error) {
 		out = append(out, weblogin.FollowConfig{
 			AppID: a.AppID, Token: token, Mode: a.Push.mode(), EncodingAESKey: key, PreviousEncodingAESKey: prev,
 			Lifetime: lifetime, Reply: a.FollowLogin.Reply,
+			ReplyExpired: a.FollowLogin.ReplyExpired, ReplyUsed: a.FollowLogin.ReplyUsed, ReplyNoAccount: a.FollowLogin.ReplyNoAccount,
+			ReplyDisabled: a.FollowLogin.ReplyDisabled, ReplyClosed: a.FollowLogin.ReplyClosed,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].AppID < out[j].AppID })

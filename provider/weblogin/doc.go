@@ -8,7 +8,8 @@
 // [provider.LogoutAuthenticator] and [provider.RouteMounter]; it serves
 // GET /login, GET /login/wechat/callback, POST /login/consent,
 // GET/POST /login/consents, the waiting page (GET /login/wait,
-// /login/wait/status, /login/wait/continue, /login/wait.js) and the
+// /login/wait/status, /login/wait/continue, /login/wait.js, POST
+// /login/wait/left) and the
 // official accounts' message push (GET/POST /wechat/events/{appid}) below
 // the issuer.
 //
@@ -71,6 +72,18 @@
 // and finished by RunPushWorker on whichever replica claims it once the
 // claim lapses; a push that cannot be recorded is answered 503, so that
 // WeChat delivers it again.
+//
+// A scan that signs nobody in ends clearly: the person gets a passive
+// reply saying why (the code expired, was used, no account, account
+// disabled, page closed; [FollowConfig] ReplyExpired and the rest, else
+// built-in text in the page's language), and the DeviceAuth is denied with
+// the reason, which the page shows. The page counts as closed when its
+// tab's pagehide beacon (POST /login/wait/left) marked it gone, or when it
+// has not polled (or, without JavaScript, reloaded) for pageGoneAfter:
+// every poll records it as seen (storage.DeviceAuth.SeenAt, so any
+// replica knows), and the approval itself is conditional on a recent
+// sighting (DeviceDecision.SeenSince), so a beacon that arrives while the
+// person is being checked still wins.
 //
 // # Flow
 //

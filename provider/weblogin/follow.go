@@ -53,6 +53,50 @@ type FollowConfig struct {
 	// Reply, when set, is the passive reply the person gets in the chat
 	// once signed in; {client} stands for the client's name.
 	Reply string
+	// ReplyExpired, ReplyUsed, ReplyNoAccount, ReplyDisabled and
+	// ReplyClosed are the passive replies to a scan that signs nobody in:
+	// the code expired; it was used already (scanned twice); users.
+	// registration existing found no account; the account is disabled;
+	// the login page was closed. Empty means the built-in text, in the
+	// login page's language (zh-CN or English); {client} stands for the
+	// client's name.
+	ReplyExpired, ReplyUsed, ReplyNoAccount, ReplyDisabled, ReplyClosed string
+}
+
+// Kinds of passive reply to a scan that signs nobody in (the denial
+// reasons, and these).
+const (
+	replyExpired = "expired"
+	replyUsed    = "used"
+)
+
+// followReplies are the built-in replies by kind: zh-CN, English. Short:
+// WeChat shows them as a chat message from the account.
+var followReplies = map[string][2]string{
+	replyExpired:    {"二维码已过期，没有登录。请在网页上获取新的二维码后重新扫码。", "This QR code has expired; nobody was signed in. Get a new code on the website and scan it."},
+	replyUsed:       {"这个二维码已经用过了。如需登录，请在网页上获取新的二维码后扫码。", "This QR code has already been used. To sign in, get a new code on the website and scan it."},
+	reasonNoAccount: {"未登录：这个微信没有可以登录 {client} 的账号。", "Not signed in: this WeChat user has no {client} account."},
+	reasonDisabled:  {"未登录：你的账号已被停用。", "Not signed in: your account is disabled."},
+	reasonClosed:    {"未登录：扫码时登录页面已关闭。请重新打开网页的登录页，扫描新的二维码。", "Not signed in: the login page was closed when you scanned. Open the website's login page again and scan the new code."},
+}
+
+// reply is the passive reply of kind (replyExpired, replyUsed or a denial
+// reason) for a login shown in locale, for the client called name.
+func (f *follow) reply(kind, locale, name string) string {
+	text := map[string]string{
+		replyExpired: f.cfg.ReplyExpired, replyUsed: f.cfg.ReplyUsed, reasonNoAccount: f.cfg.ReplyNoAccount,
+		reasonDisabled: f.cfg.ReplyDisabled, reasonClosed: f.cfg.ReplyClosed,
+	}[kind]
+	if text == "" {
+		text = followReplies[kind][0]
+		if locale == localeEN {
+			text = followReplies[kind][1]
+		}
+	}
+	if name == "" {
+		name = "…"
+	}
+	return strings.ReplaceAll(text, "{client}", name)
 }
 
 // follow is a configured follow-the-official-account login.

@@ -90,6 +90,7 @@ var messages = map[string][2]string{ // key → {zh-CN, en}
 	"continue":             {"我已确认，继续", "I have confirmed, continue"},
 	"otherMethod":          {"换一种登录方式", "Use another way to sign in"},
 	"waitExpired":          {"二维码已过期。", "The code has expired."},
+	"waitClosed":           {"扫码时这个登录页面已关闭，因此没有登录。请获取新的二维码后重新扫码。", "This login page was closed when the code was scanned, so nobody was signed in. Get a new code and scan it again."},
 	"waitDenied":           {"登录已在手机上被拒绝。", "The sign-in was declined on the phone."},
 	"freshCode":            {"获取新的二维码", "Get a new code"},
 	"deviceTitle":          {"在设备上登录", "Sign in on a device"},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -176,9 +177,11 @@ func truncate(s string, n int) string {
 // processScan does the work of a recorded scan: it finds the waiting
 // login of the scene, checks the ticket, links the WeChat identity (with
 // the unionid from cgi-bin/user/info) and approves the login. It returns
-// the passive reply for the person, if any. An error means "try again";
-// scans that cannot sign anyone in (unknown scene, expired or used code)
-// are logged and done.
+// the passive reply for the person: the configured "signed in" reply once
+// a waiting page will sign in, or why nothing happened (followReply). An
+// error means "try again". A scan that cannot sign anyone in ends the
+// login clearly: a login whose page was closed is denied (reasonClosed),
+// as is one the users' rules refuse.
 func (a *Authenticator) processScan(ctx context.Context, f *follow, ev storage.PushEvent) (string, error) {
 	var s scanEvent
 	if err := json.Unmarshal(ev.Data, &s); err != nil {
@@ -188,13 +191,15 @@ func (a *Authenticator) processScan(ctx context.Context, f *follow, ev storage.P
 	log := a.log.With("appid", ev.AppID, "event", s.Event)
 	userCode, ok := f.userCodeOf(s.Scene)
 	if !ok {
+		// Not a login code of ours (another QR code of the account): not
+		// ours to answer.
 		log.WarnContext(ctx, "scan of a QR code that belongs to no login")
 		return "", nil
 	}
 	d, err := a.cfg.Storage.DeviceAuthByUserCode(ctx, userCode)
 	if errors.Is(err, storage.ErrNotFound) {
 		log.InfoContext(ctx, "scan of a login that is gone (expired long ago)")
-		return "", nil
+		return f.reply(replyExpired, "", ""), nil
 	}
 	if err != nil {
 		return "", err
@@ -208,14 +213,21 @@ func (a *Authenticator) processScan(ctx context.Context, f *follow, ev storage.P
 		log.WarnContext(ctx, "scan with a ticket that is not the login's")
 		return "", nil
 	}
+	name := d.ClientID
+	if c, err := a.cfg.Storage.Client(ctx, d.ClientID); err == nil && c.Name != "" {
+		name = c.Name
+	}
+	reply := func(kind string) string { return f.reply(kind, p.Locale, name) }
 	now := a.now()
-	switch {
-	case d.Status != storage.DevicePending:
-		log.InfoContext(ctx, "QR code scanned again after its login was decided", "status", string(d.Status))
-		return "", nil
-	case !now.Before(d.ExpiresAt):
+	if why := scanOutcome(d, now); why == replyExpired {
 		log.InfoContext(ctx, "QR code scanned after it expired")
-		return "", nil
+		return reply(why), nil
+	} else if why != "" {
+		log.InfoContext(ctx, "QR code scanned again after its login was decided", "status", string(d.Status), "outcome", why)
+		return reply(why), nil
+	}
+	if pageGone(d, now) {
+		return a.denyScan(ctx, log, userCode, reasonClosed, now, reply)
 	}
 	fi, err := f.client.Follower(ctx, s.OpenID)
 	if err != nil {
@@ -228,22 +240,23 @@ func (a *Authenticator) processScan(ctx context.Context, f *follow, ev storage.P
 	if reason := refusalReason(err); reason != "" {
 		// The person may not sign in: the waiting login ends denied, and
 		// its page says why.
-		log.InfoContext(ctx, "follow login refused", "client_id", d.ClientID, "reason", reason)
-		_, err = a.cfg.Storage.DecideDeviceAuth(ctx, userCode, storage.DeviceDecision{Approve: false, Reason: reason, Now: now})
-		if err != nil && !errors.Is(err, storage.ErrConflict) {
-			return "", err
-		}
-		return "", nil
+		return a.denyScan(ctx, log, userCode, reason, now, reply)
 	}
 	if err != nil {
 		return "", err
 	}
-	_, err = a.cfg.Storage.DecideDeviceAuth(ctx, userCode, storage.DeviceDecision{
+	now = a.now()
+	d, err = a.cfg.Storage.DecideDeviceAuth(ctx, userCode, storage.DeviceDecision{
 		Approve: true, Subject: user.Subject, AuthTime: now.UTC(), AMR: []string{amrWeChat}, Now: now,
+		SeenSince: now.Add(-pageGoneAfter).UTC(),
 	})
 	if errors.Is(err, storage.ErrConflict) {
-		log.InfoContext(ctx, "QR code scanned twice; the first scan decided")
-		return "", nil
+		if why := scanOutcome(d, now); why != "" {
+			log.InfoContext(ctx, "QR code scanned twice; the first scan decided", "outcome", why)
+			return reply(why), nil
+		}
+		// Still pending: the page went away while the person was checked.
+		return a.denyScan(ctx, log, userCode, reasonClosed, now, reply)
 	}
 	if err != nil {
 		return "", err
@@ -252,11 +265,43 @@ func (a *Authenticator) processScan(ctx context.Context, f *follow, ev storage.P
 	if f.cfg.Reply == "" {
 		return "", nil
 	}
-	name := d.ClientID
-	if c, err := a.cfg.Storage.Client(ctx, d.ClientID); err == nil && c.Name != "" {
-		name = c.Name
-	}
 	return strings.ReplaceAll(f.cfg.Reply, "{client}", name), nil
+}
+
+// scanOutcome is the reply kind for a scan of login d at now that can no
+// longer sign anyone in (expired, decided, used), or "" while it is
+// pending.
+func scanOutcome(d storage.DeviceAuth, now time.Time) string {
+	switch {
+	case !now.Before(d.ExpiresAt) && d.Status != storage.DeviceRedeemed:
+		return replyExpired
+	case d.Status == storage.DeviceDenied:
+		switch d.Reason {
+		case reasonNoAccount, reasonDisabled, reasonClosed:
+			return d.Reason
+		}
+		return replyUsed
+	case d.Status != storage.DevicePending:
+		return replyUsed
+	}
+	return ""
+}
+
+// denyScan ends the waiting login userCode denied for reason, and returns
+// the reply that says why (or, if a concurrent scan decided it first, why
+// that one ended it).
+func (a *Authenticator) denyScan(ctx context.Context, log *slog.Logger, userCode, reason string, now time.Time, reply func(string) string) (string, error) {
+	log.InfoContext(ctx, "follow login refused", "reason", reason)
+	d, err := a.cfg.Storage.DecideDeviceAuth(ctx, userCode, storage.DeviceDecision{Approve: false, Reason: reason, Now: now})
+	if errors.Is(err, storage.ErrConflict) {
+		if why := scanOutcome(d, now); why != "" {
+			return reply(why), nil
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	return reply(reason), nil
 }
 
 // Reasons a waiting login is denied by the provider rather than by the
@@ -264,6 +309,9 @@ func (a *Authenticator) processScan(ctx context.Context, f *follow, ev storage.P
 const (
 	reasonNoAccount = "no_account"
 	reasonDisabled  = "disabled"
+	// reasonClosed: the login page was closed (or stopped polling) when the
+	// code was scanned.
+	reasonClosed = "closed"
 )
 
 // refusalReason is the denial reason of a SignIn error that says the

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +28,22 @@ const (
 	PathWaitContinue = "/login/wait/continue"
 	// PathWaitScript is the waiting page's script.
 	PathWaitScript = "/login/wait.js"
+	// PathWaitLeft is where the waiting page's script says the page is
+	// being closed (POST, a beacon from pagehide).
+	PathWaitLeft = "/login/wait/left"
+)
+
+// How the provider knows a waiting page is still open. The page's script
+// polls PathWaitStatus every 2 to 5 seconds, a page without JavaScript
+// reloads itself every noScriptRefresh, and each poll or load records the
+// page as seen (storage.DeviceAuth.SeenAt, at most once per pageTouchEvery,
+// so it works on every replica); closing the page sends a beacon that
+// marks it gone at once. A scan of a login whose page was not seen for
+// pageGoneAfter is refused (reasonClosed): nobody would collect it.
+const (
+	pageTouchEvery  = 5 * time.Second
+	pageGoneAfter   = 20 * time.Second
+	noScriptRefresh = 10 // seconds
 )
 
 // stepWait marks the login state kept inside a waiting DeviceAuth.
@@ -80,6 +97,7 @@ func (a *Authenticator) startWait(w http.ResponseWriter, r *http.Request, p *pen
 		DeviceCode: randomToken(), Kind: kind, ClientID: p.ClientID,
 		Scopes:    strings.Fields(v.Get("scope")),
 		CreatedAt: now, ExpiresAt: now.Add(wk.lifetime), Interval: waitInterval,
+		SeenAt: now, // the page is about to load
 	}
 	var err error
 	for range 3 { // a user code may be taken; draw again
@@ -140,6 +158,25 @@ func (a *Authenticator) loadWait(r *http.Request, id string) (storage.DeviceAuth
 	return d, p, "", nil
 }
 
+// seeWait records that the waiting page of login id (read as d) is still
+// open, unless it was recorded less than pageTouchEvery ago or the login
+// is decided. A failure is logged: the page carries on.
+func (a *Authenticator) seeWait(ctx context.Context, id string, d storage.DeviceAuth) {
+	now := a.now()
+	if d.Status != storage.DevicePending || now.Sub(d.SeenAt) < pageTouchEvery {
+		return
+	}
+	if err := a.cfg.Storage.TouchDeviceAuth(ctx, id, now.UTC()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		a.log.WarnContext(ctx, "record waiting page seen", "error", err)
+	}
+}
+
+// pageGone reports whether the waiting page of d has not been seen for
+// pageGoneAfter at now (closed, or its computer asleep or offline).
+func pageGone(d storage.DeviceAuth, now time.Time) bool {
+	return now.Sub(d.SeenAt) > pageGoneAfter
+}
+
 // waitStatus is what the waiting page shows of d at now.
 func waitStatus(d storage.DeviceAuth, now time.Time) string {
 	if !now.Before(d.ExpiresAt) && d.Status != storage.DeviceRedeemed {
@@ -167,6 +204,8 @@ func (a *Authenticator) handleWait(w http.ResponseWriter, r *http.Request) {
 	}
 	status := waitStatus(d, a.now())
 	switch status {
+	case "pending":
+		a.seeWait(ctx, id, d)
 	case "approved":
 		a.finishWait(w, r, id, d, p)
 		return
@@ -183,6 +222,9 @@ func (a *Authenticator) handleWait(w http.ResponseWriter, r *http.Request) {
 		case reasonDisabled:
 			a.refusePage(w, r, p, "errDisabled", fosite.ErrAccessDenied.WithHint("The account is disabled."))
 			return
+		case reasonClosed:
+			// Scanned while this page was closed: start again.
+			status = "closed"
 		}
 	}
 	data := map[string]any{
@@ -195,6 +237,8 @@ func (a *Authenticator) handleWait(w http.ResponseWriter, r *http.Request) {
 		"UserCode":  storage.FormatUserCode(d.UserCode),
 		"Kind":      d.Kind,
 		"Expires":   d.ExpiresAt.Unix(),
+		"Left":      a.waitURL(PathWaitLeft, id),
+		"Refresh":   "", // a pending page without JavaScript reloads itself
 	}
 	if status == "pending" {
 		view, err := a.waits[d.Kind].show(ctx, d, p.Locale)
@@ -204,6 +248,7 @@ func (a *Authenticator) handleWait(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		data["View"] = view
+		data["Refresh"] = strconv.Itoa(noScriptRefresh)
 	}
 	code := http.StatusOK
 	if status != "pending" {
@@ -235,9 +280,35 @@ func (a *Authenticator) handleWaitStatus(w http.ResponseWriter, r *http.Request)
 			status = "unknown"
 		} else {
 			status = waitStatus(d, a.now())
+			a.seeWait(r.Context(), id, d)
 		}
 	}
 	w.Write([]byte(`{"status":"` + status + `"}`))
+}
+
+// handleWaitLeft serves POST /login/wait/left?id=: the waiting page's
+// beacon as it is closed (or left for another page). A pending login is
+// marked gone, so that a scan now is refused rather than approved for
+// nobody; the page's next poll or load, if it comes back (a reload, the
+// back button), marks it seen again.
+func (a *Authenticator) handleWaitLeft(w http.ResponseWriter, r *http.Request) {
+	noStore(w)
+	id := r.URL.Query().Get("id")
+	d, p, _, err := a.loadWait(r, id)
+	if err != nil {
+		a.log.ErrorContext(r.Context(), "load pending login", "error", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	if p != nil && d.Status == storage.DevicePending {
+		if err := a.cfg.Storage.TouchDeviceAuth(r.Context(), id, time.Time{}); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			a.log.WarnContext(r.Context(), "record waiting page closed", "error", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		a.log.DebugContext(r.Context(), "waiting login page closed", "kind", d.Kind, "client_id", d.ClientID)
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // handleWaitContinue serves GET /login/wait/continue?id=: it checks once;

@@ -254,6 +254,7 @@ func (a *Authenticator) Mount(r *mux.Router) {
 	r.HandleFunc(PathWaitStatus, a.handleWaitStatus).Methods("GET", "HEAD")
 	r.HandleFunc(PathWaitContinue, a.handleWaitContinue).Methods("GET", "HEAD")
 	r.HandleFunc(PathWaitScript, a.handleWaitScript).Methods("GET", "HEAD")
+	r.HandleFunc(PathWaitLeft, a.handleWaitLeft).Methods("POST")
 	r.HandleFunc(PathPushEvents, a.handlePush).Methods("GET", "HEAD", "POST")
 }
 

@@ -19,6 +19,7 @@ var deviceTests = []testCase{
 	{"DeviceAuthPolls", testDeviceAuthPolls},
 	{"DeviceAuthDeny", testDeviceAuthDeny},
 	{"DeviceAuthExpiry", testDeviceAuthExpiry},
+	{"DeviceAuthSeen", testDeviceAuthSeen},
 }
 
 // deviceConcurrencyTests are RunConcurrencyTests' device cases.
@@ -55,6 +56,7 @@ func testDeviceAuthLifecycle(t *testing.T, s storage.Storage) {
 	assert.True(t, d.ExpiresAt.Equal(got.ExpiresAt))
 	assert.Equal(t, 5*time.Second, got.Interval)
 	assert.True(t, got.PolledAt.IsZero())
+	assert.True(t, got.SeenAt.IsZero(), "not tracked unless given")
 	byCode, err := s.DeviceAuth(ctx, "device-code-1")
 	require.NoError(t, err)
 	assert.Equal(t, got, byCode)
@@ -212,4 +214,46 @@ func testConcurrentDecideDevice(t *testing.T, s storage.Storage) {
 	}
 	wg.Wait()
 	assert.Equal(t, int32(1), won.Load(), "exactly one decision wins")
+}
+
+// testDeviceAuthSeen: SeenAt as created and touched; an approval with
+// SeenSince needs the page seen since then, a denial does not.
+func testDeviceAuthSeen(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	t0 := ms(0)
+	d := newDevice("dc-seen", "QQQQRRRR", 10*time.Minute)
+	d.SeenAt = t0
+	require.NoError(t, s.CreateDeviceAuth(ctx, d))
+	got, err := s.DeviceAuth(ctx, "dc-seen")
+	require.NoError(t, err)
+	assert.True(t, t0.Equal(got.SeenAt), "created with SeenAt %s, read %s", t0, got.SeenAt)
+
+	t1 := t0.Add(20 * time.Second)
+	require.NoError(t, s.TouchDeviceAuth(ctx, "dc-seen", t1))
+	got, err = s.DeviceAuthByUserCode(ctx, "QQQQRRRR")
+	require.NoError(t, err)
+	assert.True(t, t1.Equal(got.SeenAt))
+	requireNotFound(t, s.TouchDeviceAuth(ctx, "unknown", t1))
+
+	// The page said it left: an approval that wants it seen since t1 fails
+	// and changes nothing.
+	require.NoError(t, s.TouchDeviceAuth(ctx, "dc-seen", time.Time{}))
+	got, err = s.DecideDeviceAuth(ctx, "QQQQRRRR", storage.DeviceDecision{Approve: true, Subject: "alice", Now: time.Now(), SeenSince: t1})
+	assert.ErrorIs(t, err, storage.ErrConflict)
+	assert.Equal(t, storage.DevicePending, got.Status)
+	assert.True(t, got.SeenAt.IsZero(), "the record says why: SeenAt %s", got.SeenAt)
+	// Seen again (a reload): exactly at SeenSince is recent enough.
+	require.NoError(t, s.TouchDeviceAuth(ctx, "dc-seen", t1))
+	got, err = s.DecideDeviceAuth(ctx, "QQQQRRRR", storage.DeviceDecision{Approve: true, Subject: "alice", Now: time.Now(), SeenSince: t1})
+	require.NoError(t, err)
+	assert.Equal(t, storage.DeviceApproved, got.Status)
+	// Touching works whatever the state.
+	require.NoError(t, s.TouchDeviceAuth(ctx, "dc-seen", t1.Add(time.Second)))
+
+	// A denial needs no page.
+	require.NoError(t, s.CreateDeviceAuth(ctx, newDevice("dc-gone", "RRRRSSSS", 10*time.Minute)))
+	got, err = s.DecideDeviceAuth(ctx, "RRRRSSSS", storage.DeviceDecision{Approve: false, Reason: "closed", Now: time.Now(), SeenSince: t1})
+	require.NoError(t, err)
+	assert.Equal(t, storage.DeviceDenied, got.Status)
+	assert.Equal(t, "closed", got.Reason)
 }

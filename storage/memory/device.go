@@ -107,7 +107,7 @@ func (s *Store) DecideDeviceAuth(_ context.Context, userCode string, dec storage
 		return storage.DeviceAuth{}, fmt.Errorf("memory: decide device authorization: %w", storage.ErrNotFound)
 	}
 	a := d.byHash[k]
-	if a.Status != storage.DevicePending || !dec.Now.Before(a.ExpiresAt) {
+	if a.Status != storage.DevicePending || !dec.Now.Before(a.ExpiresAt) || (dec.Approve && a.SeenAt.Before(dec.SeenSince)) {
 		return copyDevice(a), fmt.Errorf("memory: decide device authorization: %w", storage.ErrConflict)
 	}
 	if dec.Approve {
@@ -149,4 +149,19 @@ func (s *Store) PollDeviceAuth(_ context.Context, deviceCode, clientID string, n
 	}
 	a.PolledAt = now
 	return copyDevice(a), out, nil
+}
+
+// TouchDeviceAuth implements storage.DeviceAuthStore.
+func (s *Store) TouchDeviceAuth(_ context.Context, deviceCode string, at time.Time) error {
+	k := sha256.Sum256([]byte(deviceCode))
+	d := &s.devices
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.initLocked()
+	a, ok := d.byHash[k]
+	if !ok {
+		return fmt.Errorf("memory: touch device authorization: %w", storage.ErrNotFound)
+	}
+	a.SeenAt = at
+	return nil
 }

@@ -10,20 +10,21 @@ import (
 	"github.com/wxoidc/wxoidc/storage"
 )
 
-const deviceColumns = "user_code, kind, client_id, scopes, data, status, subject, auth_time, amr, created_at, expires_at, interval_us, polled_at, reason"
+const deviceColumns = "user_code, kind, client_id, scopes, data, status, subject, auth_time, amr, created_at, expires_at, interval_us, polled_at, reason, seen_at"
 
 // scanDevice reads deviceColumns (plus extra destinations) into a record.
 func scanDevice(row interface{ Scan(...any) error }, extra ...any) (storage.DeviceAuth, error) {
 	var d storage.DeviceAuth
 	var scopes, amr, status string
-	var auth, created, exp, interval, polled int64
-	dest := append([]any{&d.UserCode, &d.Kind, &d.ClientID, &scopes, &d.Data, &status, &d.Subject, &auth, &amr, &created, &exp, &interval, &polled, &d.Reason}, extra...)
+	var auth, created, exp, interval, polled, seen int64
+	dest := append([]any{&d.UserCode, &d.Kind, &d.ClientID, &scopes, &d.Data, &status, &d.Subject, &auth, &amr, &created, &exp, &interval, &polled, &d.Reason, &seen}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return storage.DeviceAuth{}, err
 	}
 	d.Scopes, d.AMR, d.Status = strings.Fields(scopes), strings.Fields(amr), storage.DeviceStatus(status)
 	d.AuthTime, d.CreatedAt, d.ExpiresAt, d.PolledAt = fromMicros(auth), fromMicros(created), fromMicros(exp), fromMicros(polled)
 	d.Interval = time.Duration(interval) * time.Microsecond
+	d.SeenAt = fromMicros(seen)
 	if d.Data == nil {
 		d.Data = []byte{}
 	}
@@ -36,9 +37,9 @@ func (s *Store) CreateDeviceAuth(ctx context.Context, d storage.DeviceAuth) erro
 	if data == nil {
 		data = []byte{}
 	}
-	_, err := s.exec(ctx, "INSERT INTO device_auths (device_hash, "+deviceColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, '', 0, '', ?, ?, ?, 0, '')",
+	_, err := s.exec(ctx, "INSERT INTO device_auths (device_hash, "+deviceColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, '', 0, '', ?, ?, ?, 0, '', ?)",
 		hash(d.DeviceCode), d.UserCode, d.Kind, d.ClientID, strings.Join(d.Scopes, " "), data, string(storage.DevicePending),
-		micros(d.CreatedAt), micros(d.ExpiresAt), d.Interval.Microseconds())
+		micros(d.CreatedAt), micros(d.ExpiresAt), d.Interval.Microseconds(), micros(d.SeenAt))
 	return s.wrap("create device authorization", err)
 }
 
@@ -71,18 +72,19 @@ func (s *Store) writeRow(ctx context.Context, query string, args ...any) (*sql.R
 	return st.QueryRowContext(ctx, args...), nil
 }
 
+// decideDevice's last argument is the approval's SeenSince (0: any).
 const decideDevice = `UPDATE device_auths SET status = ?, subject = ?, auth_time = ?, amr = ?, reason = ?
-WHERE user_code = ? AND status = 'pending' AND expires_at > ?
+WHERE user_code = ? AND status = 'pending' AND expires_at > ? AND seen_at >= ?
 RETURNING ` + deviceColumns
 
 // DecideDeviceAuth implements storage.DeviceAuthStore with one conditional
 // update; only when it changes nothing is the record read to say why.
 func (s *Store) DecideDeviceAuth(ctx context.Context, userCode string, dec storage.DeviceDecision) (storage.DeviceAuth, error) {
-	status, subject, authTime, amr, reason := storage.DeviceDenied, "", int64(0), "", dec.Reason
+	status, subject, authTime, amr, reason, seen := storage.DeviceDenied, "", int64(0), "", dec.Reason, int64(0)
 	if dec.Approve {
-		status, subject, authTime, amr, reason = storage.DeviceApproved, dec.Subject, micros(dec.AuthTime), strings.Join(dec.AMR, " "), ""
+		status, subject, authTime, amr, reason, seen = storage.DeviceApproved, dec.Subject, micros(dec.AuthTime), strings.Join(dec.AMR, " "), "", micros(dec.SeenSince)
 	}
-	row, err := s.writeRow(ctx, decideDevice, string(status), subject, authTime, amr, reason, userCode, micros(dec.Now))
+	row, err := s.writeRow(ctx, decideDevice, string(status), subject, authTime, amr, reason, userCode, micros(dec.Now), seen)
 	if err != nil {
 		return storage.DeviceAuth{}, s.wrap("decide device authorization", err)
 	}
@@ -142,4 +144,16 @@ func (s *Store) PollDeviceAuth(ctx context.Context, deviceCode, clientID string,
 		return storage.DeviceAuth{}, "", s.wrap("poll device authorization", err)
 	}
 	return d, storage.PollOutcome(outcome), nil
+}
+
+// TouchDeviceAuth implements storage.DeviceAuthStore.
+func (s *Store) TouchDeviceAuth(ctx context.Context, deviceCode string, at time.Time) error {
+	n, err := s.execN(ctx, "UPDATE device_auths SET seen_at = ? WHERE device_hash = ?", micros(at), hash(deviceCode))
+	if err != nil {
+		return s.wrap("touch device authorization", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: touch device authorization: %w", s.d.Name, storage.ErrNotFound)
+	}
+	return nil
 }
