@@ -28,6 +28,17 @@ package main
 // benchmark with each binary in turn (A B A B …), then compares with
 // benchstat.
 //
+// WXOIDC_BENCH_SEED=users=1000000,tokens=10000000 (see package
+// storage/seed; expired=0.3 by default) adds, after each backend's run on
+// an empty database, the same flows on a seeded one (BACKEND-seeded) and
+// the grant and refresh with the janitor running every second through the
+// seeded expired rows (BACKEND-seeded-janitor; janitor-rows/s says how
+// fast it deleted while measured, left-expired how many it had still to
+// go). The seeded database is made once per run of the test binary and
+// reused by every -count; the other runs keep the janitor idle. Seeding
+// 10,000,000 token rows takes minutes and about 15 GB of disk per
+// backend, removed at the end.
+//
 // WXOIDC_BENCH_PROFILE=DIR turns on admin.pprof and writes, per benchmark,
 // a CPU profile of the measured run's first seconds (NAME.cpu.pprof) and
 // the allocation profiles before and after it (NAME.allocs0.pprof,
@@ -62,6 +73,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/wxoidc/wxoidc/storage/seed"
 )
 
 // benchWorkers is how many keep-alive clients drive the provider at once.
@@ -78,15 +91,45 @@ func BenchmarkBinary(b *testing.B) {
 	} else {
 		b.Log("WXOIDC_TEST_POSTGRES_DSN not set: PostgreSQL variants skipped")
 	}
+	var spec *seed.Spec
+	if text := os.Getenv("WXOIDC_BENCH_SEED"); text != "" {
+		s, err := seed.ParseSpec(text)
+		if err != nil {
+			b.Fatalf("WXOIDC_BENCH_SEED: %v", err)
+		}
+		spec = &s
+	}
+	flows := func(st *benchStack, b *testing.B) {
+		b.Run("grant", func(b *testing.B) { st.measure(b, st.prepareGrant, st.grant) })
+		b.Run("refresh", func(b *testing.B) { st.measure(b, st.prepareRefresh, st.refresh) })
+		b.Run("client_credentials", func(b *testing.B) { st.measure(b, nil, st.clientCredentials) })
+		b.Run("weblogin", func(b *testing.B) { st.measure(b, nil, st.webLogin) })
+	}
 	for _, backend := range backends {
 		b.Run(backend, func(b *testing.B) {
-			st := startBenchStack(b, bin, backend)
+			flows(startBenchStack(b, bin, backend, benchOptions{}), b)
+		})
+		if spec == nil {
+			continue
+		}
+		b.Run(backend+"-seeded", func(b *testing.B) {
+			flows(startBenchStack(b, bin, backend, benchOptions{seed: spec}), b)
+		})
+		b.Run(backend+"-seeded-janitor", func(b *testing.B) {
+			st := startBenchStack(b, bin, backend, benchOptions{seed: spec, janitor: time.Second})
 			b.Run("grant", func(b *testing.B) { st.measure(b, st.prepareGrant, st.grant) })
 			b.Run("refresh", func(b *testing.B) { st.measure(b, st.prepareRefresh, st.refresh) })
-			b.Run("client_credentials", func(b *testing.B) { st.measure(b, nil, st.clientCredentials) })
-			b.Run("weblogin", func(b *testing.B) { st.measure(b, nil, st.webLogin) })
 		})
 	}
+}
+
+// benchClients numbers the client_credentials clients of this process.
+var benchClients atomic.Int64
+
+// benchOptions vary the stack of a run.
+type benchOptions struct {
+	seed    *seed.Spec    // nil: an empty database
+	janitor time.Duration // 0: a janitor that never runs during the benchmark
 }
 
 var (
@@ -125,6 +168,8 @@ type benchStack struct {
 	providerPID                    int
 	pg                             *sql.DB // nil on SQLite
 	pgDB                           string  // the provider's database on PostgreSQL
+	db                             *sql.DB // the provider's database, for counting expired rows
+	janitor                        bool    // the janitor runs: report its progress
 	ccClient, ccSecret             string
 
 	// Per-measurement inputs prepared outside the timed part.
@@ -132,24 +177,31 @@ type benchStack struct {
 	refreshTokens []string    // one refresh token per worker, for refresh
 }
 
-func startBenchStack(b *testing.B, bin, backend string) *benchStack {
+func startBenchStack(b *testing.B, bin, backend string, o benchOptions) *benchStack {
 	b.Helper()
 	dir := b.TempDir()
-	st := &benchStack{adminToken: "bench-admin-token-0123456789abcdef"}
+	st := &benchStack{adminToken: "bench-admin-token-0123456789abcdef", janitor: o.janitor > 0}
 	simAddr, addr, adminAddr := benchFreeAddr(b), benchFreeAddr(b), benchFreeAddr(b)
 	st.sim, st.issuer, st.admin = "http://"+simAddr, "http://"+addr, "http://"+adminAddr
 
-	startBenchProcess(b, dir, "sim", bin, "wechat-sim", "--addr", simAddr, "--auto-confirm", "alice")
-	benchWaitUp(b, st.sim+"/sim/")
+	startBenchProcess(b, dir, "sim", bin, nil, "wechat-sim", "--addr", simAddr, "--auto-confirm", "alice")
+	benchWaitUp(b, st.sim+"/sim/", filepath.Join(dir, "sim.log"))
 
-	args := []string{"dev", "--addr", addr, "--data", filepath.Join(dir, "data"),
+	data := filepath.Join(dir, "data")
+	if backend == "sqlite" && o.seed != nil {
+		data = seededSQLite(b, *o.seed)
+	}
+	args := []string{"dev", "--addr", addr, "--data", data,
 		"--wechat-api", st.sim, "--wechat-open", st.sim,
 		"--admin-addr", adminAddr, "--admin-token", st.adminToken}
 	if backend == "postgres" {
-		st.pgDB, st.pg = createBenchDatabase(b)
+		if o.seed != nil {
+			st.pgDB, st.pg = seededPostgres(b, *o.seed)
+		} else {
+			st.pgDB, st.pg = createBenchDatabase(b)
+		}
 		cfg := filepath.Join(dir, "postgres.yaml")
-		u, _ := url.Parse(os.Getenv("WXOIDC_TEST_POSTGRES_DSN"))
-		u.Path = "/" + st.pgDB
+		u := benchDSN(st.pgDB)
 		q := u.Query()
 		q.Set("pool_max_conns", "8")
 		u.RawQuery = q.Encode()
@@ -158,14 +210,22 @@ func startBenchStack(b *testing.B, bin, backend string) *benchStack {
 		}
 		args = append(args, "--config", cfg)
 	}
+	if st.janitor {
+		st.db = openBenchDB(b, backend, data, st.pgDB)
+	}
+	janitor := 24 * time.Hour // not during the benchmark
+	if o.janitor > 0 {
+		janitor = o.janitor
+	}
 	// Logs go to a file at the configured level (info), as an operator's
 	// would: their cost is part of what is measured.
-	st.providerPID = startBenchProcess(b, dir, "provider", bin, args...)
-	benchWaitUp(b, st.issuer+"/.well-known/openid-configuration")
+	st.providerPID = startBenchProcess(b, dir, "provider", bin, []string{"WXOIDC_STORAGE_JANITOR_INTERVAL=" + janitor.String()}, args...)
+	benchWaitUp(b, st.issuer+"/.well-known/openid-configuration", filepath.Join(dir, "provider.log"))
 
-	// A confidential client for client_credentials, through the admin API.
-	st.ccClient, st.ccSecret = "bench-cc", ""
-	body := `{"client_id":"bench-cc","client_name":"bench","grant_types":["client_credentials"],"response_types":[],"token_endpoint_auth_method":"client_secret_basic","scope":"openid"}`
+	// A confidential client for client_credentials, through the admin API
+	// (a new one in a seeded database that earlier runs used).
+	st.ccClient, st.ccSecret = fmt.Sprintf("bench-cc-%d", benchClients.Add(1)), ""
+	body := `{"client_id":"` + st.ccClient + `","client_name":"bench","grant_types":["client_credentials"],"response_types":[],"token_endpoint_auth_method":"client_secret_basic","scope":"openid"}`
 	req, _ := http.NewRequest(http.MethodPost, st.admin+"/admin/clients", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+st.adminToken)
 	req.Header.Set("Content-Type", "application/json")
@@ -182,7 +242,7 @@ func startBenchStack(b *testing.B, bin, backend string) *benchStack {
 
 // startBenchProcess runs bin with args until the benchmark ends; its output
 // goes to a file in dir (shown if it fails to start).
-func startBenchProcess(b *testing.B, dir, name, bin string, args ...string) int {
+func startBenchProcess(b *testing.B, dir, name, bin string, env []string, args ...string) int {
 	b.Helper()
 	out, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
@@ -198,6 +258,7 @@ func startBenchProcess(b *testing.B, dir, name, bin string, args ...string) int 
 		"WXOIDC_RATE_LIMIT_AUTHORIZE_PER_IP_RATE=-1",
 		"WXOIDC_RATE_LIMIT_AUTHORIZE_PENDING_PER_IP=-1",
 	)
+	cmd.Env = append(cmd.Env, env...)
 	if os.Getenv("WXOIDC_BENCH_PROFILE") != "" {
 		cmd.Env = append(cmd.Env, "WXOIDC_ADMIN_PPROF=true")
 	}
@@ -229,7 +290,9 @@ func benchFreeAddr(b *testing.B) string {
 	return l.Addr().String()
 }
 
-func benchWaitUp(b *testing.B, u string) {
+// benchWaitUp waits for u to answer; if it does not, the failure shows
+// the end of the process's log.
+func benchWaitUp(b *testing.B, u, log string) {
 	b.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -241,7 +304,8 @@ func benchWaitUp(b *testing.B, u string) {
 			}
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("%s did not come up: %v", u, err)
+			out, _ := os.ReadFile(log)
+			b.Fatalf("%s did not come up: %v\n%s", u, err, out[max(0, len(out)-2000):])
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -312,6 +376,10 @@ func (st *benchStack) measure(b *testing.B, prepare func(b *testing.B, n int), o
 	if profDir != "" {
 		st.saveProfile(b, "allocs", profName+".allocs0.pprof")
 	}
+	var expired0 int64
+	if st.janitor {
+		expired0 = st.expiredRows(b)
+	}
 	cpu0 := procCPU(b, st.providerPID)
 	pg0 := st.pgFigures(b)
 	m0 := st.metrics(b)
@@ -346,6 +414,16 @@ func (st *benchStack) measure(b *testing.B, prepare func(b *testing.B, n int), o
 	if st.pg != nil {
 		b.ReportMetric(ms(pg1.cpu-pg0.cpu)/n, "pgcpu-ms/op")
 		b.ReportMetric(float64(pg1.xacts-pg0.xacts)/n, "pgxact/op")
+	}
+	if st.janitor {
+		// Rows that expire meanwhile are few (the benchmark's own
+		// tokens live longer than a run).
+		expired1 := st.expiredRows(b)
+		b.ReportMetric(float64(expired0-expired1)/wall.Seconds(), "janitor-rows/s")
+		b.ReportMetric(float64(expired1), "left-expired")
+		if expired1 == 0 {
+			b.Log("the janitor ran out of expired rows during the measurement: seed more (WXOIDC_BENCH_SEED expired=, tokens=)")
+		}
 	}
 }
 

@@ -1,0 +1,271 @@
+package seed_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/wxoidc/wxoidc/storage"
+	"github.com/wxoidc/wxoidc/storage/postgres"
+	"github.com/wxoidc/wxoidc/storage/seed"
+	"github.com/wxoidc/wxoidc/storage/sqlite"
+)
+
+func TestParseSpec(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     seed.Spec
+		wantErr  bool
+	}{
+		{name: "all", in: "users=1000000,tokens=10000000,expired=0.25", want: seed.Spec{Users: 1_000_000, Tokens: 10_000_000, Expired: 0.25}},
+		{name: "default expired", in: "tokens=5", want: seed.Spec{Tokens: 5, Expired: seed.DefaultExpired}},
+		{name: "spaces and order", in: " expired=0 , users=3 ", want: seed.Spec{Users: 3}},
+		{name: "empty", in: "", want: seed.Spec{Expired: seed.DefaultExpired}},
+		{name: "unknown key", in: "rows=3", wantErr: true},
+		{name: "no value", in: "users", wantErr: true},
+		{name: "negative", in: "users=-1", wantErr: true},
+		{name: "share above one", in: "expired=1.5", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := seed.ParseSpec(tc.in)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("ParseSpec(%q) error %v, want error %v", tc.in, err, tc.wantErr)
+			}
+			if err == nil && got != tc.want {
+				t.Fatalf("ParseSpec(%q) = %+v, want %+v", tc.in, got, tc.want)
+			}
+			if err == nil {
+				again, err := seed.ParseSpec(got.String())
+				if err != nil || again != got {
+					t.Fatalf("ParseSpec(%q) = %+v, %v: String does not round-trip", got.String(), again, err)
+				}
+			}
+		})
+	}
+}
+
+func TestExpiredRows(t *testing.T) {
+	for _, tc := range []struct {
+		n       int
+		expired float64
+		want    int
+	}{{0, 0.3, 0}, {999, 0.3, 300}, {1000, 0.3, 300}, {1299, 0.3, 599}, {2500, 1, 2500}, {2500, 0, 0}} {
+		if got := seed.ExpiredRows(tc.n, tc.expired); got != tc.want {
+			t.Errorf("ExpiredRows(%d, %g) = %d, want %d", tc.n, tc.expired, got, tc.want)
+		}
+	}
+	total := 0
+	for _, tb := range seed.Tables {
+		total += seed.Rows(10_000_000, tb)
+	}
+	if total != 10_000_000 {
+		t.Errorf("Rows over Tables sum to %d, want 10000000", total)
+	}
+}
+
+func TestSeed(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		ctx := context.Background()
+		path := filepath.Join(t.TempDir(), "seed.db")
+		s, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		checkSeed(t, "sqlite", s, db)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := os.Getenv("WXOIDC_TEST_POSTGRES_DSN")
+		if dsn == "" {
+			t.Skip("WXOIDC_TEST_POSTGRES_DSN not set")
+		}
+		s, db := postgresSchema(t, dsn)
+		checkSeed(t, "postgres", s, db)
+	})
+}
+
+// postgresSchema opens a migrated store in a schema of its own, dropped
+// at the end, and a plain connection to it.
+func postgresSchema(t *testing.T, dsn string) (storage.Storage, *sql.DB) {
+	ctx := context.Background()
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := fmt.Sprintf("wxoidc_seed_%d", time.Now().UnixNano())
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(dsn)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	s, err := postgres.Open(ctx, u.String(), postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		db.Close()
+		s.Close()
+		admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		admin.Close()
+	})
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s, db
+}
+
+func checkSeed(t *testing.T, backend string, s storage.Storage, db *sql.DB) {
+	ctx := context.Background()
+	spec := seed.Spec{Users: 2000, Tokens: 20_000, Expired: 0.3}
+	now := time.Now()
+	if err := seed.Seed(ctx, db, backend, spec, now, t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	for table, want := range map[string]int{"users": spec.Users, "identities": spec.Users, "events": spec.Users} {
+		if got := count(t, db, "SELECT count(*) FROM "+table); got != want {
+			t.Errorf("%s: %d rows, want %d", table, got, want)
+		}
+	}
+	expired := 0
+	for _, tb := range seed.Tables {
+		n := seed.Rows(spec.Tokens, tb)
+		if got := count(t, db, "SELECT count(*) FROM "+tb.Name); got != n {
+			t.Errorf("%s: %d rows, want %d", tb.Name, got, n)
+		}
+		if got := count(t, db, "SELECT count(DISTINCT signature) FROM "+tb.Name); got != n {
+			t.Errorf("%s: %d distinct signatures, want %d", tb.Name, got, n)
+		}
+		if got, want := count(t, db, "SELECT count(*) FROM "+tb.Name+" WHERE active"), n/10*tb.ActivePerTen; got != want {
+			t.Errorf("%s: %d active rows, want %d", tb.Name, got, want)
+		}
+		if got := count(t, db, "SELECT count(*) FROM "+tb.Name+" t JOIN users u ON u.subject = t.subject"); got != n {
+			t.Errorf("%s: %d rows name a seeded user, want %d", tb.Name, got, n)
+		}
+		expired += seed.ExpiredRows(n, spec.Expired)
+		// The stored request is one the provider can read, and says
+		// what the columns say.
+		var sub, rid, data string
+		if err := db.QueryRowContext(ctx, "SELECT subject, request_id, request FROM "+tb.Name+" WHERE expires_at > "+fmt.Sprint(now.UnixMicro())+" LIMIT 1").Scan(&sub, &rid, &data); err != nil {
+			t.Fatalf("%s: %v", tb.Name, err)
+		}
+		var rec storage.RequestRecord
+		if err := json.Unmarshal([]byte(data), &rec); err != nil {
+			t.Fatalf("%s: request does not decode: %v", tb.Name, err)
+		}
+		if rec.Subject != sub || rec.ID != rid || rec.ClientID != seed.ClientID {
+			t.Errorf("%s: request says %q %q %q, columns %q %q %q", tb.Name, rec.Subject, rec.ID, rec.ClientID, sub, rid, seed.ClientID)
+		}
+	}
+	// Each refresh token's access token (same request ID) is there when
+	// the access table has that many rows.
+	if got, want := count(t, db, "SELECT count(*) FROM oauth2_refresh r JOIN oauth2_access a ON a.signature = r.access_signature AND a.request_id = r.request_id"),
+		seed.Rows(spec.Tokens, seed.Tables[1]); got != want {
+		t.Errorf("refresh tokens with their access token: %d, want %d", got, want)
+	}
+	for _, i := range []int{0, 1, 1234, spec.Users - 1} {
+		for _, q := range []storage.UserQuery{{PhoneNumber: seed.PhoneNumber(i)}, {OpenID: seed.OpenID(i)}} {
+			us, _, err := s.SearchUsers(ctx, q)
+			if err != nil || len(us) != 1 || us[0].Subject != seed.Subject(i) {
+				t.Fatalf("SearchUsers(%+v) = %+v, %v; want user %s", q, us, err, seed.Subject(i))
+			}
+		}
+	}
+	n, err := s.DeleteExpired(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(expired) {
+		t.Errorf("DeleteExpired removed %d rows, want the %d seeded expired", n, expired)
+	}
+	if err := seed.Seed(ctx, db, backend, spec, now, nil); err == nil {
+		t.Error("seeding the same spec twice succeeded, want a duplicate-key error")
+	}
+}
+
+func count(t *testing.T, db *sql.DB, q string) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(q).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// TestSeedDSN seeds a database of your own for manual work (EXPLAIN at
+// scale, a provider started on it):
+//
+//	WXOIDC_SEED=users=1000000,tokens=10000000 WXOIDC_SEED_DSN=sqlite:///tmp/big.db \
+//	  go test ./storage/seed -run TestSeedDSN -timeout 2h -v
+//
+// WXOIDC_SEED_DSN is sqlite:///path or a postgres:// DSN; the database is
+// migrated first.
+func TestSeedDSN(t *testing.T) {
+	dsn, text := os.Getenv("WXOIDC_SEED_DSN"), os.Getenv("WXOIDC_SEED")
+	if dsn == "" || text == "" {
+		t.Skip("WXOIDC_SEED_DSN and WXOIDC_SEED not set")
+	}
+	spec, err := seed.ParseSpec(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var (
+		db      *sql.DB
+		backend string
+	)
+	if path, err := sqlite.ParseDSN(dsn); err == nil {
+		s, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		backend = "sqlite"
+		db, err = sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		s, err := postgres.Open(ctx, dsn, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		backend = "postgres"
+		if db, err = sql.Open("pgx", dsn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer db.Close()
+	if err := seed.Seed(ctx, db, backend, spec, time.Now(), t.Logf); err != nil {
+		t.Fatal(err)
+	}
+}
