@@ -210,7 +210,8 @@ func dialect() sqlstore.Dialect {
 		EventMethod:       "json_extract(details, '$.method')",
 		IsUniqueViolation: isUniqueViolation,
 		IsRetryable:       isRetryable,
-		Compact:           "PRAGMA incremental_vacuum",
+		Compact:           "PRAGMA incremental_vacuum(%d)",
+		CompactLeft:       "PRAGMA freelist_count",
 		Goose:             goose.DialectSQLite3,
 		Migrations:        sub,
 	}

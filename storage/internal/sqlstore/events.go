@@ -108,15 +108,5 @@ func (s *Store) Events(ctx context.Context, q storage.EventQuery) ([]storage.Eve
 // like DeleteExpired.
 func (s *Store) DeleteEventsBefore(ctx context.Context, before time.Time) (int64, error) {
 	query := fmt.Sprintf("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ? LIMIT %d)", deleteBatch)
-	var total int64
-	for {
-		n, err := s.execN(ctx, query, micros(before))
-		if err != nil {
-			return total, s.wrap("delete old events", err)
-		}
-		total += n
-		if n < deleteBatch {
-			return total, nil
-		}
-	}
+	return s.deleteBatches(ctx, "delete old events", query, micros(before))
 }

@@ -23,8 +23,45 @@ var neverExpires = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 // session is kept after its request time.
 const defaultLifetime = 30 * 24 * time.Hour
 
-// deleteBatch is how many rows one DeleteExpired statement removes.
+// deleteBatch is how many rows one DeleteExpired statement removes: a
+// short statement, so that the token endpoint's writes (on SQLite, behind
+// the one writer connection) wait little for the janitor.
 const deleteBatch = 1000
+
+// pace waits, after a janitor statement that took took, as long again
+// (at least a millisecond), so that a janitor with millions of rows to go
+// takes at most half of the database's writer and of a core instead of
+// all of it; it returns ctx's error if ctx ends first.
+func pace(ctx context.Context, took time.Duration) error {
+	t := time.NewTimer(max(took, time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// deleteBatches runs query (a DELETE of at most deleteBatch rows) until it
+// deletes fewer, pacing full batches, and returns how many rows went.
+func (s *Store) deleteBatches(ctx context.Context, op, query string, args ...any) (int64, error) {
+	var total int64
+	for {
+		start := time.Now()
+		n, err := s.execN(ctx, query, args...)
+		if err != nil {
+			return total, s.wrap(op, err)
+		}
+		total += n
+		if n < deleteBatch {
+			return total, nil
+		}
+		if err := pace(ctx, time.Since(start)); err != nil {
+			return total, s.wrap(op, err)
+		}
+	}
+}
 
 // artifact is one table of fosite requests.
 type artifact struct {
@@ -397,7 +434,9 @@ ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at WHERE oauth2_jt
 }
 
 // DeleteExpired implements storage.Storage with batched deletes, one
-// autocommitted statement of at most deleteBatch rows at a time.
+// autocommitted statement of at most deleteBatch rows at a time through
+// the expires_at index, paced (see pace); then, where the dialect
+// compacts, it gives the freed pages back in paced steps.
 func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {
 	type target struct{ table, key string }
 	targets := make([]target, 0, len(artifacts)+2)
@@ -418,15 +457,10 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, err
 		if t.table == "device_auths" {
 			cutoff = micros(before.Add(-storage.DeviceRetention)) // late polls learn of the expiry
 		}
-		for {
-			n, err := s.execN(ctx, query, cutoff)
-			if err != nil {
-				return total, s.wrap("delete expired "+t.table, err)
-			}
-			total += n
-			if n < deleteBatch {
-				break
-			}
+		n, err := s.deleteBatches(ctx, "delete expired "+t.table, query, cutoff)
+		total += n
+		if err != nil {
+			return total, err
 		}
 	}
 	// Push events are few (minutes of pushes) and keyed by two columns.
@@ -436,11 +470,45 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, err
 	}
 	total += n
 	if total > 0 && s.d.Compact != "" {
-		if _, err := s.exec(ctx, s.d.Compact); err != nil {
-			return total, s.wrap("compact", err)
+		if err := s.compact(ctx); err != nil {
+			return total, err
 		}
 	}
 	return total, nil
 }
+
+// compact gives free pages back with the dialect's Compact statement, at
+// most compactPages at a time, paced, until CompactLeft says none are left
+// or a step gave none back (a database not in incremental auto-vacuum
+// mode, such as SQLite's in-memory one, keeps its free pages).
+func (s *Store) compact(ctx context.Context) error {
+	query := fmt.Sprintf(s.d.Compact, compactPages)
+	last := int64(-1)
+	for {
+		start := time.Now()
+		if _, err := s.exec(ctx, query); err != nil {
+			return s.wrap("compact", err)
+		}
+		if s.d.CompactLeft == "" {
+			return nil
+		}
+		var left int64
+		if err := s.queryRow(ctx, s.d.CompactLeft, nil, &left); err != nil {
+			return s.wrap("compact", err)
+		}
+		if left == 0 || left == last {
+			return nil
+		}
+		last = left
+		if err := pace(ctx, time.Since(start)); err != nil {
+			return s.wrap("compact", err)
+		}
+	}
+}
+
+// compactPages is how many pages one Compact statement frees (4 MB of
+// SQLite's 4 KB pages): giving back the gigabytes of a big janitor round
+// in one statement would hold the writer for as long.
+const compactPages = 1024
 
 func isNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }

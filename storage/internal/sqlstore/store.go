@@ -52,10 +52,14 @@ type Dialect struct {
 	IsUnavailable func(err error) bool
 
 	// Compact, if set, is a statement DeleteExpired runs after it removed
-	// rows, giving the freed pages back to the file system (SQLite: PRAGMA
-	// incremental_vacuum). Empty means the database reuses free space by
-	// itself (PostgreSQL's autovacuum).
+	// rows, giving at most %d freed pages back to the file system (SQLite:
+	// PRAGMA incremental_vacuum(%d)). Empty means the database reuses free
+	// space by itself (PostgreSQL's autovacuum).
 	Compact string
+	// CompactLeft, if set, is a query of how many free pages Compact has
+	// still to give back (SQLite: PRAGMA freelist_count); DeleteExpired
+	// repeats Compact until it says 0. Empty means Compact runs once.
+	CompactLeft string
 
 	// Goose is goose's name for the database.
 	Goose goose.Dialect
