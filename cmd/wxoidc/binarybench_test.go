@@ -11,6 +11,13 @@ package main
 //	cpu-ms/op   the provider's CPU (utime+stime from /proc/PID/stat)
 //	pgcpu-ms/op PostgreSQL's CPU for the backends of the provider's database
 //	pgxact/op   PostgreSQL transactions (each autocommit statement is one)
+//	pgrt/op     round trips to PostgreSQL: what the provider sends through
+//	            a counting proxy in this process, as Sync and simple
+//	            Query messages (one each per round trip)
+//	pgstmt/op   statements PostgreSQL ran (Execute and simple Query
+//	            messages; BEGIN and COMMIT count)
+//	pgparse/op  statements PostgreSQL parsed (Parse messages): 0 when
+//	            every statement comes from a connection's statement cache
 //	store/op    what the provider's storage metric counts: database round
 //	            trips (storage operations in builds before the storage
 //	            observer, commit 424139f)
@@ -43,6 +50,10 @@ package main
 // a CPU profile of the measured run's first seconds (NAME.cpu.pprof) and
 // the allocation profiles before and after it (NAME.allocs0.pprof,
 // NAME.allocs1.pprof; compare with `go tool pprof -base`).
+//
+// WXOIDC_BENCH_STATEMENTS=1 logs, per benchmark, the storage round trips
+// of one operation by name ("select oauth2_refresh", "commit", …), from
+// the provider's wxoidc_storage_operation_duration_seconds.
 
 import (
 	"bufio"
@@ -50,6 +61,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -103,6 +115,7 @@ func BenchmarkBinary(b *testing.B) {
 		b.Run("grant", func(b *testing.B) { st.measure(b, st.prepareGrant, st.grant) })
 		b.Run("refresh", func(b *testing.B) { st.measure(b, st.prepareRefresh, st.refresh) })
 		b.Run("client_credentials", func(b *testing.B) { st.measure(b, nil, st.clientCredentials) })
+		b.Run("introspect", func(b *testing.B) { st.measure(b, st.prepareIntrospect, st.introspect) })
 		b.Run("weblogin", func(b *testing.B) { st.measure(b, nil, st.webLogin) })
 	}
 	for _, backend := range backends {
@@ -166,15 +179,17 @@ func benchBinary(b testing.TB) string {
 type benchStack struct {
 	issuer, sim, admin, adminToken string
 	providerPID                    int
-	pg                             *sql.DB // nil on SQLite
-	pgDB                           string  // the provider's database on PostgreSQL
-	db                             *sql.DB // the provider's database, for counting expired rows
-	janitor                        bool    // the janitor runs: report its progress
+	pg                             *sql.DB      // nil on SQLite
+	pgDB                           string       // the provider's database on PostgreSQL
+	db                             *sql.DB      // the provider's database, for counting expired rows
+	janitor                        bool         // the janitor runs: report its progress
+	pgWire                         *pgWireCount // counts what the provider sends PostgreSQL
 	ccClient, ccSecret             string
 
 	// Per-measurement inputs prepared outside the timed part.
 	codes         chan string // js_codes for grant
 	refreshTokens []string    // one refresh token per worker, for refresh
+	accessToken   string      // the token introspect asks about
 }
 
 func startBenchStack(b *testing.B, bin, backend string, o benchOptions) *benchStack {
@@ -202,6 +217,8 @@ func startBenchStack(b *testing.B, bin, backend string, o benchOptions) *benchSt
 		}
 		cfg := filepath.Join(dir, "postgres.yaml")
 		u := benchDSN(st.pgDB)
+		st.pgWire = startPGWireCount(b, u.Host)
+		u.Host = st.pgWire.addr
 		q := u.Query()
 		q.Set("pool_max_conns", "8")
 		u.RawQuery = q.Encode()
@@ -383,6 +400,7 @@ func (st *benchStack) measure(b *testing.B, prepare func(b *testing.B, n int), o
 	cpu0 := procCPU(b, st.providerPID)
 	pg0 := st.pgFigures(b)
 	m0 := st.metrics(b)
+	w0 := st.pgWire.snapshot()
 	var profiled sync.WaitGroup
 	if profDir != "" {
 		profiled.Go(func() { st.saveProfile(b, "profile?seconds=5", profName+".cpu.pprof") })
@@ -399,6 +417,7 @@ func (st *benchStack) measure(b *testing.B, prepare func(b *testing.B, n int), o
 	cpu1 := procCPU(b, st.providerPID)
 	pg1 := st.pgFigures(b)
 	m1 := st.metrics(b)
+	w1 := st.pgWire.snapshot()
 	if profDir != "" {
 		st.saveProfile(b, "allocs", profName+".allocs1.pprof")
 	}
@@ -414,6 +433,21 @@ func (st *benchStack) measure(b *testing.B, prepare func(b *testing.B, n int), o
 	if st.pg != nil {
 		b.ReportMetric(ms(pg1.cpu-pg0.cpu)/n, "pgcpu-ms/op")
 		b.ReportMetric(float64(pg1.xacts-pg0.xacts)/n, "pgxact/op")
+		b.ReportMetric(float64(w1.roundTrips-w0.roundTrips)/n, "pgrt/op")
+		b.ReportMetric(float64(w1.statements-w0.statements)/n, "pgstmt/op")
+		b.ReportMetric(float64(w1.parses-w0.parses)/n, "pgparse/op")
+	}
+	if os.Getenv("WXOIDC_BENCH_STATEMENTS") != "" && b.N > 1 {
+		var lines []string
+		for op, c := range m1.byOp {
+			if d := (c - m0.byOp[op]) / n; d >= 0.005 {
+				lines = append(lines, fmt.Sprintf("%5.2f %s", d, op))
+			}
+		}
+		slices.Sort(lines)
+		slices.Reverse(lines)
+		// One line: the benchmark's log keeps only its first ten.
+		b.Logf("storage round trips per operation: %s", strings.Join(lines, ", "))
 	}
 	if st.janitor {
 		// Rows that expire meanwhile are few (the benchmark's own
@@ -533,6 +567,33 @@ func (st *benchStack) refresh(c *http.Client, w int) error {
 func (st *benchStack) clientCredentials(c *http.Client, _ int) error {
 	_, err := benchToken(c, st.issuer, st.ccClient, st.ccSecret, url.Values{"grant_type": {"client_credentials"}})
 	return err
+}
+
+// prepareIntrospect gets the access token that introspect asks about.
+func (st *benchStack) prepareIntrospect(b *testing.B, _ int) {
+	tok, err := benchToken(http.DefaultClient, st.issuer, st.ccClient, st.ccSecret, url.Values{"grant_type": {"client_credentials"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st.accessToken, _ = tok["access_token"].(string)
+}
+
+// introspect is a resource server (the client_credentials client)
+// introspecting an active access token of its own (RFC 7662).
+func (st *benchStack) introspect(c *http.Client, _ int) error {
+	req, _ := http.NewRequest(http.MethodPost, st.issuer+"/oauth2/introspect", strings.NewReader(url.Values{"token": {st.accessToken}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(st.ccClient), url.QueryEscape(st.ccSecret))
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var v struct{ Active bool }
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.StatusCode != http.StatusOK || !v.Active {
+		return fmt.Errorf("introspect: status %d, active %v: %v", resp.StatusCode, v.Active, err)
+	}
+	return nil
 }
 
 // webLogin is a whole browser login of a new browser: authorize → /login
@@ -718,13 +779,16 @@ func (st *benchStack) pgFigures(b *testing.B) pgFigures {
 	return f
 }
 
-type providerMetrics struct{ mallocs, storageOps float64 }
+type providerMetrics struct {
+	mallocs, storageOps float64
+	byOp                map[string]float64 // storage round trips by op label
+}
 
 // metrics reads the provider's allocation count and storage operation
 // count from its Prometheus endpoint.
 func (st *benchStack) metrics(b *testing.B) providerMetrics {
 	b.Helper()
-	var m providerMetrics
+	m := providerMetrics{byOp: map[string]float64{}}
 	for _, base := range []string{st.admin, st.issuer} {
 		req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
 		req.Header.Set("Authorization", "Bearer "+st.adminToken) // the admin listener's
@@ -740,10 +804,13 @@ func (st *benchStack) metrics(b *testing.B) providerMetrics {
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
-			name, value, ok := strings.Cut(line, " ")
-			if !ok || strings.HasPrefix(line, "#") {
+			// NAME{LABELS} VALUE, where label values may hold spaces
+			// ("select oauth2_refresh").
+			i := strings.LastIndexByte(line, ' ')
+			if i < 0 || strings.HasPrefix(line, "#") {
 				continue
 			}
+			name, value := line[:i], line[i+1:]
 			v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
 			if err != nil {
 				continue
@@ -751,8 +818,11 @@ func (st *benchStack) metrics(b *testing.B) providerMetrics {
 			switch {
 			case name == "go_memstats_mallocs_total":
 				m.mallocs = v
-			case strings.HasPrefix(name, "wxoidc_storage_") && strings.Contains(name, "_count"):
+			case strings.HasPrefix(name, "wxoidc_storage_") && strings.Contains(name, "_count{"):
 				m.storageOps += v
+				if op := storageOpLabel.FindStringSubmatch(name); op != nil {
+					m.byOp[op[1]] += v
+				}
 			}
 		}
 		resp.Body.Close()
@@ -760,4 +830,95 @@ func (st *benchStack) metrics(b *testing.B) providerMetrics {
 	}
 	b.Fatal("no /metrics on the admin or public listener")
 	return m
+}
+
+var storageOpLabel = regexp.MustCompile(`op="([^"]*)"`)
+
+// pgWireCount is a loopback TCP proxy in front of PostgreSQL that counts
+// the messages of the frontend protocol the provider sends (PostgreSQL
+// protocol 3.0: after the untyped startup message, each message is a type
+// byte and a length). It needs sslmode=disable.
+type pgWireCount struct {
+	addr                           string
+	roundTrips, statements, parses atomic.Int64
+}
+
+type pgWireFigures struct{ roundTrips, statements, parses int64 }
+
+func (p *pgWireCount) snapshot() pgWireFigures {
+	if p == nil {
+		return pgWireFigures{}
+	}
+	return pgWireFigures{p.roundTrips.Load(), p.statements.Load(), p.parses.Load()}
+}
+
+func startPGWireCount(b *testing.B, upstream string) *pgWireCount {
+	b.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := &pgWireCount{addr: l.Addr().String()}
+	var conns sync.WaitGroup
+	b.Cleanup(func() { l.Close(); conns.Wait() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", upstream)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			conns.Go(func() { io.Copy(c, s); c.Close() })
+			conns.Go(func() { p.forward(s, c); s.Close() })
+		}
+	}()
+	return p
+}
+
+// forward copies the frontend's messages from c to s, counting them. It
+// writes on when it has read all that has arrived, so that what the
+// provider sends in one write reaches PostgreSQL in one.
+func (p *pgWireCount) forward(s io.Writer, c io.Reader) {
+	r := bufio.NewReaderSize(c, 64<<10)
+	w := bufio.NewWriterSize(s, 64<<10)
+	head := make([]byte, 5)
+	copyMessage := func(head []byte, n int64) bool {
+		if _, err := w.Write(head); err != nil {
+			return false
+		}
+		if _, err := io.CopyN(w, r, n); err != nil {
+			return false
+		}
+		return r.Buffered() > 0 || w.Flush() == nil
+	}
+	// The startup message: a length (including itself) and no type.
+	if _, err := io.ReadFull(r, head[:4]); err != nil {
+		return
+	}
+	if !copyMessage(head[:4], int64(binary.BigEndian.Uint32(head[:4]))-4) {
+		return
+	}
+	for {
+		if _, err := io.ReadFull(r, head); err != nil {
+			return
+		}
+		switch head[0] {
+		case 'S': // Sync ends an extended-protocol round trip
+			p.roundTrips.Add(1)
+		case 'Q': // a simple query is its own round trip
+			p.roundTrips.Add(1)
+			p.statements.Add(1)
+		case 'E':
+			p.statements.Add(1)
+		case 'P':
+			p.parses.Add(1)
+		}
+		if !copyMessage(head, int64(binary.BigEndian.Uint32(head[1:]))-4) {
+			return
+		}
+	}
 }
