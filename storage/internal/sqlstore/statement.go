@@ -236,6 +236,25 @@ func (s *Store) queryRow(ctx context.Context, query string, args []any, dest ...
 	return s.classify(err)
 }
 
+// writeReturning runs a write with RETURNING in the context's transaction
+// (beginning it if the context holds a write set) or on the writer, and
+// scans its one row into dest; no row is sql.ErrNoRows.
+func (s *Store) writeReturning(ctx context.Context, query string, args []any, dest ...any) error {
+	tx, err := s.txFrom(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := s.statement(ctx, tx, s.w, query)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	done := s.tripQuery(ctx, query)
+	err = st.queryRow(ctx, args...).Scan(dest...)
+	done(err)
+	return s.classify(err)
+}
+
 // query runs a query in the context's transaction or on the reader and
 // calls scan for each row.
 func (s *Store) query(ctx context.Context, query string, args []any, scan func(*sql.Rows) error) error {

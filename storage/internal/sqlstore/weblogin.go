@@ -21,37 +21,30 @@ func (s *Store) CreateLoginState(ctx context.Context, id string, data []byte, ex
 	return s.wrap("create login state", err)
 }
 
-// ConsumeLoginState implements storage.LoginStateStore: the row is read and
-// deleted in one transaction, and only the caller whose DELETE removed it
-// gets the data, so single use holds across replicas.
+// ConsumeLoginState implements storage.LoginStateStore with one DELETE …
+// RETURNING: only the caller whose DELETE removed the row gets its data, so
+// single use holds across replicas, in one round trip. An expired row is
+// deleted too, and not found.
 func (s *Store) ConsumeLoginState(ctx context.Context, id string) ([]byte, error) {
-	key := hash(id)
-	var data []byte
-	err := s.inTx(ctx, "consume login state", false, func(ctx context.Context) error {
-		var exp int64
-		if err := s.queryRow(ctx, "SELECT data, expires_at FROM login_states WHERE id_hash = ?", []any{key}, &data, &exp); err != nil {
-			return s.wrap("consume login state", err)
-		}
-		n, err := s.execN(ctx, "DELETE FROM login_states WHERE id_hash = ?", key)
-		if err != nil {
-			return s.wrap("consume login state", err)
-		}
-		if n != 1 || exp <= micros(s.now()) {
-			return fmt.Errorf("%s: consume login state: %w", s.d.Name, storage.ErrNotFound)
-		}
-		return nil
-	})
+	var (
+		data []byte
+		exp  int64
+	)
+	err := s.writeReturning(ctx, "DELETE FROM login_states WHERE id_hash = ? RETURNING data, expires_at", []any{hash(id)}, &data, &exp)
 	if err != nil {
-		return nil, err
+		return nil, s.wrap("consume login state", err)
+	}
+	if exp <= micros(s.now()) {
+		return nil, fmt.Errorf("%s: consume login state: %w", s.d.Name, storage.ErrNotFound)
 	}
 	return data, nil
 }
 
-// CreateBrowserSession implements storage.BrowserSessionStore.
+// CreateBrowserSession implements storage.BrowserSessionStore. In a write
+// set it is queued (it commits with the login it belongs to).
 func (s *Store) CreateBrowserSession(ctx context.Context, bs storage.BrowserSession) error {
-	_, err := s.exec(ctx, "INSERT INTO browser_sessions (id_hash, subject, auth_time, expires_at, amr) VALUES (?, ?, ?, ?, ?)",
+	return s.write(ctx, "create browser session", nil, "INSERT INTO browser_sessions (id_hash, subject, auth_time, expires_at, amr) VALUES (?, ?, ?, ?, ?)",
 		hash(bs.ID), bs.Subject, micros(bs.AuthTime), micros(bs.ExpiresAt), strings.Join(bs.AMR, " "))
-	return s.wrap("create browser session", err)
 }
 
 // BrowserSession implements storage.BrowserSessionStore.
