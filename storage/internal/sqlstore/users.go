@@ -181,9 +181,10 @@ func (s *Store) LinkIdentity(ctx context.Context, req storage.LinkRequest) (stor
 	}
 	req.Now = fromMicros(micros(req.Now))
 	// Most logins are returning users whose identity is linked already and
-	// who bring nothing new: answer those from the read pool, without taking
+	// who bring nothing new (a web login's nickname and picture are most
+	// often those stored): answer those from the read pool, without taking
 	// the single writer (SQLite) or a row lock (PostgreSQL).
-	if s.state(ctx) == nil && req.Name == "" && req.Picture == "" {
+	if s.state(ctx) == nil {
 		var (
 			identUnionID sql.NullString
 			kind         string
@@ -193,7 +194,8 @@ func (s *Store) LinkIdentity(ctx context.Context, req storage.LinkRequest) (stor
 		if err == nil {
 			u := r.user()
 			nothingNew := (req.UnionID == "" || identUnionID.Valid) && (req.Kind == "" || kind != "") &&
-				(req.PhoneNumber == "" || (u.PhoneNumber == req.PhoneNumber && u.PhoneNumberVerified))
+				(req.PhoneNumber == "" || (u.PhoneNumber == req.PhoneNumber && u.PhoneNumberVerified)) &&
+				(req.Name == "" || req.Name == u.Name) && (req.Picture == "" || req.Picture == u.Picture)
 			if u.Disabled || nothingNew {
 				return storage.LinkResult{User: u}, nil
 			}
