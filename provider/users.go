@@ -149,17 +149,37 @@ func (u *Users) audit() *Audit {
 // recorded as a login_failed event) when the person may not sign in, and a
 // storage error otherwise.
 func (u *Users) SignIn(ctx context.Context, in SignIn) (storage.User, error) {
+	return u.SignInWith(ctx, in, nil)
+}
+
+// SignInWith is SignIn that also runs also, when not nil, with the user
+// in the transaction that records the login: a login method's own writes
+// (say, the browser session it starts) commit together with the login, in
+// one write. When also fails, nothing of the login is recorded and its
+// error is returned.
+func (u *Users) SignInWith(ctx context.Context, in SignIn, also func(ctx context.Context, user storage.User) error) (storage.User, error) {
 	user, login, err := u.find(ctx, in)
 	if err != nil {
 		return storage.User{}, err
 	}
-	if err := u.recordLogin(ctx, login); err != nil {
+	e := loginEventOf(&login)
+	err = storage.InTx(ctx, u.Storage, func(ctx context.Context) error {
+		if err := u.Storage.RecordLogin(ctx, login); err != nil {
+			return err
+		}
+		if also != nil {
+			return also(ctx, user)
+		}
+		return nil
+	})
+	if err != nil {
 		if errors.Is(err, storage.ErrUserDisabled) {
 			u.refused(ctx, in, user.Subject, "disabled")
 			return storage.User{}, ErrUserDisabled
 		}
 		return storage.User{}, err
 	}
+	u.audit().logged(ctx, e)
 	return user, nil
 }
 

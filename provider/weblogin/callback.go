@@ -64,7 +64,12 @@ func (a *Authenticator) handleCallback(w http.ResponseWriter, r *http.Request) {
 		a.errorPage(w, r, p.Locale, http.StatusForbidden, "errSnapshot", a.authorizeURL(p))
 		return
 	}
-	subject, err := a.subjectOf(ctx, r, app, p, tok)
+	// The browser session commits with the login (one write).
+	var bs storage.BrowserSession
+	subject, err := a.subjectOf(ctx, r, app, p, tok, func(ctx context.Context, user storage.User) (err error) {
+		bs, err = a.replaceSession(ctx, r, user.Subject, []string{amrWeChat})
+		return err
+	})
 	switch {
 	case errors.Is(err, provider.ErrUserDisabled):
 		a.refusePage(w, r, p, "errDisabled", fosite.ErrAccessDenied.WithHint("The account is disabled."))
@@ -83,19 +88,17 @@ func (a *Authenticator) handleCallback(w http.ResponseWriter, r *http.Request) {
 		a.toWeChat(w, r, p)
 		return
 	}
-	if err := a.startSession(ctx, w, r, subject, []string{amrWeChat}); err != nil {
-		a.serverError(w, r, p.Locale, "start login session", err)
-		return
-	}
+	a.setSessionCookie(w, bs)
 	noStore(w)
 	http.Redirect(w, r, a.authorizeURL(p), http.StatusSeeOther)
 }
 
-// subjectOf signs the WeChat user of tok in (provider.Users.SignIn) and
-// returns their subject. A snsapi_base token only finds an identity that
-// is linked already: for an unknown one it returns "" (and no error), to go
+// subjectOf signs the WeChat user of tok in (provider.Users.SignInWith,
+// running also in the login's transaction) and returns their subject. A
+// snsapi_base token only finds an identity that is linked already: for an
+// unknown one it returns "" (and no error, and also does not run), to go
 // round again with snsapi_userinfo, which brings the unionid.
-func (a *Authenticator) subjectOf(ctx context.Context, r *http.Request, app *wechat.Client, p *pending, tok *wechat.OAuthToken) (string, error) {
+func (a *Authenticator) subjectOf(ctx context.Context, r *http.Request, app *wechat.Client, p *pending, tok *wechat.OAuthToken, also func(ctx context.Context, user storage.User) error) (string, error) {
 	in := provider.SignIn{
 		AppID: app.AppID, OpenID: tok.OpenID, UnionID: tok.UnionID, Kind: p.Kind,
 		ClientID: p.ClientID, IP: provider.RequestIP(r), Method: provider.MethodQR,
@@ -123,7 +126,7 @@ func (a *Authenticator) subjectOf(ctx context.Context, r *http.Request, app *wec
 			}
 		}
 	}
-	user, err := a.cfg.Users.SignIn(ctx, in)
+	user, err := a.cfg.Users.SignInWith(ctx, in, also)
 	if err != nil {
 		return "", err
 	}

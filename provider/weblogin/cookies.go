@@ -197,14 +197,26 @@ func (a *Authenticator) session(ctx context.Context, r *http.Request) (*storage.
 // id the browser carried before the login — perhaps one an attacker
 // planted — is deleted and never becomes a signed-in session.
 func (a *Authenticator) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, subject string, amr []string) error {
+	bs, err := a.replaceSession(ctx, r, subject, amr)
+	if err != nil {
+		return err
+	}
+	a.setSessionCookie(w, bs)
+	return nil
+}
+
+// replaceSession is the storage part of startSession: it deletes the
+// browser's old session and stores the new one, which the caller sends
+// with setSessionCookie once it is stored (committed, in a transaction).
+func (a *Authenticator) replaceSession(ctx context.Context, r *http.Request, subject string, amr []string) (storage.BrowserSession, error) {
 	now := a.now()
 	if old := a.cookie(r, cookieSession); old != "" {
 		if err := a.cfg.Storage.DeleteBrowserSession(ctx, old); err != nil {
-			return err
+			return storage.BrowserSession{}, err
 		}
 		// The replaced session has ended for its clients too.
 		if _, err := a.cfg.Storage.EnqueueSessionLogouts(ctx, provider.SessionSID(old), now, now.Add(provider.BackchannelRetryFor)); err != nil {
-			return err
+			return storage.BrowserSession{}, err
 		}
 	}
 	bs := storage.BrowserSession{
@@ -214,10 +226,14 @@ func (a *Authenticator) startSession(ctx context.Context, w http.ResponseWriter,
 		AMR:       amr,
 	}
 	if err := a.cfg.Storage.CreateBrowserSession(ctx, bs); err != nil {
-		return err
+		return storage.BrowserSession{}, err
 	}
+	return bs, nil
+}
+
+// setSessionCookie gives the browser the session bs.
+func (a *Authenticator) setSessionCookie(w http.ResponseWriter, bs storage.BrowserSession) {
 	a.setCookie(w, cookieSession, bs.ID, int(a.cfg.SessionLifetime/time.Second))
-	return nil
 }
 
 // EndSession implements provider.LogoutAuthenticator: it deletes the
