@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+	fstorage "github.com/ory/fosite/storage"
 
 	"github.com/wxoidc/wxoidc/storage"
 )
@@ -231,7 +232,7 @@ func (p *Provider) FinishAuthorization(w http.ResponseWriter, r *http.Request, a
 		p.writeAuthorizeError(ctx, w, r, ar, err)
 		return
 	}
-	resp, err := p.oauth2.NewAuthorizeResponse(ctx, ar, sess)
+	resp, err := p.newAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
 		p.writeAuthorizeError(ctx, w, r, ar, err)
 		return
@@ -241,6 +242,28 @@ func (p *Provider) FinishAuthorization(w http.ResponseWriter, r *http.Request, a
 		p.recordSessionClient(ctx, c, auth)
 	}
 	p.oauth2.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// newAuthorizeResponse is fosite's NewAuthorizeResponse in one write
+// transaction: the authorization code and its PKCE and OpenID Connect
+// sessions commit together, in one round trip where the backend batches.
+func (p *Provider) newAuthorizeResponse(ctx context.Context, ar fosite.AuthorizeRequester, sess *Session) (resp fosite.AuthorizeResponder, err error) {
+	store := p.cfg.Storage
+	txCtx, err := fstorage.MaybeBeginTx(ctx, store)
+	if err != nil {
+		return nil, fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	}
+	resp, err = p.oauth2.NewAuthorizeResponse(txCtx, ar, sess)
+	if err != nil {
+		if rbErr := fstorage.MaybeRollbackTx(txCtx, store); rbErr != nil {
+			p.log.WarnContext(ctx, "rollback", "error", rbErr)
+		}
+		return nil, err
+	}
+	if err := fstorage.MaybeCommitTx(txCtx, store); err != nil {
+		return nil, fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	}
+	return resp, nil
 }
 
 // authorizeSession grants scopes and builds the session of an authorization.
