@@ -341,8 +341,10 @@ func (s *Store) GetPKCERequestSession(ctx context.Context, signature string, ses
 }
 
 // DeletePKCERequestSession implements pkce.PKCERequestStorage.
+// Outside a transaction it commits asynchronously where the dialect can
+// (see asyncQueries): the code it belongs to is spent.
 func (s *Store) DeletePKCERequestSession(ctx context.Context, signature string) error {
-	return s.del(ctx, pkceRequests, signature)
+	return s.write(ctx, "delete "+pkceRequests.table, nil, s.async(ctx, pkceRequests.del, s.asyncQ.deletePKCE), hash(signature))
 }
 
 // CreateOpenIDConnectSession implements
@@ -367,8 +369,10 @@ func (s *Store) GetOpenIDConnectSession(ctx context.Context, code string, reques
 }
 
 // DeleteOpenIDConnectSession implements openid.OpenIDConnectRequestStorage.
+// Outside a transaction it commits asynchronously where the dialect can
+// (see asyncQueries): the code it belongs to is spent.
 func (s *Store) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	return s.del(ctx, oidcSessions, code)
+	return s.write(ctx, "delete "+oidcSessions.table, nil, s.async(ctx, oidcSessions.del, s.asyncQ.deleteOIDC), hash(code))
 }
 
 // CreatePARSession implements fosite.PARStorage.

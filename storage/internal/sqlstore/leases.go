@@ -32,7 +32,9 @@ func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
 // the limit's theoretical arrival time, which is also when it has refilled
 // completely. A new limit starts at now + cost; an existing one moves to
 // max(tat, now) + cost, only if tat + cost ≤ now + tolerance.
-const takeRate = `INSERT INTO rate_limits (name, expires_at) VALUES (?, ?)
+const takeRate = `INSERT INTO rate_limits (name, expires_at) VALUES (?, ?)` + takeRateConflict
+
+const takeRateConflict = `
 ON CONFLICT (name) DO UPDATE SET expires_at = CASE WHEN rate_limits.expires_at + ? > excluded.expires_at THEN rate_limits.expires_at + ? ELSE excluded.expires_at END
 WHERE rate_limits.expires_at + ? <= ?`
 
@@ -43,7 +45,7 @@ func (s *Store) TakeRate(ctx context.Context, name string, n int, rate float64, 
 		return false, nil
 	}
 	t := now.UnixMicro()
-	changed, err := s.execN(ctx, takeRate, name, t+cost, cost, cost, cost, t+tolerance)
+	changed, err := s.execN(ctx, s.async(ctx, takeRate, s.asyncQ.takeRate), name, t+cost, cost, cost, cost, t+tolerance)
 	if err != nil {
 		return false, s.wrap(fmt.Sprintf("take rate %q", name), err)
 	}

@@ -143,6 +143,8 @@ type Store struct {
 	stmts   sync.Map    // stmtKey → *sql.Stmt, prepared on w or r
 	warmed  atomic.Bool // txQueries are in stmts
 
+	asyncQ asyncQueries // asynchronously committed variants; empty without Dialect.AsyncCommitFrom
+
 	observer storage.Observer // sees every round trip; nil for none. Set before use.
 	names    sync.Map         // query → its name for observers
 }
@@ -171,6 +173,7 @@ func New(cfg Config) (*Store, error) {
 	if s.d.Name == "" {
 		s.d.Name = "sqlstore"
 	}
+	s.asyncQ = newAsyncQueries(s.d.AsyncCommitFrom)
 	s.refreshUsed = fmt.Errorf("%s: rotate oauth2_refresh: no active token: %w", s.d.Name, storage.ErrNotFound)
 	return s, nil
 }

@@ -15,22 +15,27 @@ import (
 // key column.
 var webLoginTables = [][2]string{{"login_states", "id_hash"}, {"browser_sessions", "id_hash"}}
 
-// CreateLoginState implements storage.LoginStateStore.
+// CreateLoginState implements storage.LoginStateStore (asynchronously
+// committed where the dialect can; see asyncQueries).
 func (s *Store) CreateLoginState(ctx context.Context, id string, data []byte, expiresAt time.Time) error {
-	_, err := s.exec(ctx, "INSERT INTO login_states (id_hash, data, expires_at) VALUES (?, ?, ?)", hash(id), data, micros(expiresAt))
+	query := s.async(ctx, "INSERT INTO login_states (id_hash, data, expires_at) VALUES (?, ?, ?)", s.asyncQ.createLoginState)
+	_, err := s.exec(ctx, query, hash(id), data, micros(expiresAt))
 	return s.wrap("create login state", err)
 }
 
 // ConsumeLoginState implements storage.LoginStateStore with one DELETE …
 // RETURNING: only the caller whose DELETE removed the row gets its data, so
 // single use holds across replicas, in one round trip. An expired row is
-// deleted too, and not found.
+// deleted too, and not found. It commits asynchronously where the dialect
+// can (see asyncQueries): a lost delete after a database crash leaves a
+// state whose WeChat code WeChat has already spent.
 func (s *Store) ConsumeLoginState(ctx context.Context, id string) ([]byte, error) {
 	var (
 		data []byte
 		exp  int64
 	)
-	err := s.writeReturning(ctx, "DELETE FROM login_states WHERE id_hash = ? RETURNING data, expires_at", []any{hash(id)}, &data, &exp)
+	query := s.async(ctx, "DELETE FROM login_states WHERE id_hash = ? RETURNING data, expires_at", s.asyncQ.consumeLoginState)
+	err := s.writeReturning(ctx, query, []any{hash(id)}, &data, &exp)
 	if err != nil {
 		return nil, s.wrap("consume login state", err)
 	}
