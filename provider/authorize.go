@@ -32,6 +32,10 @@ type Authentication struct {
 	SID string
 	// SessionExpiresAt is when that browser session ends.
 	SessionExpiresAt time.Time
+	// User, if set, is the user of Subject as the Authenticator read it
+	// while handling this request; the provider then does not read it
+	// again. Nil means the provider reads it.
+	User *storage.User
 }
 
 // Authenticator is the authorization endpoint's login step.
@@ -268,12 +272,18 @@ func (p *Provider) newAuthorizeResponse(ctx context.Context, ar fosite.Authorize
 
 // authorizeSession grants scopes and builds the session of an authorization.
 func (p *Provider) authorizeSession(ctx context.Context, ar fosite.AuthorizeRequester, auth *Authentication) (*Session, error) {
-	user, err := p.cfg.Storage.User(ctx, auth.Subject)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fosite.ErrAccessDenied.WithHint("The signed-in user is unknown to the provider.")
-	}
-	if err != nil {
-		return nil, fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	var user storage.User
+	if auth.User != nil && auth.User.Subject == auth.Subject {
+		user = *auth.User
+	} else {
+		var err error
+		user, err = p.cfg.Storage.User(ctx, auth.Subject)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, fosite.ErrAccessDenied.WithHint("The signed-in user is unknown to the provider.")
+		}
+		if err != nil {
+			return nil, fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+		}
 	}
 	client := ar.GetClient()
 	// fosite has checked every requested scope against the client's

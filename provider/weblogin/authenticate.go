@@ -26,7 +26,7 @@ func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request, ar 
 	ctx := r.Context()
 	form := ar.GetRequestForm()
 	prompts := strings.Fields(form.Get("prompt"))
-	sess, err := a.session(ctx, r)
+	sess, user, err := a.sessionUser(ctx, r)
 	if err != nil {
 		return nil, fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 	}
@@ -51,7 +51,7 @@ func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request, ar 
 		amr = []string{amrWeChat} // sessions from before amr was kept
 	}
 	return &provider.Authentication{Subject: sess.Subject, AuthTime: sess.AuthTime, AMR: amr,
-		SID: provider.SessionSID(sess.ID), SessionExpiresAt: sess.ExpiresAt}, nil
+		SID: provider.SessionSID(sess.ID), SessionExpiresAt: sess.ExpiresAt, User: user}, nil
 }
 
 // tooOld reports whether a login at authTime fails max_age (in seconds).

@@ -173,23 +173,31 @@ func (a *Authenticator) origin() string {
 
 // session returns the browser's valid login session, or nil.
 func (a *Authenticator) session(ctx context.Context, r *http.Request) (*storage.BrowserSession, error) {
+	bs, _, err := a.sessionUser(ctx, r)
+	return bs, err
+}
+
+// sessionUser returns the browser's valid login session and its user, or
+// nil and nil.
+func (a *Authenticator) sessionUser(ctx context.Context, r *http.Request) (*storage.BrowserSession, *storage.User, error) {
 	id := a.cookie(r, cookieSession)
 	if id == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	bs, err := a.cfg.Storage.BrowserSession(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if _, err := a.cfg.Storage.User(ctx, bs.Subject); errors.Is(err, storage.ErrNotFound) {
-		return nil, nil // the user is gone
+	u, err := a.cfg.Storage.User(ctx, bs.Subject)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, nil // the user is gone
 	} else if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &bs, nil
+	return &bs, &u, nil
 }
 
 // startSession replaces the browser's login session (if any) with a new one
