@@ -64,7 +64,11 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if r.PostForm.Get("grant_type") == "refresh_token" {
+	switch r.PostForm.Get("grant_type") {
+	case "authorization_code":
+		// The code is read twice (see storage.Prefetch): once is enough.
+		ctx, _ = storage.WithPrefetch(ctx)
+	case "refresh_token":
 		ctx, _ = storage.WithPrefetch(ctx)
 		if p.cfg.RefreshReuseGrace > 0 {
 			ctx = p.withGraceCapture(ctx, r.PostForm.Get("refresh_token"))

@@ -10,9 +10,16 @@ import (
 // context with WithPrefetch; a backend that reads a refresh token in that
 // context may read the token's user in the same round trip and record it
 // here. A recorded user is as current as the token read.
+//
+// A backend may also keep a row it read for a second read of the same row
+// in the same context (PutRow, Row): fosite reads an authorization code
+// once to check the token request and again to issue the tokens, and the
+// code's single use is decided by its conditional invalidation when the
+// tokens commit, not by the second read.
 type Prefetch struct {
 	mu    sync.Mutex
 	users map[string]User
+	rows  map[string]any
 }
 
 type prefetchKey struct{}
@@ -52,4 +59,30 @@ func (p *Prefetch) User(subject string) (User, bool) {
 	defer p.mu.Unlock()
 	u, ok := p.users[subject]
 	return u, ok
+}
+
+// PutRow records a backend's row under key (the backend's choice, say its
+// table and the row's key); row must not be changed afterwards. It does
+// nothing on a nil Prefetch.
+func (p *Prefetch) PutRow(key string, row any) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.rows == nil {
+		p.rows = map[string]any{}
+	}
+	p.rows[key] = row
+}
+
+// Row returns the row recorded under key. A nil Prefetch has none.
+func (p *Prefetch) Row(key string) (any, bool) {
+	if p == nil {
+		return nil, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r, ok := p.rows[key]
+	return r, ok
 }

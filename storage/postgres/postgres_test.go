@@ -371,3 +371,57 @@ func TestErasureLeavesNothing(t *testing.T) {
 		return b.String(), nil
 	})
 }
+
+// TestCodeExchange_readsOnce pins that fosite's two reads of an
+// authorization code in one exchange (with a storage.Prefetch) cost one
+// statement, and that both return the stored request.
+func TestCodeExchange_readsOnce(t *testing.T) {
+	var count statements
+	s, err := postgres.Open(t.Context(), newSchema(t), postgres.WithTracer(postgres.Options{MaxConns: 1}, &count))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	c := storage.Client{ID: "client", GrantTypes: []string{"authorization_code"}}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	req := benchRequest(&c, "family")
+	for _, code := range []string{"code-0", "code-1"} {
+		if err := s.CreateAuthorizeCodeSession(ctx, code, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exchange := func(code string) int64 {
+		before := count.n.Load()
+		pctx, _ := storage.WithPrefetch(ctx)
+		for range 2 {
+			got, err := s.GetAuthorizeCodeSession(pctx, code, new(openid.DefaultSession))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.GetID() != req.GetID() || got.GetClient().GetID() != c.ID {
+				t.Fatalf("got request %q of client %q, want %q of %q", got.GetID(), got.GetClient().GetID(), req.GetID(), c.ID)
+			}
+		}
+		return count.n.Load() - before
+	}
+	exchange("code-0") // statements get prepared
+	if got, want := exchange("code-1"), int64(1); got != want {
+		t.Errorf("two reads of a code took %d statements, want %d", got, want)
+	}
+	// Without a Prefetch every read is a read.
+	before := count.n.Load()
+	for range 2 {
+		if _, err := s.GetAuthorizeCodeSession(ctx, "code-1", new(openid.DefaultSession)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := count.n.Load() - before; got != 2 {
+		t.Errorf("two reads without a Prefetch took %d statements, want 2", got)
+	}
+}

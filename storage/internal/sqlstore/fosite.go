@@ -163,9 +163,23 @@ func (s *Store) load(ctx context.Context, a *artifact, key string) (rec storage.
 		query = getRefreshWithUser
 		dest = append(dest, u.dest()...)
 	}
-	err = s.queryRow(ctx, query, []any{hash(key)}, dest...)
-	if err != nil {
-		return rec, nil, false, time.Time{}, s.wrap("get "+a.table, err)
+	// An authorization code is read twice by its exchange (see
+	// storage.Prefetch): the second read reuses the row of the first.
+	rowKey := ""
+	if a == codes && pre != nil {
+		rowKey = a.table + "\x00" + key
+	}
+	if v, ok := pre.Row(rowKey); ok && rowKey != "" {
+		r := v.(artifactRow)
+		active, exp, data, cid, cr, version, created, updated = r.active, r.exp, r.data, r.cid, r.cr, r.version, r.created, r.updated
+	} else {
+		err = s.queryRow(ctx, query, []any{hash(key)}, dest...)
+		if err != nil {
+			return rec, nil, false, time.Time{}, s.wrap("get "+a.table, err)
+		}
+		if rowKey != "" {
+			pre.PutRow(rowKey, artifactRow{active, exp, data, cid, cr, version, created, updated})
+		}
 	}
 	if u.subject.Valid {
 		pre.PutUser(u.user())
@@ -183,6 +197,16 @@ func (s *Store) load(ctx context.Context, a *artifact, key string) (rec storage.
 		cm = preloaded{ClientManager: s, client: &cl}
 	}
 	return rec, cm, active, fromMicros(exp), nil
+}
+
+// artifactRow is a row load read, kept for a second read (PutRow).
+type artifactRow struct {
+	active                    bool
+	exp                       int64
+	data                      []byte
+	cid                       sql.NullString
+	cr                        clientRow
+	version, created, updated sql.NullInt64
 }
 
 // preloaded is a fosite.ClientManager that knows one client already.
