@@ -10,7 +10,10 @@ import (
 // can finish what another one started.
 //
 // IDs are secrets held by the browser; backends MUST store only a hash of
-// them (SHA-256) and never log them.
+// them (SHA-256) and never log them. A backend may commit these writes
+// without waiting for them to be durable (PostgreSQL: synchronous_commit
+// off for the statement): a database crash may then lose the last of them,
+// and the person starts the sign-in again.
 type LoginStateStore interface {
 	// CreateLoginState stores data under id until expiresAt;
 	// ErrAlreadyExists if id is taken.
