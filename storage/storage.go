@@ -24,6 +24,7 @@ import (
 type Storage interface {
 	FositeStore
 	ClientStore
+	RegistrationStore
 	UserStore
 	EventStore
 	Stats
@@ -43,7 +44,8 @@ type Storage interface {
 	// given time (tokens, codes, PAR requests, JWT IDs, leases, login
 	// states, browser sessions, idle rate limits, device authorizations
 	// DeviceRetention after they expired, push events, refresh successors,
-	// session clients, logout jobs past their give-up time). Used refresh
+	// session clients, logout jobs past their give-up time, initial access
+	// tokens). Used refresh
 	// tokens are kept until they expire, so reuse detection keeps working for
 	// a token family's whole life. It returns how many rows it removed.
 	DeleteExpired(ctx context.Context, before time.Time) (int64, error)
@@ -104,7 +106,8 @@ type ClientStore interface {
 	// UpdateClient applies update to the stored client atomically. update may
 	// run more than once and must be pure. The ID cannot change.
 	UpdateClient(ctx context.Context, id string, update func(Client) (Client, error)) error
-	// DeleteClient removes a client; ErrNotFound if there is none.
+	// DeleteClient removes a client, and its dynamic registration if it
+	// has one (RegistrationStore); ErrNotFound if there is none.
 	DeleteClient(ctx context.Context, id string) error
 }
 

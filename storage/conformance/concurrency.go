@@ -36,6 +36,7 @@ func RunConcurrencyTests(t *testing.T, newStorage NewStorage) {
 		{"TakeRate", testConcurrentTakeRate},
 		{"UpdateClient", testConcurrentUpdateClient},
 		{"SetClientAssertionJWT", testConcurrentJTI},
+		{"RegisterClient", testConcurrentRegisterClient},
 	}, slices.Concat(webLoginConcurrencyTests, deviceConcurrencyTests, pushConcurrencyTests)...))
 }
 

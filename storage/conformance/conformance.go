@@ -56,6 +56,9 @@ func RunTests(t *testing.T, newStorage NewStorage) {
 		{"Backchannel", testBackchannel},
 		{"BackchannelUserPaths", testBackchannelUserPaths},
 		{"BackchannelClaims", testBackchannelClaims},
+		{"InitialAccessTokens", testInitialAccessTokens},
+		{"RegisterClient", testRegisterClient},
+		{"RegisterClientInTransaction", testRegisterClientInTransaction},
 	}, slices.Concat(webLoginTests, deviceTests, pushTests, accountTests, statsTests)...))
 }
 

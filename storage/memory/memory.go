@@ -37,6 +37,8 @@ type Store struct {
 	tables       [numTables]map[string]*tokenRow
 	jtis         map[string]time.Time // jti → expiry
 	clients      map[string]storage.Client
+	iats         map[string]storage.InitialAccessToken // initial access tokens by ID
+	regs         map[string]storage.ClientRegistration // by client ID
 	users        map[string]storage.User
 	unionIDs     map[string]string // unionid → subject; mirrors users
 	identities   map[identityKey]storage.Identity
@@ -91,6 +93,8 @@ func New() *Store {
 		now:          time.Now,
 		jtis:         map[string]time.Time{},
 		clients:      map[string]storage.Client{},
+		iats:         map[string]storage.InitialAccessToken{},
+		regs:         map[string]storage.ClientRegistration{},
 		users:        map[string]storage.User{},
 		unionIDs:     map[string]string{},
 		identities:   map[identityKey]storage.Identity{},
@@ -450,6 +454,12 @@ func (s *Store) DeleteExpired(_ context.Context, before time.Time) (int64, error
 			n++
 		}
 	}
+	for id, t := range s.iats {
+		if t.ExpiresAt.Before(before) {
+			delete(s.iats, id)
+			n++
+		}
+	}
 	n += s.web.deleteExpired(before)
 	n += s.devices.deleteExpired(before)
 	n += s.pushes.deleteExpired(before)
@@ -548,6 +558,7 @@ func (s *Store) DeleteClient(_ context.Context, id string) error {
 		return fmt.Errorf("memory: delete client %q: %w", id, storage.ErrNotFound)
 	}
 	delete(s.clients, id)
+	delete(s.regs, id)
 	return nil
 }
 

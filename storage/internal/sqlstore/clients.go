@@ -226,17 +226,27 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(storage
 	return fmt.Errorf("%s: %s: %w", s.d.Name, op, storage.ErrConflict)
 }
 
-// DeleteClient implements storage.ClientStore.
+// DeleteClient implements storage.ClientStore: the client and its dynamic
+// registration go in one transaction, so that the registration access
+// token dies with its client.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	n, err := s.execN(ctx, "DELETE FROM clients WHERE id = ?", id)
+	op := fmt.Sprintf("delete client %q", id)
+	err := s.inTx(ctx, op, false, func(ctx context.Context) error {
+		if _, err := s.exec(ctx, "DELETE FROM client_registrations WHERE client_id = ?", id); err != nil {
+			return s.wrap(op, err)
+		}
+		n, err := s.execN(ctx, "DELETE FROM clients WHERE id = ?", id)
+		if err != nil {
+			return s.wrap(op, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("%s: %s: %w", s.d.Name, op, storage.ErrNotFound)
+		}
+		s.clientChanged(ctx, id)
+		return nil
+	})
 	s.clientChanged(ctx, id)
-	if err != nil {
-		return s.wrap(fmt.Sprintf("delete client %q", id), err)
-	}
-	if n == 0 {
-		return fmt.Errorf("%s: delete client %q: %w", s.d.Name, id, storage.ErrNotFound)
-	}
-	return nil
+	return err
 }
 
 // maxCASAttempts bounds compare-and-swap loops.

@@ -472,7 +472,7 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, err
 		targets = append(targets, target{a.table, "signature"})
 	}
 	targets = append(targets, target{"oauth2_jti", "jti"}, target{"leases", "name"}, target{"rate_limits", "name"}, target{"refresh_successors", "signature"},
-		target{"session_clients", "id"}, target{"logout_jobs", "id"})
+		target{"session_clients", "id"}, target{"logout_jobs", "id"}, target{"initial_access_tokens", "id"})
 	for _, t := range webLoginTables {
 		targets = append(targets, target{t[0], t[1]})
 	}
