@@ -20,6 +20,8 @@ const (
 	// DeriveKey.
 	PurposeFositeHMAC    = "fosite-hmac"    // fosite's HMAC strategy (codes, opaque tokens)
 	PurposeClientSecrets = "client-secrets" // keyed hash of client secrets
+	// keyed hash of Dynamic Client Registration's initial and registration access tokens
+	PurposeRegistrationTokens = "registration-tokens"
 
 	// DeriveMAC.
 	PurposeWebLoginCSRF      = "wxoidc weblogin csrf v1"      // CSRF tokens of the login forms

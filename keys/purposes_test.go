@@ -9,7 +9,7 @@ import (
 func TestPurposes_Distinct(t *testing.T) {
 	all := []string{
 		PurposeSigningKeys, PurposeWeChatSessionKeys, PurposeWeChatServerTokens, PurposeRefreshGrace,
-		PurposeFositeHMAC, PurposeClientSecrets,
+		PurposeFositeHMAC, PurposeClientSecrets, PurposeRegistrationTokens,
 		PurposeWebLoginCSRF, PurposeWebLoginBinding, PurposeFollowLoginScene,
 		PurposeConsoleCookieSeal, PurposeConsoleCSRF, PurposeConsoleAdminToken,
 	}

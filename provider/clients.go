@@ -58,7 +58,7 @@ func Metadata(c storage.Client) ClientMetadata {
 		RedirectURIs:             c.RedirectURIs,
 		PostLogoutRedirectURIs:   c.PostLogoutRedirectURIs,
 		GrantTypes:               c.GetGrantTypes(),
-		ResponseTypes:            c.GetResponseTypes(),
+		ResponseTypes:            responseTypes(&c),
 		Scope:                    strings.Join(c.Scopes, " "),
 		Audience:                 c.Audience,
 		TokenEndpointAuthMethod:  c.TokenEndpointAuthMethod,
@@ -74,6 +74,16 @@ func Metadata(c storage.Client) ClientMetadata {
 
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 	}
+}
+
+// responseTypes are the response types Metadata shows: fosite's default
+// (code) only for a client with the authorization_code grant, so that a
+// document read back passes the RFC 7591 §2.1 consistency check.
+func responseTypes(c *storage.Client) []string {
+	if len(c.ResponseTypes) == 0 && !slices.Contains(c.GetGrantTypes(), "authorization_code") {
+		return nil
+	}
+	return c.GetResponseTypes()
 }
 
 // ClientError is an RFC 7591 §3.2.2 registration error.
@@ -133,6 +143,21 @@ func (m ClientMetadata) Client(dev bool, now time.Time) (storage.Client, error) 
 		c.IDTokenSignedResponseAlg = keys.RS256
 	}
 	return c, ValidateClient(c, dev)
+}
+
+// Check is Client followed by CheckClientAlg (kept: the algorithms the
+// provider keeps keys for) and CheckClientApp (apps: its WeChat apps):
+// every rule a client document must pass, wherever it comes from (admin
+// API, CLI, Dynamic Client Registration).
+func (m ClientMetadata) Check(dev bool, now time.Time, kept []string, apps map[string]wechat.AppKind) (storage.Client, error) {
+	c, err := m.Client(dev, now)
+	if err == nil {
+		err = CheckClientAlg(c, kept)
+	}
+	if err == nil {
+		err = CheckClientApp(c, apps)
+	}
+	return c, err
 }
 
 // CheckClientAlg reports, as invalid_client_metadata, a client whose
@@ -207,6 +232,12 @@ func ValidateClient(c storage.Client, dev bool) error {
 		if rt != "code" {
 			return metadataError("response_types", "response_type %q is not supported (only code)", rt)
 		}
+	}
+	// RFC 7591 §2.1: the code response type needs the authorization_code
+	// grant. (No response types means code by RFC 7591 §2's default, but
+	// only a client with that grant ever uses it.)
+	if len(c.ResponseTypes) > 0 && !slices.Contains(c.GetGrantTypes(), "authorization_code") {
+		return metadataError("response_types", "response_type code needs the authorization_code grant in grant_types (RFC 7591, section 2.1)")
 	}
 	if slices.Contains(c.GrantTypes, "authorization_code") && len(c.RedirectURIs) == 0 {
 		return &ClientError{Code: "invalid_redirect_uri", Description: "the authorization_code grant needs at least one redirect_uri", Field: "redirect_uris"}

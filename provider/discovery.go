@@ -28,6 +28,7 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 		IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
 		PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
 		DeviceAuthorizationEndpoint                string   `json:"device_authorization_endpoint"`
+		RegistrationEndpoint                       string   `json:"registration_endpoint,omitempty"`
 		RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
 		EndSessionEndpoint                         string   `json:"end_session_endpoint"`
 		ScopesSupported                            []string `json:"scopes_supported"`
@@ -84,6 +85,9 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 		BackchannelLogoutSupported:                 true,
 		BackchannelLogoutSessionSupported:          true,
 		UILocalesSupported:                         []string{"zh-CN", "en"},
+	}
+	if p.cfg.Registration.Enabled {
+		doc.RegistrationEndpoint = p.url(pathRegister)
 	}
 	return json.MarshalIndent(doc, "", "  ")
 }

@@ -12,8 +12,11 @@ import (
 
 var update = flag.Bool("update", false, "update golden files")
 
+// TestDiscovery_Golden: the document of a provider with every optional
+// endpoint on (Dynamic Client Registration too; TestRegistration_Off
+// checks that registration_endpoint goes with it).
 func TestDiscovery_Golden(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, withDCR)
 	resp, err := e.client.Get(e.issuer + "/.well-known/openid-configuration")
 	if err != nil {
 		t.Fatal(err)

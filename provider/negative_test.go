@@ -33,7 +33,7 @@ type hostileCase struct {
 }
 
 func TestNegative_Table(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, withDCR)
 	rp := e.addInteropClients()
 	web := e.oauth2Config(webClient, webSecret, webRedirect, "openid", "offline_access")
 	spa := e.oauth2Config(spaClient, "", spaRedirect, "openid", "offline_access")
@@ -101,6 +101,29 @@ func TestNegative_Table(t *testing.T) {
 	}
 	get := http.MethodGet
 	post := http.MethodPost
+
+	// Dynamic Client Registration: an initial access token with uses to
+	// spare (refused requests take none), one used up, one expired, and a
+	// registered client with its registration access token.
+	iat := e.initialAccessToken("iat-negative", 100, time.Hour)
+	usedIAT := e.initialAccessToken("iat-used", 1, time.Hour)
+	e.registerWeb(usedIAT, nil)
+	expiredIAT := e.initialAccessToken("iat-expired", 1, -time.Second)
+	dyn := e.registerWeb(iat, nil)
+	dynID, dynRAT := dyn["client_id"].(string), dyn["registration_access_token"].(string)
+	other := e.registerWeb(iat, nil)
+	otherRAT := other["registration_access_token"].(string)
+	reg := func(kv ...any) string {
+		doc := map[string]any{"redirect_uris": []string{"https://dcr.example/cb"}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			doc[kv[i].(string)] = kv[i+1]
+		}
+		b, _ := json.Marshal(doc)
+		return string(b)
+	}
+	put, del := http.MethodPut, http.MethodDelete
+	jsonType := "application/json"
+	dynPath := "/oauth2/register/" + dynID
 
 	cases := []hostileCase{
 		// Authorization endpoint: errors that must not redirect.
@@ -204,6 +227,49 @@ func TestNegative_Table(t *testing.T) {
 		{name: "par client_id in body differs from Basic", method: post, path: "/oauth2/par", form: authz("client_id", spaClient), user: webClient, pass: webSecret, wantStatus: 400, wantError: "invalid_request"},
 		{name: "par unregistered redirect_uri", method: post, path: "/oauth2/par", form: authz("redirect_uri", "https://evil.example/cb"), user: webClient, pass: webSecret, wantStatus: 400, wantError: "invalid_request"},
 
+		// Dynamic Client Registration (RFC 7591, RFC 7592).
+		{name: "register without initial access token", method: post, path: "/oauth2/register", body: reg(), ctype: jsonType, wantStatus: 401, wantError: "invalid_token", wantHeader: [2]string{"WWW-Authenticate", "Bearer realm="}},
+		{name: "register unknown initial access token", method: post, path: "/oauth2/register", body: reg(), ctype: jsonType, bearer: "unknown-token", wantStatus: 401, wantError: "invalid_token", wantHeader: [2]string{"WWW-Authenticate", `error="invalid_token"`}},
+		{name: "register used-up initial access token", method: post, path: "/oauth2/register", body: reg(), ctype: jsonType, bearer: usedIAT, wantStatus: 401, wantError: "invalid_token"},
+		{name: "register expired initial access token", method: post, path: "/oauth2/register", body: reg(), ctype: jsonType, bearer: expiredIAT, wantStatus: 401, wantError: "invalid_token"},
+		{name: "register registration access token as initial access token", method: post, path: "/oauth2/register", body: reg(), ctype: jsonType, bearer: dynRAT, wantStatus: 401, wantError: "invalid_token"},
+		{name: "register form body", method: post, path: "/oauth2/register", form: tokenForm("redirect_uris", "https://dcr.example/cb"), bearer: iat, wantStatus: 400, wantError: "invalid_client_metadata"},
+		{name: "register malformed JSON", method: post, path: "/oauth2/register", body: `{"redirect_uris":`, ctype: jsonType, bearer: iat, wantStatus: 400, wantError: "invalid_client_metadata"},
+		{name: "register JSON array", method: post, path: "/oauth2/register", body: `[]`, ctype: jsonType, bearer: iat, wantStatus: 400, wantError: "invalid_client_metadata"},
+		{name: "register redirect_uris as a string", method: post, path: "/oauth2/register", body: `{"redirect_uris":"https://dcr.example/cb"}`, ctype: jsonType, bearer: iat, wantStatus: 400, wantError: "invalid_client_metadata"},
+		{name: "register oversized body", method: post, path: "/oauth2/register", body: reg("client_name", strings.Repeat("x", 70<<10)), ctype: jsonType, bearer: iat, wantStatus: 400, wantError: "invalid_client_metadata"},
+		{name: "register without redirect_uris", method: post, path: "/oauth2/register", body: `{"client_name":"x"}`, ctype: jsonType, bearer: iat, wantStatus: 400, wantError: "invalid_redirect_uri"},
+		{name: "register http redirect_uri", method: post, path: "/oauth2/register", body: reg("redirect_uris", []string{"http://dcr.example/cb"}), ctype: jsonType, bearer: iat, wantStatus: 400, wantError: "invalid_redirect_uri"},
+		{name: "register redirect_uri with fragment", method: post, path: "/oauth2/register", body: reg("redirect_uris", []string{"https://dcr.example/cb#x"}), ctype: jsonType, bearer: iat, wantStatus: 400, wantError: "invalid_redirect_uri"},
+		{name: "register relative redirect_uri", method: post, path: "/oauth2/register", body: reg("redirect_uris", []string{"/cb"}), ctype: jsonType, bearer: iat, wantStatus: 400, wantError: "invalid_redirect_uri"},
+		{name: "register http post_logout_redirect_uri", method: post, path: "/oauth2/register", body: reg("post_logout_redirect_uris", []string{"http://dcr.example/bye"}), ctype: jsonType, bearer: iat, wantStatus: 400, wantError: "invalid_redirect_uri"},
+		{name: "register response_type token", method: post, path: "/oauth2/register", body: reg("response_types", []string{"token"}), ctype: jsonType, bearer: iat, wantStatus: 400, wantError: "invalid_client_metadata"},
+		{name: "register response_type code without the authorization_code grant", method: post, path: "/oauth2/register", body: reg("grant_types", []string{"client_credentials"}, "response_types", []string{"code"}), ctype: jsonType, bearer: iat, wantStatus: 400, wantError: "invalid_client_metadata"},
+		{name: "register implicit grant", method: post, path: "/oauth2/register", body: reg("grant_types", []string{"implicit"}), ctype: jsonType, bearer: iat, wantStatus: 400, wantError: "invalid_client_metadata"},
+		{name: "register private_key_jwt", method: post, path: "/oauth2/register", body: reg("token_endpoint_auth_method", "private_key_jwt"), ctype: jsonType, bearer: iat, wantStatus: 400, wantError: "invalid_client_metadata"},
+		{name: "register public client_credentials", method: post, path: "/oauth2/register", body: reg("grant_types", []string{"client_credentials"}, "token_endpoint_auth_method", "none"), ctype: jsonType, bearer: iat, wantStatus: 400, wantError: "invalid_client_metadata"},
+		{name: "register the WeChat grant", method: post, path: "/oauth2/register", body: reg("grant_types", []string{"urn:wxoidc:params:oauth:grant-type:wechat-jscode"}, "token_endpoint_auth_method", "none", "wechat_appid", miniApp), ctype: jsonType, bearer: iat, wantStatus: 400, wantError: "invalid_client_metadata"},
+		{name: "register unknown id_token_signed_response_alg", method: post, path: "/oauth2/register", body: reg("id_token_signed_response_alg", "HS256"), ctype: jsonType, bearer: iat, wantStatus: 400, wantError: "invalid_client_metadata"},
+		{name: "register jwks and jwks_uri", method: post, path: "/oauth2/register", body: reg("jwks", map[string]any{"keys": []any{}}, "jwks_uri", "https://dcr.example/jwks"), ctype: jsonType, bearer: iat, wantStatus: 400, wantError: "invalid_client_metadata"},
+		{name: "register jwks not an object", method: post, path: "/oauth2/register", body: reg("jwks", "keys"), ctype: jsonType, bearer: iat, wantStatus: 400, wantError: "invalid_client_metadata"},
+		{name: "register GET", method: get, path: "/oauth2/register", bearer: iat, wantStatus: 405, wantError: "invalid_request"},
+		{name: "register a client", method: post, path: "/oauth2/register", body: reg(), ctype: jsonType, bearer: iat, wantStatus: 201},
+		{name: "client configuration without token", method: get, path: dynPath, wantStatus: 401, wantError: "invalid_token", wantHeader: [2]string{"WWW-Authenticate", "Bearer realm="}},
+		{name: "client configuration wrong token", method: get, path: dynPath, bearer: dynRAT + "x", wantStatus: 401, wantError: "invalid_token", wantHeader: [2]string{"WWW-Authenticate", `error="invalid_token"`}},
+		{name: "client configuration token of another client", method: get, path: dynPath, bearer: otherRAT, wantStatus: 401, wantError: "invalid_token"},
+		{name: "client configuration initial access token", method: get, path: dynPath, bearer: iat, wantStatus: 401, wantError: "invalid_token"},
+		{name: "client configuration token in the query", method: get, path: dynPath, query: tokenForm("access_token", dynRAT), wantStatus: 401, wantError: "invalid_token"},
+		{name: "client configuration of an operator's client", method: get, path: "/oauth2/register/" + webClient, bearer: dynRAT, wantStatus: 401, wantError: "invalid_token"},
+		{name: "client configuration of an unknown client", method: del, path: "/oauth2/register/nobody", bearer: dynRAT, wantStatus: 401, wantError: "invalid_token"},
+		{name: "client configuration read", method: get, path: dynPath, bearer: dynRAT, wantStatus: 200},
+		{name: "client update without client_id", method: put, path: dynPath, body: reg(), ctype: jsonType, bearer: dynRAT, wantStatus: 400, wantError: "invalid_client_metadata"},
+		{name: "client update with another client_id", method: put, path: dynPath, body: reg("client_id", "other"), ctype: jsonType, bearer: dynRAT, wantStatus: 400, wantError: "invalid_client_metadata"},
+		{name: "client update with a wrong client_secret", method: put, path: dynPath, body: reg("client_id", dynID, "client_secret", "chosen"), ctype: jsonType, bearer: dynRAT, wantStatus: 400, wantError: "invalid_client_metadata"},
+		{name: "client update with a bad redirect_uri", method: put, path: dynPath, body: reg("client_id", dynID, "redirect_uris", []string{"javascript:alert(1)"}), ctype: jsonType, bearer: dynRAT, wantStatus: 400, wantError: "invalid_redirect_uri"},
+		{name: "client update wrong token", method: put, path: dynPath, body: reg("client_id", dynID), ctype: jsonType, bearer: otherRAT, wantStatus: 401, wantError: "invalid_token"},
+		{name: "client delete wrong token", method: del, path: dynPath, bearer: otherRAT, wantStatus: 401, wantError: "invalid_token"},
+		{name: "client configuration POST", method: post, path: dynPath, body: reg(), ctype: jsonType, bearer: dynRAT, wantStatus: 405, wantError: "invalid_request"},
+
 		// Logout.
 		{name: "logout unregistered post_logout_redirect_uri", method: get, path: "/oauth2/logout", query: tokenForm("client_id", webClient, "post_logout_redirect_uri", "https://evil.example/"), wantStatus: 400},
 		{name: "logout forged id_token_hint", method: get, path: "/oauth2/logout", query: tokenForm("id_token_hint", "eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.", "post_logout_redirect_uri", webLogout), wantStatus: 400},
@@ -284,14 +350,15 @@ func TestNegative_Table(t *testing.T) {
 	}
 }
 
-// withoutTokens returns a JSON token response without its token values:
+// withoutTokens returns a JSON token (or client information) response
+// without its token and random id values:
 // they are random base64url, which spells any short word now and then.
 func withoutTokens(raw []byte) []byte {
 	var v map[string]any
 	if json.Unmarshal(raw, &v) != nil {
 		return raw
 	}
-	for _, k := range []string{"access_token", "id_token", "refresh_token"} {
+	for _, k := range []string{"access_token", "id_token", "refresh_token", "client_id", "client_secret", "registration_access_token", "registration_client_uri"} {
 		delete(v, k)
 	}
 	b, _ := json.Marshal(v)

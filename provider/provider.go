@@ -15,6 +15,7 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 
 	"github.com/wxoidc/wxoidc/keys"
+	"github.com/wxoidc/wxoidc/provider/wechat"
 	"github.com/wxoidc/wxoidc/storage"
 )
 
@@ -117,6 +118,10 @@ type Config struct {
 	// Logger receives one line per failure worth an operator's attention.
 	// nil discards.
 	Logger *slog.Logger
+
+	// Registration configures Dynamic Client Registration (RFC 7591,
+	// RFC 7592); off unless Registration.Enabled.
+	Registration RegistrationConfig
 
 	// Backchannel tunes the delivery of back-channel logouts
 	// (RunBackchannelLogout).
@@ -299,10 +304,16 @@ type Provider struct {
 	// authorizeLimits rate-limits /oauth2/authorize and /oauth2/par per
 	// address on this replica (nil when off).
 	authorizeLimits *IPLimiter
-	routes          *mux.Router // what Route matches against; read-only after New
-	discovery       []byte      // prepared discovery document
-	basePath        string      // the issuer's path, where the routes are mounted
-	log             *slog.Logger
+	// registrationLimits rate-limits the registration endpoints per
+	// address on this replica (nil when off); regTokens hashes their
+	// tokens; appKinds are the WeChat apps' kinds (CheckClientApp).
+	registrationLimits *IPLimiter
+	regTokens          *RegistrationTokens
+	appKinds           map[string]wechat.AppKind
+	routes             *mux.Router // what Route matches against; read-only after New
+	discovery          []byte      // prepared discovery document
+	basePath           string      // the issuer's path, where the routes are mounted
+	log                *slog.Logger
 	// outbound calls clients' registered URIs (see Config.HTTPClient).
 	outbound *http.Client
 	// clientJWKS caches what clients' jwks_uris serve; never nil after New.
@@ -331,6 +342,9 @@ func New(cfg Config) (*Provider, error) {
 	p.limits = newGrantLimits(cfg.GrantLimitPerClient, cfg.GrantLimitPerIP, cfg.IPv6Prefix)
 	p.authorizeLimits = NewIPLimiter(cfg.AuthorizeLimitPerIP, DefaultAuthorizeLimitPerIP, cfg.IPv6Prefix)
 	p.clientQuota = newClientQuota(cfg.Storage, cfg.GrantLimitPerClient)
+	p.registrationLimits = NewIPLimiter(cfg.Registration.LimitPerIP, DefaultRegistrationLimitPerIP, cfg.IPv6Prefix)
+	p.regTokens = NewRegistrationTokens(cfg.Secret)
+	p.appKinds = appKinds(cfg.WeChatApps)
 	if err := p.compose(); err != nil {
 		return nil, err
 	}

@@ -47,6 +47,10 @@ func (p *Provider) router() *mux.Router {
 	s.HandleFunc(pathLogout, p.handleLogout).Methods(http.MethodGet, http.MethodPost)
 	s.HandleFunc(pathDeviceAuthorize, p.handleDeviceAuthorize).Methods(http.MethodPost)
 	s.HandleFunc(pathDeviceVerify, p.handleDeviceVerify).Methods(http.MethodGet, http.MethodPost)
+	if p.cfg.Registration.Enabled {
+		s.HandleFunc(pathRegister, p.handleRegister).Methods(http.MethodPost)
+		s.HandleFunc(pathRegisterClient, p.handleClientConfiguration).Methods(http.MethodGet, http.MethodPut, http.MethodDelete)
+	}
 	if m, ok := p.cfg.Authenticator.(RouteMounter); ok {
 		m.Mount(s)
 	}

@@ -199,6 +199,13 @@ const (
 	EventClientDeleted       = "client_deleted"
 	EventClientSecretRotated = "client_secret_rotated"
 	EventKeyRotated          = "key_rotated"
+
+	// Dynamic Client Registration: an operator issued or revoked an
+	// initial access token. (Clients registered, updated or deleted
+	// through it record client_created, client_updated and
+	// client_deleted with details.registration "dynamic".)
+	EventInitialAccessTokenCreated = "initial_access_token_created"
+	EventInitialAccessTokenRevoked = "initial_access_token_revoked"
 )
 
 // Event is one entry of the audit trail. It never holds a secret, a token,

@@ -24,18 +24,19 @@ func adminHandler(ctx context.Context, cfg Config, st *stack, addr net.Addr) (ht
 		return nil, fmt.Errorf("admin.token_file: %w", err)
 	}
 	h, err := admin.New(admin.Config{
-		Clients:    st.store,
-		Keys:       st.keys,
-		Users:      st.store,
-		Audit:      st.audit,
-		Secret:     st.secret,
-		Token:      token,
-		Dev:        cfg.dev,
-		Profiling:  cfg.Admin.Pprof,
-		WeChat:     &admin.WeChatHealth{Apps: wechatAppList(cfg), Tokens: st.store, Log: st.wechat},
-		Stats:      st.store,
-		WeChatApps: wechatAppKinds(cfg),
-		Logger:     st.log.With("component", "admin"),
+		Clients:       st.store,
+		Keys:          st.keys,
+		Users:         st.store,
+		Audit:         st.audit,
+		Registrations: st.store,
+		Secret:        st.secret,
+		Token:         token,
+		Dev:           cfg.dev,
+		Profiling:     cfg.Admin.Pprof,
+		WeChat:        &admin.WeChatHealth{Apps: wechatAppList(cfg), Tokens: st.store, Log: st.wechat},
+		Stats:         st.store,
+		WeChatApps:    wechatAppKinds(cfg),
+		Logger:        st.log.With("component", "admin"),
 	})
 	if err != nil {
 		return nil, err

@@ -149,6 +149,13 @@ type Config struct {
 		AccountDeleteMaxAge time.Duration `yaml:"account_delete_max_age"`
 	} `yaml:"users"`
 
+	Registration struct {
+		// Enabled serves Dynamic Client Registration (RFC 7591, RFC 7592)
+		// at /oauth2/register, gated by initial access tokens from the
+		// admin API. Off by default.
+		Enabled bool `yaml:"enabled"`
+	} `yaml:"registration"`
+
 	Events struct {
 		// Retention is how long audit events are kept; the janitor
 		// deletes older ones.
@@ -174,6 +181,11 @@ type Config struct {
 			PendingPerIP      int        `yaml:"pending_per_ip"`
 			PendingPerBrowser int        `yaml:"pending_per_browser"`
 		} `yaml:"authorize"`
+		// Registration limits the Dynamic Client Registration endpoints
+		// per client IP (per replica).
+		Registration struct {
+			PerIP RateConfig `yaml:"per_ip"`
+		} `yaml:"registration"`
 		// IPv6Prefix is the network size by which IPv6 clients share
 		// per-IP limits.
 		IPv6Prefix int `yaml:"ipv6_prefix"`
@@ -586,14 +598,7 @@ func (c Config) Validate() error {
 		if cc.ClientID != "" {
 			key += " (" + cc.ClientID + ")"
 		}
-		cl, err := cc.metadata().Client(c.dev, time.Now())
-		if err == nil {
-			err = provider.CheckClientAlg(cl, kept)
-		}
-		if err == nil {
-			err = provider.CheckClientApp(cl, wechatAppKinds(c))
-		}
-		if err != nil {
+		if _, err := cc.metadata().Check(c.dev, time.Now(), kept, wechatAppKinds(c)); err != nil {
 			bad(key, "%v", err)
 		}
 	}

@@ -49,6 +49,9 @@ type Config struct {
 	// store); nil means one on Users that logs to Logger.
 	Users storage.Storage
 	Audit *provider.Audit
+	// Registrations, when set, serves the initial access tokens of Dynamic
+	// Client Registration (/admin/initial-access-tokens).
+	Registrations storage.RegistrationStore
 	// Secret is the system secret that client secrets are hashed with.
 	// Required.
 	Secret []byte
@@ -100,9 +103,10 @@ func (c Config) Validate() error {
 // Handler is the admin API. Create it with New.
 type Handler struct {
 	cfg       Config
-	tokenHash [sha256.Size]byte // of cfg.Token; compared in constant time
-	log       *slog.Logger      // never nil after New
-	router    *mux.Router       // read-only after New
+	tokenHash [sha256.Size]byte            // of cfg.Token; compared in constant time
+	regTokens *provider.RegistrationTokens // makes initial access tokens; never nil after New
+	log       *slog.Logger                 // never nil after New
+	router    *mux.Router                  // read-only after New
 }
 
 // New validates cfg and returns the admin API.
@@ -113,7 +117,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Handler{cfg: cfg, tokenHash: sha256.Sum256([]byte(cfg.Token)), log: cfg.Logger}
+	h := &Handler{cfg: cfg, tokenHash: sha256.Sum256([]byte(cfg.Token)), log: cfg.Logger, regTokens: provider.NewRegistrationTokens(cfg.Secret)}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -136,6 +140,11 @@ func New(cfg Config) (*Handler, error) {
 		r.HandleFunc(pathUserIdentity, h.unlinkIdentity).Methods(http.MethodDelete)
 		r.HandleFunc(pathUserSessions, h.endSessions).Methods(http.MethodDelete)
 		r.HandleFunc(pathEvents, h.listEvents).Methods(http.MethodGet)
+	}
+	if cfg.Registrations != nil {
+		r.HandleFunc(pathIATs, h.listIATs).Methods(http.MethodGet)
+		r.HandleFunc(pathIATs, h.createIAT).Methods(http.MethodPost)
+		r.HandleFunc(pathIAT, h.revokeIAT).Methods(http.MethodDelete)
 	}
 	r.HandleFunc(pathStats, h.stats).Methods(http.MethodGet)
 	if cfg.Profiling {
@@ -160,6 +169,8 @@ const (
 	pathClients      = "/admin/clients"
 	pathClient       = "/admin/clients/{id}"
 	pathClientSecret = "/admin/clients/{id}/secret"
+	pathIATs         = "/admin/initial-access-tokens"
+	pathIAT          = "/admin/initial-access-tokens/{id}"
 	pathKeys         = "/admin/keys"
 	pathKeysRotate   = "/admin/keys/rotate"
 	pathPprof        = "/debug/pprof/"

@@ -70,13 +70,7 @@ func (h *Handler) createClient(w http.ResponseWriter, r *http.Request) {
 		m.ClientID = newClientID()
 	}
 	now := h.cfg.Now().UTC()
-	c, err := m.Client(h.cfg.Dev, now)
-	if err == nil {
-		err = provider.CheckClientAlg(c, h.cfg.Keys.Algorithms())
-	}
-	if err == nil {
-		err = provider.CheckClientApp(c, h.cfg.WeChatApps)
-	}
+	c, err := m.Check(h.cfg.Dev, now, h.cfg.Keys.Algorithms(), h.cfg.WeChatApps)
 	if err != nil {
 		writeClientError(w, err)
 		return
@@ -128,13 +122,7 @@ func (h *Handler) replaceClient(w http.ResponseWriter, r *http.Request) {
 	var issued bool
 	err := h.recorded(r, func(ctx context.Context) ([]storage.Event, error) {
 		err := h.cfg.Clients.UpdateClient(ctx, id, func(old storage.Client) (storage.Client, error) {
-			n, err := m.Client(h.cfg.Dev, old.CreatedAt)
-			if err == nil {
-				err = provider.CheckClientAlg(n, h.cfg.Keys.Algorithms())
-			}
-			if err == nil {
-				err = provider.CheckClientApp(n, h.cfg.WeChatApps)
-			}
+			n, err := m.Check(h.cfg.Dev, old.CreatedAt, h.cfg.Keys.Algorithms(), h.cfg.WeChatApps)
 			if err != nil {
 				return storage.Client{}, err
 			}

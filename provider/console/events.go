@@ -29,7 +29,7 @@ var eventTypes = []string{
 	"login", "login_failed", "user_created", "identity_linked", "identity_unlinked", "user_updated",
 	"user_disabled", "user_enabled", "user_deleted", "sessions_ended", "phone_bound", "consent_granted",
 	"consent_withdrawn", "refresh_token_reused", "client_created", "client_updated", "client_deleted",
-	"client_secret_rotated", "key_rotated",
+	"client_secret_rotated", "key_rotated", "initial_access_token_created", "initial_access_token_revoked",
 }
 
 // dateLayout is the value of an <input type="date">.
