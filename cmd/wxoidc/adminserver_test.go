@@ -99,6 +99,25 @@ func TestClientsCommand(t *testing.T) {
 			if out, err := cli("clients", "create", "--redirect-uri", "https://rp.example/cb#fragment"); err == nil || !strings.Contains(err.Error(), "invalid_redirect_uri") {
 				t.Fatalf("create with a fragment in the redirect: %v\n%s", err, out)
 			}
+			// Initial access tokens for Dynamic Client Registration.
+			out, err = cli("clients", "initial-tokens", "create", "--description", "partner", "--uses", "3", "--expires-in", "2h")
+			var iat map[string]any
+			json.Unmarshal([]byte(out), &iat)
+			tok, _ := iat["token"].(string)
+			iatID, _ := iat["id"].(string)
+			if err != nil || tok == "" || iatID == "" || iat["uses_left"] != float64(3) {
+				t.Fatalf("initial-tokens create: %v\n%s", err, out)
+			}
+			out, err = cli("clients", "initial-tokens", "list")
+			if err != nil || !strings.Contains(out, iatID) || strings.Contains(out, tok) || !strings.Contains(out, "partner") {
+				t.Fatalf("initial-tokens list: %v\n%s", err, out)
+			}
+			if out, err := cli("clients", "initial-tokens", "revoke", iatID); err != nil {
+				t.Fatalf("initial-tokens revoke: %v\n%s", err, out)
+			}
+			if out, err := cli("clients", "initial-tokens", "revoke", iatID); err == nil || !strings.Contains(err.Error(), "not_found") {
+				t.Fatalf("revoke twice: %v\n%s", err, out)
+			}
 			if out, err := cli("clients", "delete", id); err != nil {
 				t.Fatalf("delete: %v\n%s", err, out)
 			}

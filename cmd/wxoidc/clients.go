@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -180,7 +181,74 @@ func newClientsCommand(getenv func(string) string, stdout io.Writer) *cobra.Comm
 			})
 		},
 	}
-	cmd.AddCommand(create, list, get, update, del)
+	cmd.AddCommand(create, list, get, update, del, newInitialTokensCommand(withAdmin, stdout))
+	return cmd
+}
+
+// newInitialTokensCommand is `clients initial-tokens`: the initial access
+// tokens of Dynamic Client Registration (/admin/initial-access-tokens).
+func newInitialTokensCommand(withAdmin func(ctx context.Context, fn func(a *adminClient) error) error, stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "initial-tokens",
+		Short: "Initial access tokens for Dynamic Client Registration (POST /oauth2/register, registration.enabled)",
+	}
+	var req struct {
+		Description string        `json:"description,omitempty"`
+		Uses        int           `json:"uses,omitempty"`
+		ExpiresIn   int64         `json:"expires_in,omitempty"`
+		ttl         time.Duration // --expires-in
+	}
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Issue an initial access token; prints it once (only its hash is stored)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if req.ttl < 0 || req.ttl%time.Second != 0 {
+				return fmt.Errorf("--expires-in: %s is not a positive number of whole seconds", req.ttl)
+			}
+			req.ExpiresIn = int64(req.ttl / time.Second)
+			return withAdmin(c.Context(), func(a *adminClient) error {
+				var out map[string]any
+				if err := a.call(c.Context(), http.MethodPost, "/admin/initial-access-tokens", req, &out); err != nil {
+					return fmt.Errorf("create initial access token: %w", err)
+				}
+				return printJSON(stdout, out)
+			})
+		},
+	}
+	create.Flags().StringVar(&req.Description, "description", "", "who the token is for")
+	create.Flags().IntVar(&req.Uses, "uses", 1, "how many clients it may register")
+	create.Flags().DurationVar(&req.ttl, "expires-in", 24*time.Hour, "lifetime, e.g. 24h (at most 8760h)")
+	list := &cobra.Command{
+		Use: "list", Short: "List initial access tokens (never the tokens themselves)", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return withAdmin(c.Context(), func(a *adminClient) error {
+				var out struct {
+					Tokens []map[string]any `json:"initial_access_tokens"`
+				}
+				if err := a.call(c.Context(), http.MethodGet, "/admin/initial-access-tokens", nil, &out); err != nil {
+					return fmt.Errorf("list initial access tokens: %w", err)
+				}
+				if out.Tokens == nil {
+					out.Tokens = []map[string]any{}
+				}
+				return printJSON(stdout, out.Tokens)
+			})
+		},
+	}
+	revoke := &cobra.Command{
+		Use: "revoke ID", Short: "Revoke an initial access token (clients it registered stay)", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return withAdmin(c.Context(), func(a *adminClient) error {
+				if err := a.call(c.Context(), http.MethodDelete, "/admin/initial-access-tokens/"+url.PathEscape(args[0]), nil, nil); err != nil {
+					return fmt.Errorf("revoke initial access token %s: %w", args[0], err)
+				}
+				fmt.Fprintf(stdout, "revoked %s\n", args[0])
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(create, list, revoke)
 	return cmd
 }
 

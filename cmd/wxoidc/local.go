@@ -92,7 +92,7 @@ func openLocal(ctx context.Context, configPath string, getenv func(string) strin
 
 // admin serves the admin API in process on the local deployment.
 func (l *local) admin() (*adminClient, error) {
-	return newLocalAdmin(admin.Config{Clients: l.store, Keys: l.keys, Users: l.store, Secret: l.secret, Dev: l.cfg.dev || strings.HasPrefix(l.cfg.Issuer, "http://")})
+	return newLocalAdmin(admin.Config{Clients: l.store, Keys: l.keys, Users: l.store, Registrations: l.store, Secret: l.secret, Dev: l.cfg.dev || strings.HasPrefix(l.cfg.Issuer, "http://")})
 }
 
 // remoteAdmin is the admin API at adminURL, with the token of the config

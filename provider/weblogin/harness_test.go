@@ -63,6 +63,13 @@ type env struct {
 // newEnv builds the env; opts adjust the web login's configuration.
 func newEnv(t *testing.T, opts ...func(*weblogin.Config)) *env {
 	t.Helper()
+	return newEnvWith(t, nil, opts...)
+}
+
+// newEnvWith is newEnv with popt, when set, adjusting the providers'
+// configuration.
+func newEnvWith(t *testing.T, popt func(*provider.Config), opts ...func(*weblogin.Config)) *env {
+	t.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "wxoidc.db"))
 	if err != nil {
@@ -111,10 +118,14 @@ func newEnv(t *testing.T, opts ...func(*weblogin.Config)) *env {
 			t.Fatal(err)
 		}
 		auths = append(auths, auth)
-		p, err := provider.New(provider.Config{
+		pcfg := provider.Config{
 			Issuer: srv.URL, Secret: testSecret, Storage: store, Keys: km, Authenticator: auth,
 			WeChatApps: apps, Dev: true, Users: cfg.Users,
-		})
+		}
+		if popt != nil {
+			popt(&pcfg)
+		}
+		p, err := provider.New(pcfg)
 		if err != nil {
 			t.Fatal(err)
 		}
