@@ -109,7 +109,8 @@ type registrationRequest struct {
 }
 
 // metadata is the client document of q for the client id, keeping the
-// operator's fields of old (nil for a new client).
+// operator's fields of old (nil for a new client). A client that asks for
+// no scope gets openid.
 func (q registrationRequest) metadata(id string, old *storage.Client) ClientMetadata {
 	m := ClientMetadata{
 		ClientID:                         id,
@@ -127,6 +128,11 @@ func (q registrationRequest) metadata(id string, old *storage.Client) ClientMeta
 		RequestURIs:                      q.RequestURIs,
 		BackchannelLogoutURI:             q.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: q.BackchannelLogoutSessionRequired,
+	}
+	if m.Scope == "" {
+		// RFC 7591 §2 lets the server pick a default; without one the
+		// client could not even ask for an ID token.
+		m.Scope = ScopeOpenID
 	}
 	if old != nil {
 		m.WeChatAppID, m.SkipConsent, m.Audience = old.WeChatAppID, old.SkipConsent, old.Audience

@@ -133,7 +133,8 @@ func TestRegistration_Metadata(t *testing.T) {
 	}
 
 	// An operator makes it first-party; the client's update keeps that,
-	// and replaces what it sends (omitted fields are deleted).
+	// and replaces what it sends (omitted fields are deleted; no scope
+	// means the default, openid).
 	err = e.store.UpdateClient(context.Background(), id, func(c storage.Client) (storage.Client, error) {
 		c.SkipConsent = true
 		return c, nil
@@ -149,14 +150,14 @@ func TestRegistration_Metadata(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("update: status %d: %v", resp.StatusCode, got)
 	}
-	if got["client_name"] != "Renamed" || got["skip_consent"] != true || got["scope"] != nil || got["logo_uri"] != nil {
+	if got["client_name"] != "Renamed" || got["skip_consent"] != true || got["scope"] != "openid" || got["logo_uri"] != nil {
 		t.Fatalf("update answer: %v", got)
 	}
 	if got["registration_access_token"] != rat || got["client_secret"] != nil {
 		t.Fatalf("update must keep the registration access token and not show the secret: %v", got)
 	}
 	c, _ = e.store.Client(context.Background(), id)
-	if !c.SkipConsent || len(c.Scopes) != 0 || len(c.GrantTypes) != 1 || c.RedirectURIs[0] != "https://dcr.example/cb2" {
+	if !c.SkipConsent || len(c.Scopes) != 1 || len(c.GrantTypes) != 1 || c.RedirectURIs[0] != "https://dcr.example/cb2" {
 		t.Fatalf("stored after update: %+v", c)
 	}
 

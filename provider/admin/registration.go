@@ -74,14 +74,14 @@ func (h *Handler) createIAT(w http.ResponseWriter, r *http.Request) {
 		q.Uses = 1
 	}
 	lifetime := defaultIATLifetime
-	if q.ExpiresIn != 0 {
+	if q.ExpiresIn != 0 && q.ExpiresIn <= int64(maxIATLifetime/time.Second) { // larger ones are refused below, before they overflow
 		lifetime = time.Duration(q.ExpiresIn) * time.Second
 	}
 	switch {
 	case q.Uses < 1 || q.Uses > maxIATUses:
 		writeError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("uses must be from 1 to %d.", maxIATUses))
 		return
-	case q.ExpiresIn < 0 || lifetime > maxIATLifetime:
+	case q.ExpiresIn < 0 || q.ExpiresIn > int64(maxIATLifetime/time.Second):
 		writeError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("expires_in must be from 1 to %d seconds.", int64(maxIATLifetime/time.Second)))
 		return
 	case len(q.Description) > maxIATDescription || strings.ContainsFunc(q.Description, isControl):
