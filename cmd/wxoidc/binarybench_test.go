@@ -241,7 +241,7 @@ func startBenchStack(b *testing.B, bin, backend string, o benchOptions) *benchSt
 
 	// A confidential client for client_credentials, through the admin API
 	// (a new one in a seeded database that earlier runs used).
-	st.ccClient, st.ccSecret = fmt.Sprintf("bench-cc-%d", benchClients.Add(1)), ""
+	st.ccClient, st.ccSecret = fmt.Sprintf("bench-cc-%d-%d", os.Getpid(), benchClients.Add(1)), ""
 	body := `{"client_id":"` + st.ccClient + `","client_name":"bench","grant_types":["client_credentials"],"response_types":[],"token_endpoint_auth_method":"client_secret_basic","scope":"openid"}`
 	req, _ := http.NewRequest(http.MethodPost, st.admin+"/admin/clients", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+st.adminToken)
