@@ -225,15 +225,7 @@ func (s *Store) queryRow(ctx context.Context, query string, args []any, dest ...
 	if err != nil {
 		return err
 	}
-	st, err := s.statement(ctx, tx, s.r, query)
-	if err != nil {
-		return err
-	}
-	defer st.close()
-	done := s.tripQuery(ctx, query)
-	err = st.queryRow(ctx, args...).Scan(dest...)
-	done(err)
-	return s.classify(err)
+	return s.scanOne(ctx, tx, s.r, query, args, dest)
 }
 
 // writeReturning runs a write with RETURNING in the context's transaction
@@ -244,7 +236,13 @@ func (s *Store) writeReturning(ctx context.Context, query string, args []any, de
 	if err != nil {
 		return err
 	}
-	st, err := s.statement(ctx, tx, s.w, query)
+	return s.scanOne(ctx, tx, s.w, query, args, dest)
+}
+
+// scanOne runs a one-row statement in tx, or on db without one, and scans
+// the row into dest; no row is sql.ErrNoRows.
+func (s *Store) scanOne(ctx context.Context, tx *sql.Tx, db *sql.DB, query string, args []any, dest []any) error {
+	st, err := s.statement(ctx, tx, db, query)
 	if err != nil {
 		return err
 	}
