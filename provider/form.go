@@ -1,9 +1,13 @@
 package provider
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
+	"reflect"
+	"strings"
 
 	"github.com/ory/fosite"
 )
@@ -52,4 +56,48 @@ func parseForm(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return nil
+}
+
+// JSONProblem describes why a JSON request body could not be decoded, for an
+// error description, without echoing any of the body's values: the offset of
+// a syntax error, the member with the wrong type, an unknown member (when
+// the decoder disallows them) or the size limit the body went over.
+func JSONProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("invalid JSON at offset %d.", se.Offset)
+	case errors.As(err, &te):
+		if te.Field == "" {
+			return "it must be a JSON object."
+		}
+		return fmt.Sprintf("field %q must be JSON %s.", te.Field, jsonKind(te.Type.Kind()))
+	case errors.As(err, &mbe):
+		return fmt.Sprintf("larger than %d bytes.", mbe.Limit)
+	}
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return "unknown field " + f + "."
+	}
+	return "invalid JSON."
+}
+
+// jsonKind names a Go kind as JSON calls it.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Map, reflect.Struct:
+		return "object"
+	case reflect.String:
+		return "string"
+	}
+	return k.String()
 }

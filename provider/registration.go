@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"mime"
 	"net/http"
 	"net/url"
@@ -393,30 +392,10 @@ func (p *Provider) decodeRegistration(w http.ResponseWriter, r *http.Request) (r
 		err = errors.New("more than one JSON document")
 	}
 	if err != nil {
-		writeRegistrationError(w, http.StatusBadRequest, "invalid_client_metadata", "The body is not a client metadata document: "+registrationJSONProblem(err))
+		writeRegistrationError(w, http.StatusBadRequest, "invalid_client_metadata", "The body is not a client metadata document: "+JSONProblem(err))
 		return q, false
 	}
 	return q, true
-}
-
-// registrationJSONProblem describes a decoding error without echoing the
-// body.
-func registrationJSONProblem(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("invalid JSON at offset %d.", se.Offset)
-	case errors.As(err, &te):
-		if te.Field == "" {
-			return "it must be a JSON object."
-		}
-		return fmt.Sprintf("member %q has the wrong JSON type.", te.Field)
-	case errors.As(err, &mbe):
-		return fmt.Sprintf("larger than %d bytes.", maxRegistrationBody)
-	}
-	return "invalid JSON."
 }
 
 // writeRegistration writes the client information response for c: its

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/gorilla/mux"
 
@@ -225,7 +224,7 @@ func (h *Handler) decodeMetadata(w http.ResponseWriter, r *http.Request) (provid
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
 		var te *json.UnmarshalTypeError
-		body := errorBody{Error: "invalid_client_metadata", Description: "The body is not a client metadata document: " + jsonProblem(err)}
+		body := errorBody{Error: "invalid_client_metadata", Description: "The body is not a client metadata document: " + provider.JSONProblem(err)}
 		if errors.As(err, &te) {
 			body.Field = te.Field
 		}
@@ -243,37 +242,6 @@ func (h *Handler) decodeMetadata(w http.ResponseWriter, r *http.Request) (provid
 	}
 	m.ClientIDIssuedAt, m.ClientSecretExpiresAt = 0, nil // read-only fields
 	return m, true
-}
-
-// jsonProblem describes a decoding error without echoing values.
-func jsonProblem(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("invalid JSON at offset %d.", se.Offset)
-	case errors.As(err, &te):
-		return fmt.Sprintf("field %q must be JSON %s.", te.Field, jsonKind(te.Type.Kind().String()))
-	case errors.As(err, &mbe):
-		return fmt.Sprintf("larger than %d bytes.", maxBody)
-	}
-	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return "unknown field " + f + "."
-	}
-	return "invalid JSON."
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "slice":
-		return "array"
-	case "int64":
-		return "number"
-	case "bool":
-		return "boolean"
-	}
-	return goKind
 }
 
 func writeClientError(w http.ResponseWriter, err error) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/storage"
 )
 
@@ -67,7 +68,7 @@ func (h *Handler) createIAT(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&q); err != nil && !errors.Is(err, io.EOF) {
-		writeError(w, http.StatusBadRequest, "invalid_request", "The body is not an initial access token request: "+jsonProblem(err))
+		writeError(w, http.StatusBadRequest, "invalid_request", "The body is not an initial access token request: "+provider.JSONProblem(err))
 		return
 	}
 	if q.Uses == 0 {

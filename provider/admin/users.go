@@ -267,7 +267,7 @@ func decodeFields(w http.ResponseWriter, r *http.Request) (userFields, []string,
 	if err := dec.Decode(&raw); err != nil || raw == nil {
 		msg := "invalid JSON."
 		if err != nil {
-			msg = jsonProblem(err)
+			msg = provider.JSONProblem(err)
 		}
 		writeError(w, http.StatusBadRequest, "invalid_request", "The body is not a JSON object: "+msg)
 		return userFields{}, nil, false
