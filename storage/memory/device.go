@@ -18,11 +18,34 @@ type devices struct {
 	byUser map[string][32]byte              // user code → device-code hash
 }
 
-func (d *devices) initLocked() {
+// lockDevices locks s.devices, makes its maps if they are not made yet, and returns it;
+// the caller unlocks d.mu.
+func (s *Store) lockDevices() *devices {
+	d := &s.devices
+	d.mu.Lock()
 	if d.byHash == nil {
 		d.byHash = map[[32]byte]*storage.DeviceAuth{}
 		d.byUser = map[string][32]byte{}
 	}
+	return d
+}
+
+// byDeviceCode returns the authorization with the given device code, or an
+// ErrNotFound error naming op. d.mu must be held.
+func (d *devices) byDeviceCode(op, deviceCode string) (*storage.DeviceAuth, error) {
+	if a, ok := d.byHash[sha256.Sum256([]byte(deviceCode))]; ok {
+		return a, nil
+	}
+	return nil, fmt.Errorf("memory: %s: %w", op, storage.ErrNotFound)
+}
+
+// byUserCode returns the authorization with the given user code, or an
+// ErrNotFound error naming op. d.mu must be held.
+func (d *devices) byUserCode(op, userCode string) (*storage.DeviceAuth, error) {
+	if k, ok := d.byUser[userCode]; ok {
+		return d.byHash[k], nil
+	}
+	return nil, fmt.Errorf("memory: %s: %w", op, storage.ErrNotFound)
 }
 
 func (d *devices) deleteExpired(before time.Time) int64 {
@@ -50,10 +73,8 @@ func copyDevice(a *storage.DeviceAuth) storage.DeviceAuth {
 // CreateDeviceAuth implements storage.DeviceAuthStore.
 func (s *Store) CreateDeviceAuth(_ context.Context, a storage.DeviceAuth) error {
 	k := sha256.Sum256([]byte(a.DeviceCode))
-	d := &s.devices
-	d.mu.Lock()
+	d := s.lockDevices()
 	defer d.mu.Unlock()
-	d.initLocked()
 	if _, ok := d.byHash[k]; ok {
 		return fmt.Errorf("memory: device authorization: %w", storage.ErrAlreadyExists)
 	}
@@ -71,42 +92,34 @@ func (s *Store) CreateDeviceAuth(_ context.Context, a storage.DeviceAuth) error 
 
 // DeviceAuthByUserCode implements storage.DeviceAuthStore.
 func (s *Store) DeviceAuthByUserCode(_ context.Context, userCode string) (storage.DeviceAuth, error) {
-	d := &s.devices
-	d.mu.Lock()
+	d := s.lockDevices()
 	defer d.mu.Unlock()
-	d.initLocked()
-	k, ok := d.byUser[userCode]
-	if !ok {
-		return storage.DeviceAuth{}, fmt.Errorf("memory: device authorization: %w", storage.ErrNotFound)
+	a, err := d.byUserCode("device authorization", userCode)
+	if err != nil {
+		return storage.DeviceAuth{}, err
 	}
-	return copyDevice(d.byHash[k]), nil
+	return copyDevice(a), nil
 }
 
 // DeviceAuth implements storage.DeviceAuthStore.
 func (s *Store) DeviceAuth(_ context.Context, deviceCode string) (storage.DeviceAuth, error) {
-	k := sha256.Sum256([]byte(deviceCode))
-	d := &s.devices
-	d.mu.Lock()
+	d := s.lockDevices()
 	defer d.mu.Unlock()
-	d.initLocked()
-	a, ok := d.byHash[k]
-	if !ok {
-		return storage.DeviceAuth{}, fmt.Errorf("memory: device authorization: %w", storage.ErrNotFound)
+	a, err := d.byDeviceCode("device authorization", deviceCode)
+	if err != nil {
+		return storage.DeviceAuth{}, err
 	}
 	return copyDevice(a), nil
 }
 
 // DecideDeviceAuth implements storage.DeviceAuthStore.
 func (s *Store) DecideDeviceAuth(_ context.Context, userCode string, dec storage.DeviceDecision) (storage.DeviceAuth, error) {
-	d := &s.devices
-	d.mu.Lock()
+	d := s.lockDevices()
 	defer d.mu.Unlock()
-	d.initLocked()
-	k, ok := d.byUser[userCode]
-	if !ok {
-		return storage.DeviceAuth{}, fmt.Errorf("memory: decide device authorization: %w", storage.ErrNotFound)
+	a, err := d.byUserCode("decide device authorization", userCode)
+	if err != nil {
+		return storage.DeviceAuth{}, err
 	}
-	a := d.byHash[k]
 	if a.Status != storage.DevicePending || !dec.Now.Before(a.ExpiresAt) || (dec.Approve && a.SeenAt.Before(dec.SeenSince)) {
 		return copyDevice(a), fmt.Errorf("memory: decide device authorization: %w", storage.ErrConflict)
 	}
@@ -121,14 +134,14 @@ func (s *Store) DecideDeviceAuth(_ context.Context, userCode string, dec storage
 
 // PollDeviceAuth implements storage.DeviceAuthStore.
 func (s *Store) PollDeviceAuth(_ context.Context, deviceCode, clientID string, now time.Time) (storage.DeviceAuth, storage.PollOutcome, error) {
-	k := sha256.Sum256([]byte(deviceCode))
-	d := &s.devices
-	d.mu.Lock()
+	d := s.lockDevices()
 	defer d.mu.Unlock()
-	d.initLocked()
-	a, ok := d.byHash[k]
-	if !ok || a.ClientID != clientID {
-		return storage.DeviceAuth{}, "", fmt.Errorf("memory: poll device authorization: %w", storage.ErrNotFound)
+	a, err := d.byDeviceCode("poll device authorization", deviceCode)
+	if err == nil && a.ClientID != clientID {
+		err = fmt.Errorf("memory: poll device authorization: %w", storage.ErrNotFound)
+	}
+	if err != nil {
+		return storage.DeviceAuth{}, "", err
 	}
 	var out storage.PollOutcome
 	switch {
@@ -153,14 +166,11 @@ func (s *Store) PollDeviceAuth(_ context.Context, deviceCode, clientID string, n
 
 // TouchDeviceAuth implements storage.DeviceAuthStore.
 func (s *Store) TouchDeviceAuth(_ context.Context, deviceCode string, at time.Time) error {
-	k := sha256.Sum256([]byte(deviceCode))
-	d := &s.devices
-	d.mu.Lock()
+	d := s.lockDevices()
 	defer d.mu.Unlock()
-	d.initLocked()
-	a, ok := d.byHash[k]
-	if !ok {
-		return fmt.Errorf("memory: touch device authorization: %w", storage.ErrNotFound)
+	a, err := d.byDeviceCode("touch device authorization", deviceCode)
+	if err != nil {
+		return err
 	}
 	a.SeenAt = at
 	return nil
