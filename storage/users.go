@@ -102,6 +102,11 @@ type UserStore interface {
 	// Identities returns every identity linked to the subject, ordered by
 	// AppID.
 	Identities(ctx context.Context, subject string) ([]Identity, error)
+	// IdentitiesOf returns the identities linked to each of the subjects
+	// (a page of SearchUsers, at most MaxPageSize), keyed by subject and
+	// each ordered by AppID, in one query rather than one per user.
+	// Subjects with no identity, or no user, have no entry.
+	IdentitiesOf(ctx context.Context, subjects []string) (map[string][]Identity, error)
 	// UnlinkIdentity removes the subject's identity of appID, the WeChat
 	// session key of that app and the pushes the identity sent
 	// (PushEvent.OpenID); ErrNotFound if there is none. The

@@ -163,14 +163,19 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, "search users", err)
 		return
 	}
+	subjects := make([]string, len(us))
+	for i, u := range us {
+		subjects[i] = u.Subject
+	}
+	// The page's identities in one query, not one per user.
+	ids, err := h.users().IdentitiesOf(r.Context(), subjects)
+	if err != nil {
+		h.serverError(w, r, "search users", err)
+		return
+	}
 	out := UserList{Users: make([]User, 0, len(us)), NextPageToken: next}
 	for _, u := range us {
-		ids, err := h.users().Identities(r.Context(), u.Subject)
-		if err != nil {
-			h.serverError(w, r, "search users", err)
-			return
-		}
-		out.Users = append(out.Users, userDoc(u, ids))
+		out.Users = append(out.Users, userDoc(u, ids[u.Subject]))
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -79,6 +79,21 @@ func testLinkIdentity(t *testing.T, s storage.Storage) {
 	_, created, err = linkIdentity(ctx, s, storage.LinkRequest{AppID: "app-c", OpenID: "open-z", NewSubject: "sub-6", Now: now})
 	require.NoError(t, err)
 	assert.True(t, created)
+
+	// A page's identities at once: each user's as Identities has them;
+	// subjects without identities or users have no entry.
+	require.NoError(t, s.CreateUser(ctx, storage.User{Subject: "sub-bare"}))
+	page, err := s.IdentitiesOf(ctx, []string{"sub-1", "sub-4", "sub-bare", "sub-none", "sub-6"})
+	require.NoError(t, err)
+	assert.Len(t, page, 3)
+	for _, sub := range []string{"sub-1", "sub-4", "sub-6"} {
+		ids, err := s.Identities(ctx, sub)
+		require.NoError(t, err)
+		assert.Equal(t, ids, page[sub], sub)
+	}
+	page, err = s.IdentitiesOf(ctx, nil)
+	require.NoError(t, err)
+	assert.Empty(t, page)
 }
 
 func testLinkIdentityUnionIDAttach(t *testing.T, s storage.Storage) {

@@ -539,6 +539,28 @@ func (s *Store) Identities(_ context.Context, subject string) ([]storage.Identit
 	return out, nil
 }
 
+// IdentitiesOf implements storage.UserStore.
+func (s *Store) IdentitiesOf(_ context.Context, subjects []string) (map[string][]storage.Identity, error) {
+	want := make(map[string]bool, len(subjects))
+	for _, sub := range subjects {
+		want[sub] = true
+	}
+	out := map[string][]storage.Identity{}
+	s.mu.RLock()
+	for _, id := range s.identities {
+		if want[id.Subject] {
+			out[id.Subject] = append(out[id.Subject], id)
+		}
+	}
+	s.mu.RUnlock()
+	for _, ids := range out {
+		slices.SortFunc(ids, func(a, b storage.Identity) int {
+			return cmp.Or(cmp.Compare(a.AppID, b.AppID), cmp.Compare(a.OpenID, b.OpenID))
+		})
+	}
+	return out, nil
+}
+
 // UnlinkIdentity implements storage.UserStore.
 func (s *Store) UnlinkIdentity(_ context.Context, subject, appID string) error {
 	s.mu.Lock()

@@ -609,6 +609,35 @@ func (s *Store) Identities(ctx context.Context, subject string) ([]storage.Ident
 	return out, nil
 }
 
+// IdentitiesOf implements storage.UserStore: one SELECT … WHERE subject
+// IN (…), through the (subject, app_id) index.
+func (s *Store) IdentitiesOf(ctx context.Context, subjects []string) (map[string][]storage.Identity, error) {
+	out := map[string][]storage.Identity{}
+	if len(subjects) == 0 {
+		return out, nil
+	}
+	if len(subjects) > storage.MaxPageSize {
+		return nil, fmt.Errorf("%s: identities of %d users: at most %d at once", s.d.Name, len(subjects), storage.MaxPageSize)
+	}
+	args := make([]any, len(subjects))
+	for i, sub := range subjects {
+		args[i] = sub
+	}
+	q := "SELECT " + identityColumns + " FROM identities WHERE subject IN (?" + strings.Repeat(", ?", len(subjects)-1) + ") ORDER BY subject, app_id, open_id"
+	err := s.query(ctx, q, args, func(rows *sql.Rows) error {
+		var r identityRow
+		if err := rows.Scan(r.dest()...); err != nil {
+			return err
+		}
+		out[r.subject] = append(out[r.subject], r.identity())
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrap(fmt.Sprintf("identities of %d users", len(subjects)), err)
+	}
+	return out, nil
+}
+
 // UnlinkIdentity implements storage.UserStore.
 func (s *Store) UnlinkIdentity(ctx context.Context, subject, appID string) error {
 	op := fmt.Sprintf("unlink identity of %q from %q", appID, subject)
