@@ -136,6 +136,10 @@ func BenchmarkBinary(b *testing.B) {
 	}
 }
 
+// benchSecret is the system secret of the PostgreSQL runs (see
+// startBenchStack).
+const benchSecret = "bench-system-secret-0123456789abcdef0123456789"
+
 // benchClients numbers the client_credentials clients of this process.
 var benchClients atomic.Int64
 
@@ -210,6 +214,16 @@ func startBenchStack(b *testing.B, bin, backend string, o benchOptions) *benchSt
 		"--wechat-api", st.sim, "--wechat-open", st.sim,
 		"--admin-addr", adminAddr, "--admin-token", st.adminToken}
 	if backend == "postgres" {
+		// The provider's signing keys live in the database, sealed with
+		// the system secret that dev keeps in its data directory: a kept
+		// seeded database (WXOIDC_BENCH_SEED_KEEP) opens only with the
+		// secret of the run that made it, so every run uses the same one.
+		if err := os.MkdirAll(data, 0o700); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(data, "secret"), []byte(benchSecret+"\n"), 0o600); err != nil {
+			b.Fatal(err)
+		}
 		if o.seed != nil {
 			st.pgDB, st.pg = seededPostgres(b, *o.seed)
 		} else {
