@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -68,27 +69,148 @@ func benchStore(b *testing.B, backend string) (storage.Storage, *sql.DB) {
 	if err := execSQL(ctx, dsn, "CREATE SCHEMA "+schema); err != nil {
 		b.Fatal(err)
 	}
-	u, _ := url.Parse(dsn)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	s, err := postgres.Open(ctx, u.String(), postgres.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	db, err := sql.Open("pgx", u.String())
-	if err != nil {
-		b.Fatal(err)
-	}
+	s, db := openPGBench(b, dsn, schema)
 	b.Cleanup(func() {
 		db.Close()
 		s.Close()
 		execSQL(context.Background(), dsn, "DROP SCHEMA "+schema+" CASCADE")
 	})
 	return s, db
+}
+
+// openPGBench opens a migrated store on schema of dsn and a plain
+// connection to it; the store's connections carry the schema as their
+// application_name (see pgBackends).
+func openPGBench(b *testing.B, dsn, schema string) (storage.Storage, *sql.DB) {
+	ctx := context.Background()
+	u, _ := url.Parse(dsn)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	plain := u.String()
+	q.Set("application_name", schema)
+	u.RawQuery = q.Encode()
+	s, err := postgres.Open(ctx, u.String(), postgres.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		b.Fatal(err)
+	}
+	db, err := sql.Open("pgx", plain)
+	if err != nil {
+		s.Close()
+		b.Fatal(err)
+	}
+	return pgBenchStore{Storage: s, Transactional: s, dsn: dsn, app: schema}, db
+}
+
+// pgBenchStore is a PostgreSQL store that names its backends (pgBackends).
+type pgBenchStore struct {
+	storage.Storage
+	fositestorage.Transactional
+	dsn, app string
+}
+
+func (s pgBenchStore) pgBackends() (string, string) { return s.dsn, s.app }
+
+// seededStores are BenchmarkUsers' seeded stores by backend and spec, kept
+// for the other -count rounds of this process when WXOIDC_BENCH_SEED_KEEP
+// is set (and then for later runs too: PostgreSQL schema
+// wxoidc_bench_users_SPEC, SQLite $TMPDIR/wxoidc-bench-users-SPEC.db; drop
+// them by hand).
+var seededStores = struct {
+	sync.Mutex
+	m map[string]storage.Storage
+}{m: map[string]storage.Storage{}}
+
+// seededStore returns a store of backend seeded with spec. Without
+// WXOIDC_BENCH_SEED_KEEP it is made afresh and dropped at the end of b.
+func seededStore(b *testing.B, backend string, spec seed.Spec) storage.Storage {
+	if os.Getenv("WXOIDC_BENCH_SEED_KEEP") == "" {
+		s, db := benchStore(b, backend)
+		if err := seed.Seed(context.Background(), db, backend, spec, time.Now(), b.Logf); err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
+	seededStores.Lock()
+	defer seededStores.Unlock()
+	key := backend + "/" + spec.String()
+	if s, ok := seededStores.m[key]; ok {
+		return s
+	}
+	ctx := context.Background()
+	name := fmt.Sprintf("wxoidc_bench_users_u%d_t%d_e%d", spec.Users, spec.Tokens, int(spec.Expired*1000))
+	var (
+		s      storage.Storage
+		db     *sql.DB
+		seeded bool
+		mark   func() error
+	)
+	switch backend {
+	case "sqlite":
+		path := filepath.Join(os.TempDir(), strings.ReplaceAll(name, "_", "-")+".db")
+		marker := path + ".seeded"
+		if got, err := os.ReadFile(marker); err == nil && string(got) == spec.String() {
+			seeded = true
+		} else {
+			for _, f := range []string{path, path + "-wal", path + "-shm", marker} {
+				os.Remove(f)
+			}
+		}
+		st, err := sqlite.Open(ctx, path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := st.Migrate(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if db, err = sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)"); err != nil {
+			b.Fatal(err)
+		}
+		s, mark = st, func() error { return os.WriteFile(marker, []byte(spec.String()), 0o600) }
+	default:
+		dsn := os.Getenv("WXOIDC_TEST_POSTGRES_DSN")
+		if dsn == "" {
+			b.Skip("WXOIDC_TEST_POSTGRES_DSN not set: skipping the PostgreSQL benchmark")
+		}
+		admin, err := sql.Open("pgx", dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer admin.Close()
+		var comment sql.NullString
+		err = admin.QueryRowContext(ctx, "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1", name).Scan(&comment)
+		seeded = err == nil && comment.String == spec.String()
+		if !seeded {
+			if _, err := admin.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+name+" CASCADE"); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+name); err != nil {
+				b.Fatal(err)
+			}
+		}
+		s, db = openPGBench(b, dsn, name)
+		mark = func() error {
+			_, err := admin.ExecContext(ctx, "COMMENT ON SCHEMA "+name+" IS '"+spec.String()+"'")
+			return err
+		}
+	}
+	defer db.Close()
+	if seeded {
+		b.Logf("reusing the seeded %s %s", backend, name)
+	} else {
+		if err := seed.Seed(ctx, db, backend, spec, time.Now(), b.Logf); err != nil {
+			b.Fatal(err)
+		}
+		if err := mark(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	seededStores.m[key] = s
+	return s
 }
 
 // sharedStore lets benchmark rounds share one seeded store: the harness
@@ -107,6 +229,13 @@ func (s sharedStore) CreateClient(ctx context.Context, c storage.Client) error {
 }
 
 func (sharedStore) Close() error { return nil }
+
+func (s sharedStore) pgBackends() (string, string) {
+	if pg, ok := s.Storage.(pgBackends); ok {
+		return pg.pgBackends()
+	}
+	return "", ""
+}
 
 // BenchmarkUsers measures, on SQLite and on PostgreSQL, user search by
 // phone number and by openid among the users of WXOIDC_BENCH_SEED (default
@@ -127,13 +256,7 @@ func BenchmarkUsers(b *testing.B) {
 				seeded storage.Storage
 			)
 			full := func(b *testing.B) storage.Storage {
-				once.Do(func() {
-					s, db := benchStore(parent, backend)
-					if err := seed.Seed(context.Background(), db, backend, spec, time.Now(), parent.Logf); err != nil {
-						parent.Fatal(err)
-					}
-					seeded = s
-				})
+				once.Do(func() { seeded = seededStore(parent, backend, spec) })
 				if seeded == nil {
 					b.Skip("no seeded store")
 				}
