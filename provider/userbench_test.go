@@ -241,9 +241,14 @@ func (s sharedStore) pgBackends() (string, string) {
 // phone number and by openid among the users of WXOIDC_BENCH_SEED (default
 // users=1000000; median and p99 per lookup, as p50-µs and p99-µs), and the
 // Mini Program grant's throughput on an empty database and on the seeded
-// one (grants/s). Run it alone, on a quiet machine:
+// one (grants/s, and the CPU per grant: cpu-ms/op of this process, which
+// is driver, simulator and provider, and pgcpu-ms/op of PostgreSQL). Run
+// it alone, on a quiet machine; -count repeats each sub-benchmark in a
+// block, so to interleave empty and seeded run it several times with
+// WXOIDC_BENCH_SEED_KEEP=1 (the seeded users stay for the next run):
 //
 //	WXOIDC_TEST_POSTGRES_DSN=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
+//	  WXOIDC_BENCH_SEED_KEEP=1 \
 //	  go test ./provider -run '^$' -bench BenchmarkUsers -benchtime 2000x -count 1 -timeout 30m
 func BenchmarkUsers(b *testing.B) {
 	for _, backend := range []string{"sqlite", "postgres"} {
