@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -63,36 +62,12 @@ func (f *clientFlags) apply(fs *pflag.FlagSet, m *provider.ClientMetadata) {
 }
 
 func newClientsCommand(getenv func(string) string, stdout io.Writer) *cobra.Command {
-	var configPath, adminURL string
+	af := &adminFlags{getenv: getenv}
 	cmd := &cobra.Command{
 		Use:   "clients",
 		Short: "Manage OAuth 2.0 clients in the configured storage, or through the admin API with --admin",
 	}
-	cmd.PersistentFlags().StringVar(&configPath, "config", "", "YAML configuration file")
-	cmd.PersistentFlags().StringVar(&adminURL, "admin", "", "admin API base URL, e.g. http://127.0.0.1:8081 (token from WXOIDC_ADMIN_TOKEN or admin.token); default: work on the configured storage directly")
-
-	// withAdmin runs fn against the admin API: the remote one, or one in
-	// this process on the configured storage. Both paths share one
-	// implementation of validation, defaults and secret handling.
-	withAdmin := func(ctx context.Context, fn func(a *adminClient) error) error {
-		if adminURL != "" {
-			a, err := remoteAdmin(configPath, adminURL, getenv)
-			if err != nil {
-				return err
-			}
-			return fn(a)
-		}
-		l, err := openLocal(ctx, configPath, getenv)
-		if err != nil {
-			return err
-		}
-		defer l.store.Close()
-		a, err := l.admin()
-		if err != nil {
-			return err
-		}
-		return fn(a)
-	}
+	af.register(cmd)
 
 	var cf clientFlags
 	create := &cobra.Command{
@@ -100,7 +75,7 @@ func newClientsCommand(getenv func(string) string, stdout io.Writer) *cobra.Comm
 		Short: "Register a client; prints its client_id and, once, its secret",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return withAdmin(c.Context(), func(a *adminClient) error {
+			return af.run(c.Context(), func(a *adminClient) error {
 				var out provider.ClientMetadata
 				if err := a.call(c.Context(), http.MethodPost, "/admin/clients", cf.m, &out); err != nil {
 					return fmt.Errorf("create client: %w", err)
@@ -117,7 +92,7 @@ func newClientsCommand(getenv func(string) string, stdout io.Writer) *cobra.Comm
 		Short: "Change a client's metadata (only the flags given); a client made confidential gets a new secret, printed once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return withAdmin(c.Context(), func(a *adminClient) error {
+			return af.run(c.Context(), func(a *adminClient) error {
 				path := "/admin/clients/" + url.PathEscape(args[0])
 				var m provider.ClientMetadata
 				if err := a.call(c.Context(), http.MethodGet, path, nil, &m); err != nil {
@@ -143,7 +118,7 @@ func newClientsCommand(getenv func(string) string, stdout io.Writer) *cobra.Comm
 	list := &cobra.Command{
 		Use: "list", Short: "List clients", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return withAdmin(c.Context(), func(a *adminClient) error {
+			return af.run(c.Context(), func(a *adminClient) error {
 				var out struct {
 					Clients []provider.ClientMetadata `json:"clients"`
 				}
@@ -160,7 +135,7 @@ func newClientsCommand(getenv func(string) string, stdout io.Writer) *cobra.Comm
 	get := &cobra.Command{
 		Use: "get CLIENT_ID", Short: "Show a client", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return withAdmin(c.Context(), func(a *adminClient) error {
+			return af.run(c.Context(), func(a *adminClient) error {
 				var out provider.ClientMetadata
 				if err := a.call(c.Context(), http.MethodGet, "/admin/clients/"+url.PathEscape(args[0]), nil, &out); err != nil {
 					return fmt.Errorf("client %s: %w", args[0], err)
@@ -172,7 +147,7 @@ func newClientsCommand(getenv func(string) string, stdout io.Writer) *cobra.Comm
 	del := &cobra.Command{
 		Use: "delete CLIENT_ID", Short: "Delete a client", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return withAdmin(c.Context(), func(a *adminClient) error {
+			return af.run(c.Context(), func(a *adminClient) error {
 				if err := a.call(c.Context(), http.MethodDelete, "/admin/clients/"+url.PathEscape(args[0]), nil, nil); err != nil {
 					return fmt.Errorf("delete client %s: %w", args[0], err)
 				}
@@ -181,13 +156,13 @@ func newClientsCommand(getenv func(string) string, stdout io.Writer) *cobra.Comm
 			})
 		},
 	}
-	cmd.AddCommand(create, list, get, update, del, newInitialTokensCommand(withAdmin, stdout))
+	cmd.AddCommand(create, list, get, update, del, newInitialTokensCommand(af, stdout))
 	return cmd
 }
 
 // newInitialTokensCommand is `clients initial-tokens`: the initial access
 // tokens of Dynamic Client Registration (/admin/initial-access-tokens).
-func newInitialTokensCommand(withAdmin func(ctx context.Context, fn func(a *adminClient) error) error, stdout io.Writer) *cobra.Command {
+func newInitialTokensCommand(af *adminFlags, stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "initial-tokens",
 		Short: "Initial access tokens for Dynamic Client Registration (POST /oauth2/register, registration.enabled)",
@@ -207,7 +182,7 @@ func newInitialTokensCommand(withAdmin func(ctx context.Context, fn func(a *admi
 				return fmt.Errorf("--expires-in: %s is not a positive number of whole seconds", req.ttl)
 			}
 			req.ExpiresIn = int64(req.ttl / time.Second)
-			return withAdmin(c.Context(), func(a *adminClient) error {
+			return af.run(c.Context(), func(a *adminClient) error {
 				var out map[string]any
 				if err := a.call(c.Context(), http.MethodPost, "/admin/initial-access-tokens", req, &out); err != nil {
 					return fmt.Errorf("create initial access token: %w", err)
@@ -222,7 +197,7 @@ func newInitialTokensCommand(withAdmin func(ctx context.Context, fn func(a *admi
 	list := &cobra.Command{
 		Use: "list", Short: "List initial access tokens (never the tokens themselves)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return withAdmin(c.Context(), func(a *adminClient) error {
+			return af.run(c.Context(), func(a *adminClient) error {
 				var out struct {
 					Tokens []map[string]any `json:"initial_access_tokens"`
 				}
@@ -239,7 +214,7 @@ func newInitialTokensCommand(withAdmin func(ctx context.Context, fn func(a *admi
 	revoke := &cobra.Command{
 		Use: "revoke ID", Short: "Revoke an initial access token (clients it registered stay)", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return withAdmin(c.Context(), func(a *adminClient) error {
+			return af.run(c.Context(), func(a *adminClient) error {
 				if err := a.call(c.Context(), http.MethodDelete, "/admin/initial-access-tokens/"+url.PathEscape(args[0]), nil, nil); err != nil {
 					return fmt.Errorf("revoke initial access token %s: %w", args[0], err)
 				}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,36 +11,14 @@ import (
 )
 
 func newKeysCommand(getenv func(string) string, stdout io.Writer) *cobra.Command {
-	var configPath, adminURL string
+	af := &adminFlags{getenv: getenv}
 	cmd := &cobra.Command{Use: "keys", Short: "Inspect and rotate signing keys in the configured storage, or through the admin API with --admin"}
-	cmd.PersistentFlags().StringVar(&configPath, "config", "", "YAML configuration file")
-	cmd.PersistentFlags().StringVar(&adminURL, "admin", "", "admin API base URL, e.g. http://127.0.0.1:8081 (token from WXOIDC_ADMIN_TOKEN or admin.token); default: work on the configured storage directly")
+	af.register(cmd)
 
-	// withAdmin runs fn against the admin API: the remote one, or one in
-	// this process on the configured storage (as clients does).
-	withAdmin := func(ctx context.Context, fn func(a *adminClient) error) error {
-		if adminURL != "" {
-			a, err := remoteAdmin(configPath, adminURL, getenv)
-			if err != nil {
-				return err
-			}
-			return fn(a)
-		}
-		l, err := openLocal(ctx, configPath, getenv)
-		if err != nil {
-			return err
-		}
-		defer l.store.Close()
-		a, err := l.admin()
-		if err != nil {
-			return err
-		}
-		return fn(a)
-	}
 	list := &cobra.Command{
 		Use: "list", Short: "List signing keys and their state", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return withAdmin(c.Context(), func(a *adminClient) error {
+			return af.run(c.Context(), func(a *adminClient) error {
 				var out keyList
 				if err := a.call(c.Context(), http.MethodGet, "/admin/keys", nil, &out); err != nil {
 					return fmt.Errorf("list keys: %w", err)
@@ -55,7 +32,7 @@ func newKeysCommand(getenv func(string) string, stdout io.Writer) *cobra.Command
 		Use:   "rotate [ALG...]",
 		Short: "Create new signing keys; they are published at once and sign after the publish delay",
 		RunE: func(c *cobra.Command, args []string) error {
-			return withAdmin(c.Context(), func(a *adminClient) error {
+			return af.run(c.Context(), func(a *adminClient) error {
 				var out keyList
 				if err := a.call(c.Context(), http.MethodPost, "/admin/keys/rotate", map[string][]string{"algorithms": args}, &out); err != nil {
 					return fmt.Errorf("rotate keys: %w", err)

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/wxoidc/wxoidc/keys"
 	"github.com/wxoidc/wxoidc/provider/admin"
 	"github.com/wxoidc/wxoidc/storage"
@@ -107,4 +109,39 @@ func remoteAdmin(configPath, adminURL string, getenv func(string) string) (*admi
 		return nil, &cliError{err: fmt.Errorf("admin.token_file: %w", err), source: configSource(configPath), hint: fixHint}
 	}
 	return newRemoteAdmin(adminURL, token), nil
+}
+
+// adminFlags are the flags of a command that works on the configured
+// storage or, with --admin, through the admin API.
+type adminFlags struct {
+	configPath, adminURL string
+	getenv               func(string) string
+}
+
+func (f *adminFlags) register(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringVar(&f.configPath, "config", "", "YAML configuration file")
+	cmd.PersistentFlags().StringVar(&f.adminURL, "admin", "", "admin API base URL, e.g. http://127.0.0.1:8081 (token from WXOIDC_ADMIN_TOKEN or admin.token); default: work on the configured storage directly")
+}
+
+// run runs fn against the admin API: the remote one, or one in this
+// process on the configured storage (one implementation of validation and
+// events for both).
+func (f *adminFlags) run(ctx context.Context, fn func(a *adminClient) error) error {
+	if f.adminURL != "" {
+		a, err := remoteAdmin(f.configPath, f.adminURL, f.getenv)
+		if err != nil {
+			return err
+		}
+		return fn(a)
+	}
+	l, err := openLocal(ctx, f.configPath, f.getenv)
+	if err != nil {
+		return err
+	}
+	defer l.store.Close()
+	a, err := l.admin()
+	if err != nil {
+		return err
+	}
+	return fn(a)
 }
