@@ -83,7 +83,7 @@ func TestConsole_OnAdminListener(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /admin/keys: %d", resp.StatusCode)
 	}
-	if !strings.Contains(r.log.String(), `"route":"/console/login"`) {
+	if !r.log.waitContains(`"route":"/console/login"`) {
 		t.Errorf("request logs do not name the console's route")
 	}
 }

@@ -82,6 +82,17 @@ func (b *syncBuffer) waitLog(t *testing.T, msg, key string) string {
 	return ""
 }
 
+// waitContains reports whether the log holds s within 5 seconds: a request
+// log line is written after the response has gone out.
+func (b *syncBuffer) waitContains(s string) bool {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if strings.Contains(b.String(), s) {
+			return true
+		}
+	}
+	return false
+}
+
 // fixedAuth signs everyone in as opsSubject.
 type fixedAuth struct{}
 
