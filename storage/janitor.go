@@ -9,8 +9,10 @@ import (
 // janitorLease is the lease that lets one replica at a time clean up.
 const janitorLease = "janitor"
 
-// RunJanitor deletes expired records, and events older than
-// eventRetention (none when it is zero), every interval until ctx ends.
+// RunJanitor deletes expired records, rolls the audit trail up into hourly
+// counts (Stats.RollUpEvents, RollUpLag behind the clock) and deletes
+// events and roll-ups older than eventRetention (none when it is zero),
+// every interval until ctx ends.
 // With several replicas on one database, the janitor lease makes one of
 // them do the work each round. holder names this process.
 func RunJanitor(ctx context.Context, s Storage, interval, eventRetention time.Duration, holder string, log *slog.Logger) {
@@ -41,6 +43,10 @@ func RunJanitor(ctx context.Context, s Storage, interval, eventRetention time.Du
 		}
 		if n > 0 {
 			log.InfoContext(ctx, "janitor deleted expired records", "rows", n)
+		}
+		// Roll-ups before retention, so that no event goes uncounted.
+		if _, err := s.RollUpEvents(ctx, now.Add(-RollUpLag)); err != nil {
+			log.WarnContext(ctx, "janitor: event roll-ups", "error", err)
 		}
 		if eventRetention <= 0 {
 			continue

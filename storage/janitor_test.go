@@ -69,4 +69,14 @@ func TestRunJanitor_DeletesExpired(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// The janitor rolled the trail up to RollUpLag ago; the recent login
+	// is counted (from its roll-up), the deleted one is not.
+	wm, err := s.RollUpEvents(ctx, time.Time{})
+	if err != nil || wm.Before(time.Now().Add(-storage.RollUpLag-time.Hour)) {
+		t.Fatalf("watermark %v, %v: the janitor did not roll up", wm, err)
+	}
+	counts, err := s.CountEvents(ctx, []string{storage.EventLogin}, time.Now().Add(-200*24*time.Hour), time.Now())
+	if err != nil || len(counts) != 1 || counts[0].Count != 1 || !counts[0].Day.Equal(storage.DayOf(recent.Time)) {
+		t.Fatalf("counts %+v, %v: want the recent login", counts, err)
+	}
 }

@@ -118,8 +118,6 @@ type Handler struct {
 
 	mu       sync.Mutex
 	provider *oidc.Provider // discovered on first sign-in; guarded by mu
-
-	statsCache statsCache // the overview's statistics; own lock
 }
 
 // New validates cfg and returns the console.

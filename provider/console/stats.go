@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"slices"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/wxoidc/wxoidc/provider"
@@ -21,61 +20,12 @@ type statsDoc struct {
 	} `json:"days"`
 }
 
-// statsTTL is how long the overview's statistics are shown before they
-// are counted again (in the background: no page waits for a count but the
-// first after start).
-const statsTTL = time.Minute
-
-// statsCache holds the last statistics of this process.
-type statsCache struct {
-	mu         sync.Mutex
-	doc        *statsDoc // nil before the first count, or when the store keeps none
-	at         time.Time // when doc was counted
-	refreshing bool      // a background count is running
-}
-
-// stats returns the overview's statistics: fresh ones from the cache,
-// stale ones while a background count runs, or, the first time, counted
-// now. It returns nil when the store keeps none.
+// stats returns the overview's statistics, counted by the store on every
+// request (a trigger-kept user count and hourly roll-ups of the audit
+// trail: milliseconds with millions of users and events, so nothing is
+// cached in the process and every replica shows the same). It returns nil
+// when the store keeps none.
 func (h *Handler) stats(ctx context.Context) (*statsDoc, error) {
-	c := &h.statsCache
-	c.mu.Lock()
-	switch {
-	case c.doc != nil && h.cfg.Now().Sub(c.at) < statsTTL:
-		defer c.mu.Unlock()
-		return c.doc, nil
-	case c.doc != nil:
-		if !c.refreshing {
-			c.refreshing = true
-			go func() {
-				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-				defer cancel()
-				doc, err := h.countStats(ctx)
-				c.mu.Lock()
-				defer c.mu.Unlock()
-				c.refreshing = false
-				if err != nil {
-					h.log.Error("console: count statistics", "error", err)
-					return
-				}
-				c.doc, c.at = doc, h.cfg.Now()
-			}()
-		}
-		defer c.mu.Unlock()
-		return c.doc, nil
-	}
-	c.mu.Unlock()
-	doc, err := h.countStats(ctx)
-	if err != nil || doc == nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	c.doc, c.at = doc, h.cfg.Now()
-	c.mu.Unlock()
-	return doc, nil
-}
-
-func (h *Handler) countStats(ctx context.Context) (*statsDoc, error) {
 	var doc statsDoc
 	err := h.call(ctx, operator{Role: roleViewer}, http.MethodGet, "/admin/stats?days=30", nil, &doc)
 	if isStatus(err, http.StatusNotFound) {

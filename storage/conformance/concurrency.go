@@ -37,7 +37,7 @@ func RunConcurrencyTests(t *testing.T, newStorage NewStorage) {
 		{"UpdateClient", testConcurrentUpdateClient},
 		{"SetClientAssertionJWT", testConcurrentJTI},
 		{"RegisterClient", testConcurrentRegisterClient},
-	}, slices.Concat(webLoginConcurrencyTests, deviceConcurrencyTests, pushConcurrencyTests)...))
+	}, slices.Concat(webLoginConcurrencyTests, deviceConcurrencyTests, pushConcurrencyTests, statsConcurrencyTests)...))
 }
 
 // race runs fn(i) for i in [0, n) in n goroutines released together.

@@ -57,6 +57,10 @@ func TestMigrationToUsers(t *testing.T, old storage.Storage, exec func(query str
 
 	require.NoError(t, migrate())
 	s := old
+	// The user count (migration 00017) starts from the users there were.
+	n, err := s.CountUsers(ctx)
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, n, "users counted by the migration")
 
 	u, err := s.User(ctx, web)
 	require.NoError(t, err)

@@ -48,6 +48,7 @@ type Store struct {
 	leases       map[string]lease
 	rates        map[string]int64 // rate limit → theoretical arrival time, Unix µs
 	events       []storage.Event  // oldest first
+	rollups      rollups          // hourly event counts (Stats.RollUpEvents)
 
 	web     webLogin   // login states, browser sessions, consents; own lock
 	devices devices    // device authorizations; own lock
@@ -103,6 +104,7 @@ func New() *Store {
 		serverTokens: map[string]storage.ServerToken{},
 		leases:       map[string]lease{},
 		rates:        map[string]int64{},
+		rollups:      rollups{counts: map[rollKey]int64{}},
 	}
 	for i := range s.tables {
 		s.tables[i] = map[string]*tokenRow{}

@@ -10,6 +10,18 @@ import (
 
 var _ storage.Stats = (*Store)(nil)
 
+// rollups are the hourly event counts of Stats.RollUpEvents; guarded by
+// Store.mu.
+type rollups struct {
+	counts  map[rollKey]int64
+	through time.Time // the watermark: every hour before it is counted; zero for none
+}
+
+type rollKey struct {
+	hour        time.Time // UTC, the hour's start
+	typ, method string
+}
+
 // CountUsers implements storage.Stats.
 func (s *Store) CountUsers(context.Context) (int64, error) {
 	s.mu.RLock()
@@ -17,7 +29,8 @@ func (s *Store) CountUsers(context.Context) (int64, error) {
 	return int64(len(s.users)), nil
 }
 
-// CountEvents implements storage.Stats.
+// CountEvents implements storage.Stats: roll-ups up to the watermark,
+// events after it, as the SQL backends do.
 func (s *Store) CountEvents(_ context.Context, types []string, since, until time.Time) ([]storage.EventCount, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -26,16 +39,53 @@ func (s *Store) CountEvents(_ context.Context, types []string, since, until time
 		typ, method string
 	}
 	counts := map[key]int64{}
+	rolled, raw := storage.RollUpSpans(since, until, s.rollups.through)
+	for k, n := range s.rollups.counts {
+		if !k.hour.Before(rolled[0]) && k.hour.Before(rolled[1]) && slices.Contains(types, k.typ) {
+			counts[key{storage.DayOf(k.hour), k.typ, k.method}] += n
+		}
+	}
 	for _, e := range s.events {
-		if e.Time.Before(since) || !e.Time.Before(until) || !slices.Contains(types, e.Type) {
+		if !slices.Contains(types, e.Type) || !inSpans(e.Time, raw) {
 			continue
 		}
-		m, _ := e.Details["method"].(string)
-		counts[key{storage.DayOf(e.Time), e.Type, m}]++
+		counts[key{storage.DayOf(e.Time), e.Type, eventMethod(e)}]++
 	}
 	out := make([]storage.EventCount, 0, len(counts))
 	for k, n := range counts {
 		out = append(out, storage.EventCount{Day: k.day, Type: k.typ, Method: k.method, Count: n})
 	}
 	return out, nil
+}
+
+func inSpans(t time.Time, spans [][2]time.Time) bool {
+	for _, sp := range spans {
+		if !t.Before(sp[0]) && t.Before(sp[1]) {
+			return true
+		}
+	}
+	return false
+}
+
+func eventMethod(e storage.Event) string {
+	m, _ := e.Details["method"].(string)
+	return m
+}
+
+// RollUpEvents implements storage.Stats, under the store's lock.
+func (s *Store) RollUpEvents(_ context.Context, before time.Time) (time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	end := before.UTC().Truncate(time.Hour)
+	r := &s.rollups
+	if !r.through.Before(end) {
+		return r.through, nil
+	}
+	for _, e := range s.events {
+		if e.Time.Before(end) && (r.through.IsZero() || !e.Time.Before(r.through)) {
+			r.counts[rollKey{e.Time.UTC().Truncate(time.Hour), e.Type, eventMethod(e)}]++
+		}
+	}
+	r.through = end
+	return end, nil
 }

@@ -55,7 +55,9 @@ func (s *Store) Events(ctx context.Context, q storage.EventQuery) ([]storage.Eve
 		add("subject = ?", q.Subject)
 	}
 	if q.ClientID != "" {
-		add("client_id = ?", q.ClientID)
+		// client_id <> '' lets the planner use the partial index
+		// events_client_idx, with a generic plan too.
+		add("client_id = ? AND client_id <> ''", q.ClientID)
 	}
 	if q.Type != "" {
 		add("type = ?", q.Type)
@@ -67,7 +69,9 @@ func (s *Store) Events(ctx context.Context, q storage.EventQuery) ([]storage.Eve
 		add("time < ?", micros(q.Until))
 	}
 	if id != "" {
-		add("(time < ? OR (time = ? AND id < ?))", micros(at), micros(at), id)
+		// (time, id) < (at, id), written so that time <= at bounds the
+		// index range and only ties are filtered.
+		add("time <= ? AND (time < ? OR id < ?)", micros(at), micros(at), id)
 	}
 	limit := storage.PageSize(q.Limit)
 	query := "SELECT id, time, type, subject, client_id, ip, details FROM events"
@@ -105,8 +109,16 @@ func (s *Store) Events(ctx context.Context, q storage.EventQuery) ([]storage.Eve
 }
 
 // DeleteEventsBefore implements storage.EventStore with batched deletes,
-// like DeleteExpired.
+// like DeleteExpired, then deletes the roll-ups of the hours that ended
+// by before (a few rows an hour: one statement).
 func (s *Store) DeleteEventsBefore(ctx context.Context, before time.Time) (int64, error) {
 	query := fmt.Sprintf("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ? LIMIT %d)", deleteBatch)
-	return s.deleteBatches(ctx, "delete old events", query, micros(before))
+	n, err := s.deleteBatches(ctx, "delete old events", query, micros(before))
+	if err != nil {
+		return n, err
+	}
+	if _, err := s.exec(ctx, "DELETE FROM event_counts WHERE hour < ?", micros(before.UTC().Truncate(time.Hour))); err != nil {
+		return n, s.wrap("delete old event roll-ups", err)
+	}
+	return n, nil
 }

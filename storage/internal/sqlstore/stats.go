@@ -12,47 +12,177 @@ import (
 
 var _ storage.Stats = (*Store)(nil)
 
-// CountUsers implements storage.Stats.
+// CountUsers implements storage.Stats: the sum of the counter the
+// triggers of migration 00017 keep (16 rows on PostgreSQL, one on SQLite).
 func (s *Store) CountUsers(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.query(ctx, "SELECT COUNT(*) FROM users", nil, func(rows *sql.Rows) error { return rows.Scan(&n) })
-	if err != nil {
+	if err := s.queryRow(ctx, "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM user_counts", nil, &n); err != nil {
 		return 0, fmt.Errorf("%s: count users: %w", s.d.Name, err)
 	}
 	return n, nil
 }
 
-// usPerDay is a day in the events table's time unit (µs).
-const usPerDay = int64(24 * time.Hour / time.Microsecond)
+// Units of the events' and roll-ups' times (µs).
+const (
+	usPerHour = int64(time.Hour / time.Microsecond)
+	usPerDay  = int64(24 * time.Hour / time.Microsecond)
+)
 
-// CountEvents implements storage.Stats: one GROUP BY over the events of
-// the types, through the (type, time) index.
+// watermark returns the end of the hours rolled up (the zero time for
+// none) and its stored form.
+func (s *Store) watermark(ctx context.Context) (time.Time, int64, error) {
+	var through int64
+	if err := s.queryRow(ctx, "SELECT through FROM event_rollup WHERE id = 1", nil, &through); err != nil {
+		return time.Time{}, 0, err
+	}
+	if through == 0 {
+		return time.Time{}, 0, nil
+	}
+	return fromMicros(through), through, nil
+}
+
+// CountEvents implements storage.Stats: the hourly roll-ups of the whole
+// hours before the watermark, grouped by day (a few thousand rows for 30
+// days, through the primary key), and a GROUP BY of the events after it
+// (the unrolled tail: an hour or two) through the (type, time, id) index.
 func (s *Store) CountEvents(ctx context.Context, types []string, since, until time.Time) ([]storage.EventCount, error) {
 	if len(types) == 0 {
 		return nil, nil
 	}
-	args := []any{micros(since), micros(until)}
-	marks := make([]string, len(types))
-	for i, t := range types {
-		marks[i] = "?"
-		args = append(args, t)
-	}
-	q := fmt.Sprintf("SELECT time / %d, type, %s, COUNT(*) FROM events WHERE time >= ? AND time < ? AND type IN (%s) GROUP BY 1, 2, 3",
-		usPerDay, s.d.EventMethod, strings.Join(marks, ", "))
-	var out []storage.EventCount
-	err := s.query(ctx, q, args, func(rows *sql.Rows) error {
-		var day int64
-		var c storage.EventCount
-		var method sql.NullString
-		if err := rows.Scan(&day, &c.Type, &method, &c.Count); err != nil {
-			return err
-		}
-		c.Day, c.Method = time.UnixMicro(day*usPerDay).UTC(), method.String
-		out = append(out, c)
-		return nil
-	})
+	wm, _, err := s.watermark(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: count events: %w", s.d.Name, err)
 	}
+	type key struct {
+		day         int64
+		typ, method string
+	}
+	counts := map[key]int64{}
+	scan := func(rows *sql.Rows) error {
+		var (
+			k      key
+			method sql.NullString
+			n      int64
+		)
+		if err := rows.Scan(&k.day, &k.typ, &method, &n); err != nil {
+			return err
+		}
+		k.method = method.String
+		counts[k] += n
+		return nil
+	}
+	in := "?" + strings.Repeat(", ?", len(types)-1)
+	rolled, raw := storage.RollUpSpans(since, until, wm)
+	if rolled[0].Before(rolled[1]) {
+		args := []any{micros(rolled[0]), micros(rolled[1])}
+		for _, t := range types {
+			args = append(args, t)
+		}
+		q := fmt.Sprintf("SELECT hour / %d, type, method, CAST(SUM(n) AS BIGINT) FROM event_counts WHERE hour >= ? AND hour < ? AND type IN (%s) GROUP BY 1, 2, 3", usPerDay, in)
+		if err := s.query(ctx, q, args, scan); err != nil {
+			return nil, fmt.Errorf("%s: count events: %w", s.d.Name, err)
+		}
+	}
+	q := fmt.Sprintf("SELECT time / %d, type, %s, COUNT(*) FROM events WHERE time >= ? AND time < ? AND type IN (%s) GROUP BY 1, 2, 3",
+		usPerDay, s.d.EventMethod, in)
+	for _, sp := range raw {
+		args := []any{micros(sp[0]), micros(sp[1])}
+		for _, t := range types {
+			args = append(args, t)
+		}
+		if err := s.query(ctx, q, args, scan); err != nil {
+			return nil, fmt.Errorf("%s: count events: %w", s.d.Name, err)
+		}
+	}
+	out := make([]storage.EventCount, 0, len(counts))
+	for k, n := range counts {
+		out = append(out, storage.EventCount{Day: time.UnixMicro(k.day * usPerDay).UTC(), Type: k.typ, Method: k.method, Count: n})
+	}
 	return out, nil
+}
+
+// rollUpStep is how many hours of events one roll-up transaction counts.
+const rollUpStep = 24
+
+// rollUpRows is how many roll-up rows one INSERT writes.
+const rollUpRows = 250
+
+// RollUpEvents implements storage.Stats. Each step counts up to a day of
+// events on the reader (a range of the (time, id) index), then, in one
+// short write transaction, moves the watermark from where the count
+// started to where it ended (UPDATE … WHERE through = old: the
+// compare-and-swap) and, only if that changed the row, inserts the counts.
+// A janitor that loses the race to another finds the row changed (on
+// PostgreSQL after waiting for the winner's commit) and writes nothing.
+// Steps are paced like the janitor's deletes.
+func (s *Store) RollUpEvents(ctx context.Context, before time.Time) (time.Time, error) {
+	const op = "roll up events"
+	end := micros(before.UTC().Truncate(time.Hour))
+	for {
+		wm, old, err := s.watermark(ctx)
+		if err != nil || old >= end {
+			return wm, s.wrap(op, err)
+		}
+		started := time.Now()
+		from := old
+		if from == 0 { // the first roll-up: from the oldest event's hour
+			var oldest sql.NullInt64
+			if err := s.queryRow(ctx, "SELECT MIN(time) FROM events", nil, &oldest); err != nil {
+				return wm, s.wrap(op, err)
+			}
+			from = end
+			if oldest.Valid && oldest.Int64 < end {
+				from = oldest.Int64 - oldest.Int64%usPerHour
+			}
+		}
+		to := min(from+rollUpStep*usPerHour, end)
+		var rows []any // type, hour, method, n
+		q := fmt.Sprintf("SELECT type, time / %d, %s, COUNT(*) FROM events WHERE time >= ? AND time < ? GROUP BY 1, 2, 3", usPerHour, s.d.EventMethod)
+		err = s.query(ctx, q, []any{from, to}, func(r *sql.Rows) error {
+			var (
+				typ    string
+				hour   int64
+				method sql.NullString
+				n      int64
+			)
+			if err := r.Scan(&typ, &hour, &method, &n); err != nil {
+				return err
+			}
+			rows = append(rows, typ, hour*usPerHour, method.String, n)
+			return nil
+		})
+		if err != nil {
+			return wm, s.wrap(op, err)
+		}
+		won := false
+		err = s.inTx(ctx, op, false, func(ctx context.Context) error {
+			n, err := s.execN(ctx, "UPDATE event_rollup SET through = ? WHERE id = 1 AND through = ?", to, old)
+			if err != nil || n == 0 {
+				return s.wrap(op, err)
+			}
+			won = true
+			for len(rows) > 0 {
+				k := min(len(rows), 4*rollUpRows)
+				ins := "INSERT INTO event_counts (type, hour, method, n) VALUES (?, ?, ?, ?)" + strings.Repeat(", (?, ?, ?, ?)", k/4-1)
+				if _, err := s.exec(ctx, ins, rows[:k]...); err != nil {
+					return s.wrap(op, err)
+				}
+				rows = rows[k:]
+			}
+			return nil
+		})
+		if err != nil {
+			return wm, err
+		}
+		if !won { // another janitor is at it
+			wm, _, err := s.watermark(ctx)
+			return wm, s.wrap(op, err)
+		}
+		if to == end {
+			return fromMicros(to), nil
+		}
+		if err := pace(ctx, time.Since(started)); err != nil {
+			return fromMicros(to), s.wrap(op, err)
+		}
+	}
 }

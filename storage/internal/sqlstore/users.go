@@ -619,11 +619,17 @@ func (s *Store) IdentitiesOf(ctx context.Context, subjects []string) (map[string
 	if len(subjects) > storage.MaxPageSize {
 		return nil, fmt.Errorf("%s: identities of %d users: at most %d at once", s.d.Name, len(subjects), storage.MaxPageSize)
 	}
-	args := make([]any, len(subjects))
-	for i, sub := range subjects {
-		args[i] = sub
+	// The list is padded (repeating the last subject) to a power of two,
+	// so that pages of any size make 11 statements to prepare, not 1000.
+	n := 1
+	for n < len(subjects) {
+		n *= 2
 	}
-	q := "SELECT " + identityColumns + " FROM identities WHERE subject IN (?" + strings.Repeat(", ?", len(subjects)-1) + ") ORDER BY subject, app_id, open_id"
+	args := make([]any, n)
+	for i := range args {
+		args[i] = subjects[min(i, len(subjects)-1)]
+	}
+	q := "SELECT " + identityColumns + " FROM identities WHERE subject IN (?" + strings.Repeat(", ?", n-1) + ") ORDER BY subject, app_id, open_id"
 	err := s.query(ctx, q, args, func(rows *sql.Rows) error {
 		var r identityRow
 		if err := rows.Scan(r.dest()...); err != nil {
