@@ -22,6 +22,31 @@ type LoginStateStore interface {
 	// one atomic step: of two concurrent calls at most one gets the data.
 	// An unknown, consumed or expired id is ErrNotFound.
 	ConsumeLoginState(ctx context.Context, id string) ([]byte, error)
+	// AdmitLoginState takes one request at now from each of limits in
+	// turn, as RateStore.TakeRate with n = 1 does, and, if every one admits
+	// it, stores data under id until expiresAt as CreateLoginState does:
+	// all in one step (one statement on PostgreSQL). A limit that refuses
+	// ends it there: the limits before it stay taken, those after it are
+	// not asked, nothing is stored, and ok is false.
+	AdmitLoginState(ctx context.Context, id string, data []byte, expiresAt time.Time, limits []RateTake, now time.Time) (ok bool, err error)
+	// AdvanceLoginState consumes id as ConsumeLoginState does and returns
+	// its data; in the same step (one statement on PostgreSQL) it stores
+	// under newID until expiresAt that data with its last byte replaced by
+	// tail. For data that is a JSON object and a tail such as
+	// `,"step":"next"}` that adds members to it (encoding/json lets a later
+	// duplicate member win), the next step's state is the consumed one
+	// changed, without a round trip to read it first. Nothing is stored
+	// when id is not found; newID taken is ErrAlreadyExists, and then id is
+	// not consumed.
+	AdvanceLoginState(ctx context.Context, id, newID string, tail []byte, expiresAt time.Time) ([]byte, error)
+}
+
+// RateTake names a limit that AdmitLoginState takes a request from, with
+// the rate (per second) and burst of RateStore.TakeRate.
+type RateTake struct {
+	Name  string
+	Rate  float64
+	Burst int
 }
 
 // BrowserSession is a person's login at the provider, held by a browser in
@@ -46,6 +71,11 @@ type BrowserSessionStore interface {
 	// BrowserSession returns the session with the given ID, or ErrNotFound
 	// if there is none or it has expired.
 	BrowserSession(ctx context.Context, id string) (BrowserSession, error)
+	// BrowserSessionUser returns the session with the given ID and its
+	// user, read together (one round trip on the SQL backends), or
+	// ErrNotFound if there is no such unexpired session or its user is
+	// gone.
+	BrowserSessionUser(ctx context.Context, id string) (BrowserSession, User, error)
 	// UserBrowserSessions returns the unexpired sessions of subject, oldest
 	// login first, with ID left empty (only its hash is stored).
 	UserBrowserSessions(ctx context.Context, subject string) ([]BrowserSession, error)

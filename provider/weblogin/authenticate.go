@@ -90,14 +90,11 @@ func resumeParams(ar fosite.AuthorizeRequester, drop string) url.Values {
 // startLogin keeps ar and sends the browser to /login.
 func (a *Authenticator) startLogin(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester) error {
 	p := a.newPending(w, r, ar, stepLogin, "login")
-	if ok, err := a.admitNew(r, p); err != nil {
+	id, ok, err := a.admitSave(r, p)
+	if err != nil {
 		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 	} else if !ok {
 		return errTooManyPending
-	}
-	id, err := a.save(r.Context(), p)
-	if err != nil {
-		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 	}
 	noStore(w)
 	q := url.Values{"login": {id}}

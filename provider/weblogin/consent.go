@@ -17,14 +17,11 @@ func (a *Authenticator) showConsent(w http.ResponseWriter, r *http.Request, ar f
 	p := a.newPending(w, r, ar, stepConsent, "consent")
 	p.Subject = subject
 	p.Scopes = slices.Clone(ar.GetRequestedScopes())
-	if ok, err := a.admitNew(r, p); err != nil {
+	id, ok, err := a.admitSave(r, p)
+	if err != nil {
 		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 	} else if !ok {
 		return errTooManyPending
-	}
-	id, err := a.save(ctx, p)
-	if err != nil {
-		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 	}
 	c, _ := ar.GetClient().(*storage.Client)
 	name := ar.GetClient().GetID()

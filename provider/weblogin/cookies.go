@@ -184,17 +184,12 @@ func (a *Authenticator) sessionUser(ctx context.Context, r *http.Request) (*stor
 	if id == "" {
 		return nil, nil, nil
 	}
-	bs, err := a.cfg.Storage.BrowserSession(ctx, id)
+	// One read: no session, or a user who is gone, is no login.
+	bs, u, err := a.cfg.Storage.BrowserSessionUser(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, nil, err
-	}
-	u, err := a.cfg.Storage.User(ctx, bs.Subject)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil, nil // the user is gone
-	} else if err != nil {
 		return nil, nil, err
 	}
 	return &bs, &u, nil

@@ -1,6 +1,8 @@
 package weblogin
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -32,6 +34,12 @@ type loginMethod struct {
 	// start begins the login of p, whose login state has just been
 	// consumed, and writes the response.
 	start func(w http.ResponseWriter, r *http.Request, p *pending)
+	// kind and scope, if set, say that start only sends the browser to
+	// WeChat's OAuth of that kind and scope: handleLogin then does it
+	// with toWeChatFrom, consuming the state and storing the next in one
+	// storage step, and start is not called.
+	kind  wechat.AppKind
+	scope string
 }
 
 // loginMethods lists the ways in this deployment offers on a desktop
@@ -42,7 +50,7 @@ func (a *Authenticator) loginMethods() []loginMethod {
 		ms = append(ms, loginMethod{name: "qr", label: "methodQR", hint: "methodQRHint", start: func(w http.ResponseWriter, r *http.Request, p *pending) {
 			p.Kind, p.Scope = wechat.KindWebsite, wechat.ScopeLogin
 			a.toWeChat(w, r, p)
-		}})
+		}, kind: wechat.KindWebsite, scope: wechat.ScopeLogin})
 	}
 	if a.scan != nil {
 		ms = append(ms, loginMethod{name: kindScan, label: "methodScan", hint: "methodScanHint", start: func(w http.ResponseWriter, r *http.Request, p *pending) {
@@ -90,6 +98,10 @@ func (a *Authenticator) handleLogin(w http.ResponseWriter, r *http.Request) {
 	i := slices.IndexFunc(methods, func(m loginMethod) bool { return m.name == name })
 	if name != "wechat" && name != "" && i < 0 {
 		a.errorPage(w, r, "", http.StatusBadRequest, "errForm", "")
+		return
+	}
+	if i >= 0 && methods[i].kind != "" {
+		a.toWeChatFrom(w, r, id, methods[i].kind, methods[i].scope)
 		return
 	}
 	p, msg, err := a.consume(ctx, r, id, stepLogin)
@@ -147,6 +159,56 @@ func (a *Authenticator) toWeChat(w http.ResponseWriter, r *http.Request, p *pend
 	}
 	noStore(w)
 	http.Redirect(w, r, a.client(p.Kind).AuthCodeURL(p.Kind, a.url(PathCallback), p.Scope, state), http.StatusFound)
+}
+
+// toWeChatFrom is consume of the login state id (of stepLogin) and
+// toWeChat with kind and scope, in one storage step
+// (storage.LoginStateStore.AdvanceLoginState): the state for WeChat is the
+// consumed one with its step, kind and scope changed (wechatTail). The
+// consumed state is checked after that step, as consume checks it; when it
+// fails the check, the state stored for WeChat is never handed out, and
+// the janitor removes it once it expires.
+func (a *Authenticator) toWeChatFrom(w http.ResponseWriter, r *http.Request, id string, kind wechat.AppKind, scope string) {
+	if id == "" {
+		a.errorPage(w, r, "", http.StatusBadRequest, "errNoState", "")
+		return
+	}
+	tail, err := wechatTail(kind, scope)
+	if err != nil {
+		a.serverError(w, r, "", "consume login state", err)
+		return
+	}
+	state := randomID(32)
+	b, err := a.cfg.Storage.AdvanceLoginState(r.Context(), id, state, tail, a.now().Add(a.cfg.StateLifetime))
+	p, msg, err := a.checkConsumed(r, b, err, stepLogin)
+	if err != nil {
+		a.serverError(w, r, "", "consume login state", err)
+		return
+	}
+	if p == nil {
+		a.errorPage(w, r, "", http.StatusBadRequest, msg, "")
+		return
+	}
+	p.Step, p.Kind, p.Scope = stepWeChat, kind, scope
+	noStore(w)
+	http.Redirect(w, r, a.client(p.Kind).AuthCodeURL(p.Kind, a.url(PathCallback), p.Scope, state), http.StatusFound)
+}
+
+// wechatTail is the tail (see AdvanceLoginState) that turns the encoding
+// of a pending login into that of its WeChat round trip of kind and scope:
+// its last members set step, kind and scope, which decodePending takes
+// over the earlier ones.
+func wechatTail(kind wechat.AppKind, scope string) ([]byte, error) {
+	b, err := json.Marshal(struct {
+		Step  string         `json:"step"`
+		Kind  wechat.AppKind `json:"kind"`
+		Scope string         `json:"scope"`
+	}{stepWeChat, kind, scope})
+	if err != nil {
+		return nil, fmt.Errorf("encode login state: %w", err)
+	}
+	b[0] = ','
+	return b, nil
 }
 
 func (a *Authenticator) client(kind wechat.AppKind) *wechat.Client {

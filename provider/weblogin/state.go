@@ -109,11 +109,18 @@ func (a *Authenticator) save(ctx context.Context, p *pending) (string, error) {
 // client gets temporarily_unavailable (RFC 6749 §4.1.2.1).
 var errTooManyPending = fosite.ErrTemporarilyUnavailable.WithHint("Too many sign-ins were started from this browser or network; wait a few minutes and try again.")
 
-// admitNew reports whether the browser of p, at r's address, may start one
-// more sign-in (Config.PendingPerIP, PendingPerBrowser). A step that
-// replaces the state it consumed does not ask.
-func (a *Authenticator) admitNew(r *http.Request, p *pending) (bool, error) {
+// admitSave stores p under a new random ID, as save does, if the browser
+// of p, at r's address, may start one more sign-in (Config.PendingPerIP,
+// PendingPerBrowser): the limits and the state are one storage step
+// (storage.LoginStateStore.AdmitLoginState). ok is false over a cap. A
+// step that replaces the state it consumed does not ask.
+func (a *Authenticator) admitSave(r *http.Request, p *pending) (id string, ok bool, err error) {
+	b, err := encodePending(p)
+	if err != nil {
+		return "", false, err
+	}
 	per := a.cfg.StateLifetime.Seconds()
+	limits := make([]storage.RateTake, 0, 2)
 	for _, c := range []struct {
 		name string
 		cap  int
@@ -121,15 +128,17 @@ func (a *Authenticator) admitNew(r *http.Request, p *pending) (bool, error) {
 		{"weblogin/pending/ip/" + provider.RequestAddrKey(r, a.cfg.IPv6Prefix), a.cfg.PendingPerIP},
 		{"weblogin/pending/browser/" + p.Binding, a.cfg.PendingPerBrowser},
 	} {
-		if c.cap < 0 {
-			continue
-		}
-		ok, err := a.cfg.Storage.TakeRate(r.Context(), c.name, 1, float64(c.cap)/per, c.cap, a.now())
-		if err != nil || !ok {
-			return false, err
+		if c.cap >= 0 {
+			limits = append(limits, storage.RateTake{Name: c.name, Rate: float64(c.cap) / per, Burst: c.cap})
 		}
 	}
-	return true, nil
+	now := a.now()
+	id = randomID(32)
+	ok, err = a.cfg.Storage.AdmitLoginState(r.Context(), id, b, now.Add(a.cfg.StateLifetime), limits, now)
+	if err != nil || !ok {
+		return "", false, err
+	}
+	return id, true, nil
 }
 
 // consume takes the login state id, checking that it is of the given step
@@ -139,6 +148,12 @@ func (a *Authenticator) consume(ctx context.Context, r *http.Request, id, step s
 		return nil, "errNoState", nil
 	}
 	b, err := a.cfg.Storage.ConsumeLoginState(ctx, id)
+	return a.checkConsumed(r, b, err, step)
+}
+
+// checkConsumed is consume's check of the login state b that a storage
+// step consumed (with err).
+func (a *Authenticator) checkConsumed(r *http.Request, b []byte, err error, step string) (*pending, string, error) {
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, "errStateExpired", nil
 	}

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,7 +18,10 @@ import (
 // BrowserSessionStore and ConsentStore; RunTests includes them.
 var webLoginTests = []testCase{
 	{"LoginStates", testLoginStates},
+	{"AdmitLoginState", testAdmitLoginState},
+	{"AdvanceLoginState", testAdvanceLoginState},
 	{"BrowserSessions", testBrowserSessions},
+	{"BrowserSessionUser", testBrowserSessionUser},
 	{"Consents", testConsents},
 	{"WithdrawnConsentRevokesTokens", testWithdrawnConsentRevokesTokens},
 	{"DeleteExpiredWebLogin", testDeleteExpiredWebLogin},
@@ -26,6 +30,7 @@ var webLoginTests = []testCase{
 // webLoginConcurrencyTests are RunConcurrencyTests' web-login cases.
 var webLoginConcurrencyTests = []testCase{
 	{"ConsumeLoginState", testConcurrentConsumeLoginState},
+	{"AdvanceLoginState", testConcurrentAdvanceLoginState},
 }
 
 func testLoginStates(t *testing.T, s storage.Storage) {
@@ -46,6 +51,121 @@ func testLoginStates(t *testing.T, s storage.Storage) {
 	// Expired states are refused.
 	require.NoError(t, s.CreateLoginState(ctx, "state-old", data, ms(-time.Second)))
 	_, err = s.ConsumeLoginState(ctx, "state-old")
+	requireNotFound(t, err)
+}
+
+// testAdmitLoginState: a login state is stored only if every limit admits
+// it; a refusal keeps what the limits before it took and leaves the limits
+// after it alone.
+func testAdmitLoginState(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	now := ms(0)
+	data := []byte(`{"params":"client_id=c1"}`)
+	ip := storage.RateTake{Name: "admit/ip", Rate: 1.0 / 60, Burst: 3}
+	browser := storage.RateTake{Name: "admit/browser", Rate: 1.0 / 60, Burst: 1}
+	ok, err := s.AdmitLoginState(ctx, "admit-1", data, ms(time.Minute), []storage.RateTake{ip, browser}, now)
+	require.NoError(t, err)
+	require.True(t, ok)
+	got, err := s.ConsumeLoginState(ctx, "admit-1")
+	require.NoError(t, err)
+	assert.Equal(t, data, got)
+
+	// The browser's burst of 1 is spent: refused and nothing stored, but
+	// the address's limit was taken.
+	ok, err = s.AdmitLoginState(ctx, "admit-2", data, ms(time.Minute), []storage.RateTake{ip, browser}, now)
+	require.NoError(t, err)
+	assert.False(t, ok)
+	_, err = s.ConsumeLoginState(ctx, "admit-2")
+	requireNotFound(t, err)
+	ok, err = s.TakeRate(ctx, ip.Name, 1, ip.Rate, ip.Burst, now)
+	require.NoError(t, err)
+	assert.True(t, ok, "the third of the address's burst of 3")
+	ok, err = s.TakeRate(ctx, ip.Name, 1, ip.Rate, ip.Burst, now)
+	require.NoError(t, err)
+	assert.False(t, ok, "the address took 2 admissions and 1 TakeRate")
+
+	// Refused by the first limit: the second is not asked.
+	other := storage.RateTake{Name: "admit/other", Rate: 1.0 / 60, Burst: 1}
+	ok, err = s.AdmitLoginState(ctx, "admit-3", data, ms(time.Minute), []storage.RateTake{ip, other}, now)
+	require.NoError(t, err)
+	assert.False(t, ok)
+	ok, err = s.TakeRate(ctx, other.Name, 1, other.Rate, other.Burst, now)
+	require.NoError(t, err)
+	assert.True(t, ok, "a limit after the refusing one was taken")
+
+	// No limits: stored; a cap of 0 never admits.
+	ok, err = s.AdmitLoginState(ctx, "admit-4", data, ms(time.Minute), nil, now)
+	require.NoError(t, err)
+	require.True(t, ok)
+	ok, err = s.AdmitLoginState(ctx, "admit-5", data, ms(time.Minute), []storage.RateTake{{Name: "admit/zero", Rate: 0, Burst: 0}}, now)
+	require.NoError(t, err)
+	assert.False(t, ok)
+	_, err = s.ConsumeLoginState(ctx, "admit-5")
+	requireNotFound(t, err)
+
+	// A taken ID.
+	_, err = s.AdmitLoginState(ctx, "admit-4", data, ms(time.Minute), []storage.RateTake{{Name: "admit/fresh", Rate: 1, Burst: 5}}, now)
+	assert.ErrorIs(t, err, storage.ErrAlreadyExists)
+}
+
+// testAdvanceLoginState: the consumed state comes back unchanged, and the
+// next one holds its data with the last byte replaced by the tail.
+func testAdvanceLoginState(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	data := []byte(`{"step":"login","params":"client_id=c1"}`)
+	require.NoError(t, s.CreateLoginState(ctx, "adv-1", data, ms(time.Minute)))
+	got, err := s.AdvanceLoginState(ctx, "adv-1", "adv-2", []byte(`,"step":"wechat"}`), ms(2*time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, data, got)
+	_, err = s.ConsumeLoginState(ctx, "adv-1")
+	requireNotFound(t, err)
+	got, err = s.ConsumeLoginState(ctx, "adv-2")
+	require.NoError(t, err)
+	assert.Equal(t, `{"step":"login","params":"client_id=c1","step":"wechat"}`, string(got))
+
+	// Unknown, consumed and expired states are not found, and store
+	// nothing.
+	_, err = s.AdvanceLoginState(ctx, "adv-1", "adv-3", []byte("}"), ms(time.Minute))
+	requireNotFound(t, err)
+	require.NoError(t, s.CreateLoginState(ctx, "adv-old", data, ms(-time.Second)))
+	_, err = s.AdvanceLoginState(ctx, "adv-old", "adv-4", []byte("}"), ms(time.Minute))
+	requireNotFound(t, err)
+	for _, id := range []string{"adv-3", "adv-4"} {
+		_, err = s.ConsumeLoginState(ctx, id)
+		requireNotFound(t, err)
+	}
+
+	// A taken new ID: the old state is not consumed.
+	require.NoError(t, s.CreateLoginState(ctx, "adv-5", data, ms(time.Minute)))
+	require.NoError(t, s.CreateLoginState(ctx, "adv-6", data, ms(time.Minute)))
+	_, err = s.AdvanceLoginState(ctx, "adv-5", "adv-6", []byte("}"), ms(time.Minute))
+	assert.ErrorIs(t, err, storage.ErrAlreadyExists)
+	_, err = s.ConsumeLoginState(ctx, "adv-5")
+	require.NoError(t, err)
+}
+
+func testBrowserSessionUser(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	u := storage.User{Subject: "sess-user", Name: "Alice", CreatedAt: ms(-time.Hour), UpdatedAt: ms(-time.Hour)}
+	require.NoError(t, s.CreateUser(ctx, u))
+	bs := storage.BrowserSession{ID: "sess-u1", Subject: u.Subject, AuthTime: ms(-time.Minute), ExpiresAt: ms(time.Hour), AMR: []string{"wechat"}}
+	require.NoError(t, s.CreateBrowserSession(ctx, bs))
+	gotBS, gotU, err := s.BrowserSessionUser(ctx, "sess-u1")
+	require.NoError(t, err)
+	want, err := s.BrowserSession(ctx, "sess-u1")
+	require.NoError(t, err)
+	assert.Equal(t, want, gotBS)
+	wantU, err := s.User(ctx, u.Subject)
+	require.NoError(t, err)
+	assert.Equal(t, wantU, gotU)
+
+	_, _, err = s.BrowserSessionUser(ctx, "sess-unknown")
+	requireNotFound(t, err)
+	require.NoError(t, s.CreateBrowserSession(ctx, storage.BrowserSession{ID: "sess-u2", Subject: u.Subject, AuthTime: ms(-time.Hour), ExpiresAt: ms(-time.Minute)}))
+	_, _, err = s.BrowserSessionUser(ctx, "sess-u2")
+	requireNotFound(t, err)
+	require.NoError(t, s.CreateBrowserSession(ctx, storage.BrowserSession{ID: "sess-u3", Subject: "nobody", AuthTime: ms(-time.Minute), ExpiresAt: ms(time.Hour)}))
+	_, _, err = s.BrowserSessionUser(ctx, "sess-u3")
 	requireNotFound(t, err)
 }
 
@@ -175,4 +295,19 @@ func testConcurrentConsumeLoginState(t *testing.T, s storage.Storage) {
 		assert.ErrorIs(t, err, storage.ErrNotFound)
 	})
 	assert.Equal(t, int32(1), won.Load(), "a login state was consumed more than once")
+}
+
+func testConcurrentAdvanceLoginState(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	require.NoError(t, s.CreateLoginState(ctx, "state", []byte("{}"), ms(time.Minute)))
+	var won atomic.Int32
+	race(parallelism, func(i int) {
+		_, err := s.AdvanceLoginState(ctx, "state", fmt.Sprintf("next-%d", i), []byte(`,"n":1}`), ms(time.Minute))
+		if err == nil {
+			won.Add(1)
+			return
+		}
+		assert.ErrorIs(t, err, storage.ErrNotFound)
+	})
+	assert.Equal(t, int32(1), won.Load(), "a login state was advanced more than once")
 }

@@ -85,6 +85,39 @@ func (s *Store) ConsumeLoginState(_ context.Context, id string) ([]byte, error) 
 	return st.data, nil
 }
 
+// AdmitLoginState implements storage.LoginStateStore.
+func (s *Store) AdmitLoginState(ctx context.Context, id string, data []byte, expiresAt time.Time, limits []storage.RateTake, now time.Time) (bool, error) {
+	for _, l := range limits {
+		if ok, err := s.TakeRate(ctx, l.Name, 1, l.Rate, l.Burst, now); err != nil || !ok {
+			return false, err
+		}
+	}
+	if err := s.CreateLoginState(ctx, id, data, expiresAt); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// AdvanceLoginState implements storage.LoginStateStore.
+func (s *Store) AdvanceLoginState(_ context.Context, id, newID string, tail []byte, expiresAt time.Time) ([]byte, error) {
+	k, nk := sha256.Sum256([]byte(id)), sha256.Sum256([]byte(newID))
+	w := &s.web
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.initLocked()
+	if _, ok := w.states[nk]; ok {
+		return nil, fmt.Errorf("memory: login state: %w", storage.ErrAlreadyExists)
+	}
+	st, ok := w.states[k]
+	delete(w.states, k)
+	if !ok || !st.expiresAt.After(s.now()) {
+		return nil, fmt.Errorf("memory: login state: %w", storage.ErrNotFound)
+	}
+	next := append(slices.Clone(st.data[:max(len(st.data)-1, 0)]), tail...)
+	w.states[nk] = loginState{data: next, expiresAt: expiresAt}
+	return st.data, nil
+}
+
 // CreateBrowserSession implements storage.BrowserSessionStore.
 func (s *Store) CreateBrowserSession(_ context.Context, bs storage.BrowserSession) error {
 	k := sha256.Sum256([]byte(bs.ID))
@@ -115,6 +148,19 @@ func (s *Store) BrowserSession(_ context.Context, id string) (storage.BrowserSes
 	bs.ID = id
 	bs.AMR = slices.Clone(bs.AMR)
 	return bs, nil
+}
+
+// BrowserSessionUser implements storage.BrowserSessionStore.
+func (s *Store) BrowserSessionUser(ctx context.Context, id string) (storage.BrowserSession, storage.User, error) {
+	bs, err := s.BrowserSession(ctx, id)
+	if err != nil {
+		return storage.BrowserSession{}, storage.User{}, err
+	}
+	u, err := s.User(ctx, bs.Subject)
+	if err != nil {
+		return storage.BrowserSession{}, storage.User{}, err
+	}
+	return bs, u, nil
 }
 
 // UserBrowserSessions implements storage.BrowserSessionStore.

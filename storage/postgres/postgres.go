@@ -227,6 +227,7 @@ func dialect(lockTimeout time.Duration) sqlstore.Dialect {
 		RotateRefresh:        "SELECT wxoidc_rotate_refresh(?, ?)",
 		AsyncCommitFrom:      "(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit",
 		InvalidateCode:       "SELECT wxoidc_invalidate_code(?)",
+		WritableCTE:          true,
 		RecordLogin:          "SELECT wxoidc_record_login(?, ?)",
 		Collate:              ` COLLATE "C"`,
 		IsGuardFailure:       func(err error) bool { return sqlState(err) == codeNoDataFound },

@@ -38,12 +38,22 @@ func (s *Store) tripQuery(ctx context.Context, query string) func(error) {
 
 // statementName names a statement for observers: its verb and the table
 // (or function) it works on, "select oauth2_refresh"; never its arguments.
+// A statement with common table expressions is "with" and the name of its
+// main statement, which must then follow a line break after the last
+// expression's closing parenthesis.
 func statementName(query string) string {
 	f := strings.Fields(query)
 	if len(f) == 0 {
 		return "statement"
 	}
 	verb := strings.ToLower(f[0])
+	if verb == "with" {
+		// WITH … )\nMAIN: named by its main statement.
+		if i := strings.LastIndex(query, ")\n"); i >= 0 {
+			return "with " + statementName(query[i+2:])
+		}
+		return verb
+	}
 	var after string
 	switch verb {
 	case "insert":

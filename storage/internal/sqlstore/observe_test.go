@@ -9,6 +9,8 @@ func TestStatementName(t *testing.T) {
 		{"UPDATE users SET name = ? WHERE subject = ?", "update users"},
 		{"DELETE FROM login_states WHERE id = ?", "delete login_states"},
 		{"SELECT wxoidc_rotate_refresh(?, ?)", "select wxoidc_rotate_refresh"},
+		{"WITH a AS (DELETE FROM login_states WHERE x = ? RETURNING data)\nSELECT data FROM a", "with select a"},
+		{"WITH r0 AS (INSERT INTO rate_limits (name) SELECT ? RETURNING 1)\nINSERT INTO login_states (x) SELECT ? WHERE EXISTS (SELECT 1 FROM r0)", "with insert login_states"},
 		{"", "statement"},
 	} {
 		if got := statementName(tc.query); got != tc.want {

@@ -85,6 +85,12 @@ type Dialect struct {
 	// synchronous commit of the tokens it leads to, which follows it in
 	// the log. Empty means every commit waits.
 	AsyncCommitFrom string
+	// WritableCTE says the database runs data-modifying statements in WITH
+	// (PostgreSQL): then steps that take several writes, such as
+	// AdmitLoginState's rate limits and login state, are one statement
+	// (one round trip and one commit). False means they run in one
+	// transaction.
+	WritableCTE bool
 	// RecordLogin, if set, sets a user's last login time (placeholders:
 	// the time, the subject) only if the user exists and is enabled,
 	// failing like RotateRefresh otherwise. Empty means a conditional

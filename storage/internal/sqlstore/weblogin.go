@@ -45,6 +45,127 @@ func (s *Store) ConsumeLoginState(ctx context.Context, id string) ([]byte, error
 	return data, nil
 }
 
+// AdmitLoginState implements storage.LoginStateStore. Where the dialect
+// has WritableCTE it is one statement, asynchronously committed where the
+// dialect can (see asyncQueries): each limit's conditional upsert
+// (takeRate) in a common table expression that runs only if the one
+// before it admitted, and the login state's INSERT only if the last one
+// did. Elsewhere it is TakeRate and CreateLoginState in one transaction.
+func (s *Store) AdmitLoginState(ctx context.Context, id string, data []byte, expiresAt time.Time, limits []storage.RateTake, now time.Time) (bool, error) {
+	const op = "admit login state"
+	t := now.UnixMicro()
+	args := make([]any, 0, 6*len(limits)+3)
+	for i, l := range limits {
+		cost, tolerance, ok := storage.RateCost(1, l.Rate, l.Burst)
+		if !ok {
+			// Never admitted (a cap of 0): the limits before it are
+			// taken, as one by one.
+			for _, l := range limits[:i] {
+				if ok, err := s.TakeRate(ctx, l.Name, 1, l.Rate, l.Burst, now); err != nil || !ok {
+					return false, err
+				}
+			}
+			return false, nil
+		}
+		args = append(args, l.Name, t+cost, cost, cost, cost, t+tolerance)
+	}
+	if !s.d.WritableCTE {
+		ok := false
+		err := s.inTx(ctx, op, false, func(ctx context.Context) error {
+			for _, l := range limits {
+				if ok, err := s.TakeRate(ctx, l.Name, 1, l.Rate, l.Burst, now); err != nil || !ok {
+					return err // a refusal commits the limits taken before it
+				}
+			}
+			ok = true
+			return s.CreateLoginState(ctx, id, data, expiresAt)
+		})
+		if err != nil {
+			return false, err
+		}
+		return ok, nil
+	}
+	if len(limits) == 0 {
+		return true, s.CreateLoginState(ctx, id, data, expiresAt)
+	}
+	args = append(args, hash(id), data, micros(expiresAt))
+	n, err := s.execN(ctx, s.admitQuery(ctx, len(limits)), args...)
+	if err != nil {
+		return false, s.wrap(op, err)
+	}
+	return n == 1, nil
+}
+
+// admitQuery is AdmitLoginState's statement for k > 0 limits (see there).
+func (s *Store) admitQuery(ctx context.Context, k int) string {
+	async := s.d.AsyncCommitFrom != "" && s.state(ctx) == nil
+	var b strings.Builder
+	for i := range k {
+		if i == 0 {
+			b.WriteString("WITH ")
+		} else {
+			b.WriteString(",\n")
+		}
+		fmt.Fprintf(&b, "r%d AS (INSERT INTO rate_limits (name, expires_at) SELECT CAST(? AS TEXT), CAST(? AS BIGINT)", i)
+		switch {
+		case i > 0:
+			fmt.Fprintf(&b, " WHERE EXISTS (SELECT 1 FROM r%d)", i-1)
+		case async:
+			b.WriteString(" FROM " + s.d.AsyncCommitFrom)
+		}
+		b.WriteString(takeRateConflict + " RETURNING 1)")
+	}
+	fmt.Fprintf(&b, "\nINSERT INTO login_states (id_hash, data, expires_at) SELECT CAST(? AS TEXT), CAST(? AS BYTEA), CAST(? AS BIGINT) WHERE EXISTS (SELECT 1 FROM r%d)", k-1)
+	return b.String()
+}
+
+// advanceLoginState is AdvanceLoginState in one statement (WritableCTE):
+// the DELETE … RETURNING of ConsumeLoginState and an INSERT of what it
+// returned, changed, if it has not expired.
+const advanceLoginState = `WITH consumed AS (DELETE FROM login_states%s WHERE id_hash = ? RETURNING data, expires_at),
+advanced AS (INSERT INTO login_states (id_hash, data, expires_at) SELECT CAST(? AS TEXT), substring(data FROM 1 FOR GREATEST(length(data) - 1, 0)) || CAST(? AS BYTEA), CAST(? AS BIGINT) FROM consumed WHERE expires_at > ?)
+SELECT data, expires_at FROM consumed`
+
+// AdvanceLoginState implements storage.LoginStateStore: one statement
+// where the dialect has WritableCTE (asynchronously committed where it
+// can, see asyncQueries), else ConsumeLoginState and CreateLoginState in
+// one transaction.
+func (s *Store) AdvanceLoginState(ctx context.Context, id, newID string, tail []byte, expiresAt time.Time) ([]byte, error) {
+	const op = "advance login state"
+	if !s.d.WritableCTE {
+		var data []byte
+		err := s.inTx(ctx, op, false, func(ctx context.Context) error {
+			var err error
+			if data, err = s.ConsumeLoginState(ctx, id); err != nil {
+				return err
+			}
+			next := append(data[:max(len(data)-1, 0):max(len(data)-1, 0)], tail...)
+			return s.CreateLoginState(ctx, newID, next, expiresAt)
+		})
+		if err != nil {
+			return nil, err
+		}
+		return data, nil
+	}
+	using := ""
+	if s.d.AsyncCommitFrom != "" && s.state(ctx) == nil {
+		using = " USING " + s.d.AsyncCommitFrom
+	}
+	var (
+		data []byte
+		exp  int64
+	)
+	now := micros(s.now())
+	err := s.writeReturning(ctx, fmt.Sprintf(advanceLoginState, using), []any{hash(id), hash(newID), tail, micros(expiresAt), now}, &data, &exp)
+	if err != nil {
+		return nil, s.wrap(op, err)
+	}
+	if exp <= now {
+		return nil, fmt.Errorf("%s: %s: %w", s.d.Name, op, storage.ErrNotFound)
+	}
+	return data, nil
+}
+
 // CreateBrowserSession implements storage.BrowserSessionStore. In a write
 // set it is queued (it commits with the login it belongs to).
 func (s *Store) CreateBrowserSession(ctx context.Context, bs storage.BrowserSession) error {
@@ -64,6 +185,25 @@ func (s *Store) BrowserSession(ctx context.Context, id string) (storage.BrowserS
 	}
 	bs.AuthTime, bs.ExpiresAt, bs.AMR = fromMicros(auth), fromMicros(exp), strings.Fields(amr)
 	return bs, nil
+}
+
+// browserSessionUser reads a session and its user in one round trip.
+var browserSessionUser = "SELECT b.auth_time, b.expires_at, b.amr, " + prefixed("u.", userColumns) +
+	" FROM browser_sessions b JOIN users u ON u.subject = b.subject WHERE b.id_hash = ? AND b.expires_at > ?"
+
+// BrowserSessionUser implements storage.BrowserSessionStore.
+func (s *Store) BrowserSessionUser(ctx context.Context, id string) (storage.BrowserSession, storage.User, error) {
+	var (
+		auth, exp int64
+		amr       string
+		r         userRow
+	)
+	err := s.queryRow(ctx, browserSessionUser, []any{hash(id), micros(s.now())}, append([]any{&auth, &exp, &amr}, r.dest()...)...)
+	if err != nil {
+		return storage.BrowserSession{}, storage.User{}, s.wrap("browser session user", err)
+	}
+	u := r.user()
+	return storage.BrowserSession{ID: id, Subject: u.Subject, AuthTime: fromMicros(auth), ExpiresAt: fromMicros(exp), AMR: strings.Fields(amr)}, u, nil
 }
 
 // UserBrowserSessions implements storage.BrowserSessionStore.
