@@ -66,8 +66,11 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.PostForm.Get("grant_type") {
 	case "authorization_code":
-		// The code is read twice (see storage.Prefetch): once is enough.
-		ctx, _ = storage.WithPrefetch(ctx)
+		// The code is read twice (see storage.Prefetch): once is enough,
+		// and its PKCE and OpenID Connect sessions come along.
+		var pre *storage.Prefetch
+		ctx, pre = storage.WithPrefetch(ctx)
+		pre.SetAuthorizeCode(r.PostForm.Get("code"))
 	case "refresh_token":
 		ctx, _ = storage.WithPrefetch(ctx)
 		if p.cfg.RefreshReuseGrace > 0 {

@@ -16,10 +16,40 @@ import (
 // once to check the token request and again to issue the tokens, and the
 // code's single use is decided by its conditional invalidation when the
 // tokens commit, not by the second read.
+//
+// An exchange of an authorization code names the raw code
+// (SetAuthorizeCode): a backend that reads the code's row may then read
+// the code's PKCE and OpenID Connect sessions (keyed by the code's
+// signature and by the raw code) in the same round trip and keep them as
+// rows for the reads fosite makes of them next. The code's single use
+// still decides: those sessions are only deleted by an exchange of that
+// code.
 type Prefetch struct {
 	mu    sync.Mutex
 	users map[string]User
 	rows  map[string]any
+	code  string
+}
+
+// SetAuthorizeCode records the raw authorization code the request
+// exchanges. It does nothing on a nil Prefetch.
+func (p *Prefetch) SetAuthorizeCode(code string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.code = code
+}
+
+// AuthorizeCode returns the code SetAuthorizeCode recorded, or "".
+func (p *Prefetch) AuthorizeCode() string {
+	if p == nil {
+		return ""
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.code
 }
 
 type prefetchKey struct{}

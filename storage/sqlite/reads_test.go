@@ -1,8 +1,10 @@
 package sqlite_test
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,5 +113,88 @@ func TestPrefetch_refreshTokenUser(t *testing.T) {
 	}
 	if got.Name != u.Name || !got.CreatedAt.Equal(u.CreatedAt) {
 		t.Errorf("prefetched %+v, want %+v", got, u)
+	}
+}
+
+// TestPrefetch_codeSessions: an exchange that names its raw code reads the
+// code, its PKCE session and its OpenID Connect session in one round trip;
+// the sessions read after that are those rows, and a deleted one, or one
+// the code never had, is not found.
+func TestPrefetch_codeSessions(t *testing.T) {
+	ctx := t.Context()
+	s := newStore(t).(*sqlite.Store)
+	defer s.Close()
+	if err := s.CreateClient(ctx, storage.Client{ID: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := s.GetClient(ctx, "c")
+	req := fosite.NewRequest()
+	req.ID, req.Client = "r", c
+	req.Form.Set("code_challenge", "challenge")
+	req.Session = &openid.DefaultSession{Subject: "alice"}
+	for _, err := range []error{
+		s.CreateAuthorizeCodeSession(ctx, "sig", req),
+		s.CreatePKCERequestSession(ctx, "sig", req),
+		s.CreateOpenIDConnectSession(ctx, "code.sig", req),
+		s.CreateAuthorizeCodeSession(ctx, "sig2", req),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var trips []string
+	s.Observe(func(_ context.Context, op string) func(error) {
+		if !strings.HasPrefix(op, "prepare") { // a statement's first use
+			trips = append(trips, op)
+		}
+		return func(error) {}
+	})
+	pctx, pre := storage.WithPrefetch(ctx)
+	pre.SetAuthorizeCode("code.sig")
+	if _, err := s.GetAuthorizeCodeSession(pctx, "sig", &openid.DefaultSession{}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.GetPKCERequestSession(pctx, "sig", &openid.DefaultSession{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.GetRequestForm().Get("code_challenge") != "challenge" || p.GetClient().GetID() != "c" {
+		t.Errorf("PKCE session: form %v client %v", p.GetRequestForm(), p.GetClient())
+	}
+	o, err := s.GetOpenIDConnectSession(pctx, "code.sig", fosite.NewAccessRequest(&openid.DefaultSession{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.GetSession().GetSubject() != "alice" || o.GetID() != "r" {
+		t.Errorf("OpenID Connect session: %+v", o)
+	}
+	if len(trips) != 1 {
+		t.Errorf("round trips %v, want one", trips)
+	}
+	if err := s.DeletePKCERequestSession(pctx, "sig"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetPKCERequestSession(pctx, "sig", &openid.DefaultSession{}); !errors.Is(err, fosite.ErrNotFound) {
+		t.Errorf("deleted PKCE session: %v, want not found", err)
+	}
+	if _, err := s.GetPKCERequestSession(ctx, "sig", &openid.DefaultSession{}); !errors.Is(err, fosite.ErrNotFound) {
+		t.Errorf("deleted PKCE session, read again: %v, want not found", err)
+	}
+
+	// A code without sessions.
+	pctx, pre = storage.WithPrefetch(ctx)
+	pre.SetAuthorizeCode("code.sig2")
+	trips = nil
+	if _, err := s.GetAuthorizeCodeSession(pctx, "sig2", &openid.DefaultSession{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetPKCERequestSession(pctx, "sig2", &openid.DefaultSession{}); !errors.Is(err, fosite.ErrNotFound) {
+		t.Errorf("no PKCE session: %v, want not found", err)
+	}
+	if _, err := s.GetOpenIDConnectSession(pctx, "code.sig2", fosite.NewAccessRequest(&openid.DefaultSession{})); !errors.Is(err, fosite.ErrNotFound) {
+		t.Errorf("no OpenID Connect session: %v, want not found", err)
+	}
+	if len(trips) != 1 {
+		t.Errorf("round trips %v, want one", trips)
 	}
 }

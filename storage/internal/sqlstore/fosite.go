@@ -108,6 +108,19 @@ var getRefreshWithUser = strings.Replace(refreshTokens.get, " FROM oauth2_refres
 	", "+prefixed("u.", userColumns)+
 		" FROM oauth2_refresh a LEFT JOIN clients c ON c.id = a.client_id LEFT JOIN users u ON u.subject = a.subject", 1)
 
+// getCodeWithSessions is codes.get with the code's PKCE session (same
+// key) and OpenID Connect session (keyed by the raw code: the first
+// placeholder), for storage.Prefetch: an exchange reads the three in one
+// round trip.
+var getCodeWithSessions = strings.Replace(codes.get, " FROM oauth2_code a LEFT JOIN clients c ON c.id = a.client_id",
+	", p.active, p.expires_at, p.request, o.active, o.expires_at, o.request"+
+		" FROM oauth2_code a LEFT JOIN clients c ON c.id = a.client_id"+
+		" LEFT JOIN "+pkceRequests.table+" p ON p.signature = a.signature LEFT JOIN "+oidcSessions.table+" o ON o.signature = ?", 1)
+
+// absentRow is kept (PutRow) for a row that a prefetching read found
+// missing, or that was deleted since: reading it again is not found.
+type absentRow struct{}
+
 const insertRefresh = "INSERT INTO oauth2_refresh (signature, request_id, client_id, subject, requested_at, expires_at, request, active, access_signature) VALUES (?, ?, ?, ?, ?, ?, ?, TRUE, ?)"
 
 // expiry is the expires_at of rec in a table of token type tt; see the
@@ -164,21 +177,39 @@ func (s *Store) load(ctx context.Context, a *artifact, key string) (rec storage.
 		dest = append(dest, u.dest()...)
 	}
 	// An authorization code is read twice by its exchange (see
-	// storage.Prefetch): the second read reuses the row of the first.
-	rowKey := ""
+	// storage.Prefetch): the second read reuses the row of the first,
+	// which, given the raw code, brought its PKCE and OpenID Connect
+	// sessions along.
+	rowKey := prefetchKey(a, key)
+	var code string
 	if a == codes && pre != nil {
-		rowKey = a.table + "\x00" + key
+		code = pre.AuthorizeCode()
+	}
+	args := []any{hash(key)}
+	var sessions sessionRows
+	if code != "" {
+		query = getCodeWithSessions
+		args = []any{hash(code), hash(key)}
+		dest = append(dest, sessions.dest()...)
 	}
 	if v, ok := pre.Row(rowKey); ok && rowKey != "" {
-		r := v.(artifactRow)
+		r, ok := v.(artifactRow)
+		if !ok {
+			return rec, nil, false, time.Time{}, s.wrap("get "+a.table, sql.ErrNoRows)
+		}
 		active, exp, data, cid, cr, version, created, updated = r.active, r.exp, r.data, r.cid, r.cr, r.version, r.created, r.updated
 	} else {
-		err = s.queryRow(ctx, query, []any{hash(key)}, dest...)
+		err = s.queryRow(ctx, query, args, dest...)
 		if err != nil {
 			return rec, nil, false, time.Time{}, s.wrap("get "+a.table, err)
 		}
 		if rowKey != "" {
 			pre.PutRow(rowKey, artifactRow{active, exp, data, cid, cr, version, created, updated})
+		}
+		if code != "" {
+			// The sessions are of the code's request, hence of its client.
+			sessions.put(pre, prefetchKey(pkceRequests, key), 0, artifactRow{cid: cid, cr: cr, version: version, created: created, updated: updated})
+			sessions.put(pre, prefetchKey(oidcSessions, code), 1, artifactRow{cid: cid, cr: cr, version: version, created: created, updated: updated})
 		}
 	}
 	if u.subject.Valid {
@@ -237,6 +268,38 @@ func (s *Store) get(ctx context.Context, a *artifact, key string, session fosite
 
 func (s *Store) del(ctx context.Context, a *artifact, key string) error {
 	return s.write(ctx, "delete "+a.table, nil, a.del, hash(key))
+}
+
+// prefetchKey is the storage.Prefetch row key of the row of a under key,
+// or "" for tables whose rows are not kept.
+func prefetchKey(a *artifact, key string) string {
+	if a != codes && a != pkceRequests && a != oidcSessions {
+		return ""
+	}
+	return a.table + "\x00" + key
+}
+
+// sessionRows are the PKCE and OpenID Connect session columns of
+// getCodeWithSessions (NULL when the code has none).
+type sessionRows [2]struct {
+	active sql.NullBool
+	exp    sql.NullInt64
+	data   []byte
+}
+
+func (r *sessionRows) dest() []any {
+	return []any{&r[0].active, &r[0].exp, &r[0].data, &r[1].active, &r[1].exp, &r[1].data}
+}
+
+// put keeps session i under key, with the client columns of row, or
+// absentRow when there is none.
+func (r *sessionRows) put(pre *storage.Prefetch, key string, i int, row artifactRow) {
+	if !r[i].active.Valid {
+		pre.PutRow(key, absentRow{})
+		return
+	}
+	row.active, row.exp, row.data = r[i].active.Bool, r[i].exp.Int64, r[i].data
+	pre.PutRow(key, row)
 }
 
 // CreateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage.
@@ -368,6 +431,7 @@ func (s *Store) GetPKCERequestSession(ctx context.Context, signature string, ses
 // Outside a transaction it commits asynchronously where the dialect can
 // (see asyncQueries): the code it belongs to is spent.
 func (s *Store) DeletePKCERequestSession(ctx context.Context, signature string) error {
+	storage.PrefetchFrom(ctx).PutRow(prefetchKey(pkceRequests, signature), absentRow{})
 	return s.write(ctx, "delete "+pkceRequests.table, nil, s.async(ctx, pkceRequests.del, s.asyncQ.deletePKCE), hash(signature))
 }
 
@@ -396,6 +460,7 @@ func (s *Store) GetOpenIDConnectSession(ctx context.Context, code string, reques
 // Outside a transaction it commits asynchronously where the dialect can
 // (see asyncQueries): the code it belongs to is spent.
 func (s *Store) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	storage.PrefetchFrom(ctx).PutRow(prefetchKey(oidcSessions, code), absentRow{})
 	return s.write(ctx, "delete "+oidcSessions.table, nil, s.async(ctx, oidcSessions.del, s.asyncQ.deleteOIDC), hash(code))
 }
 
