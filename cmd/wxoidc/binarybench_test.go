@@ -54,6 +54,19 @@ package main
 // WXOIDC_BENCH_STATEMENTS=1 logs, per benchmark, the storage round trips
 // of one operation by name ("select oauth2_refresh", "commit", …), from
 // the provider's wxoidc_storage_operation_duration_seconds.
+//
+// WXOIDC_BENCH_WRAP="valgrind --tool=callgrind" runs the provider under
+// that command (the simulator is not wrapped). Under valgrind it also sets
+// GODEBUG=asyncpreemptoff=1 (callgrind asserts on Go's preemption
+// signals). With callgrind, the benchmark zeroes the counters before each
+// measured run and dumps them after it, and reports Minstr/op: the
+// instructions the provider executed per operation, a figure that holds
+// on a loaded machine where CPU time does not (it leaves out the kernel's
+// work: syscalls, page faults). The dumps, NAME.callgrind, go where
+// --callgrind-out-file says, else to WXOIDC_BENCH_PROFILE, else to the
+// benchmark's temporary directory (read them with callgrind_annotate; a
+// wrapped provider writes no pprof profiles). Everything runs some 50
+// times slower: use -benchtime 300x or so.
 
 import (
 	"bufio"
@@ -183,6 +196,7 @@ func benchBinary(b testing.TB) string {
 type benchStack struct {
 	issuer, sim, admin, adminToken string
 	providerPID                    int
+	callgrind                      string       // the provider's callgrind output file ("%p" for its pid), "" when not under callgrind
 	pg                             *sql.DB      // nil on SQLite
 	pgDB                           string       // the provider's database on PostgreSQL
 	db                             *sql.DB      // the provider's database, for counting expired rows
@@ -250,7 +264,33 @@ func startBenchStack(b *testing.B, bin, backend string, o benchOptions) *benchSt
 	}
 	// Logs go to a file at the configured level (info), as an operator's
 	// would: their cost is part of what is measured.
-	st.providerPID = startBenchProcess(b, dir, "provider", bin, []string{"WXOIDC_STORAGE_JANITOR_INTERVAL=" + janitor.String()}, args...)
+	env := []string{"WXOIDC_STORAGE_JANITOR_INTERVAL=" + janitor.String()}
+	cmdline := append([]string{bin}, args...)
+	if wrap := strings.Fields(os.Getenv("WXOIDC_BENCH_WRAP")); len(wrap) > 0 {
+		if filepath.Base(wrap[0]) == "valgrind" {
+			env = append(env, "GODEBUG=asyncpreemptoff=1")
+		}
+		if slices.Contains(wrap, "--tool=callgrind") {
+			out := dir
+			if d := os.Getenv("WXOIDC_BENCH_PROFILE"); d != "" {
+				out = d
+			}
+			st.callgrind = filepath.Join(out, "callgrind.out.%p")
+			for _, a := range wrap {
+				if f, ok := strings.CutPrefix(a, "--callgrind-out-file="); ok {
+					st.callgrind = f
+				}
+			}
+			if !strings.Contains(st.callgrind, "%p") {
+				b.Fatalf("WXOIDC_BENCH_WRAP: --callgrind-out-file=%s needs %%p", st.callgrind)
+			}
+			// Each dump on its own: callgrind_annotate reads a dump's
+			// compressed names only from the first.
+			wrap = append(wrap, "--callgrind-out-file="+st.callgrind, "--compress-strings=no", "--compress-pos=no")
+		}
+		cmdline = append(wrap, cmdline...)
+	}
+	st.providerPID = startBenchProcess(b, dir, "provider", cmdline[0], env, cmdline[1:]...)
 	benchWaitUp(b, st.issuer+"/.well-known/openid-configuration", filepath.Join(dir, "provider.log"))
 
 	// A confidential client for client_credentials, through the admin API
@@ -290,7 +330,7 @@ func startBenchProcess(b *testing.B, dir, name, bin string, env []string, args .
 		"WXOIDC_RATE_LIMIT_AUTHORIZE_PENDING_PER_IP=-1",
 	)
 	cmd.Env = append(cmd.Env, env...)
-	if os.Getenv("WXOIDC_BENCH_PROFILE") != "" {
+	if os.Getenv("WXOIDC_BENCH_PROFILE") != "" && os.Getenv("WXOIDC_BENCH_WRAP") == "" {
 		cmd.Env = append(cmd.Env, "WXOIDC_ADMIN_PPROF=true")
 	}
 	if err := cmd.Start(); err != nil {
@@ -326,6 +366,9 @@ func benchFreeAddr(b *testing.B) string {
 func benchWaitUp(b *testing.B, u, log string) {
 	b.Helper()
 	deadline := time.Now().Add(30 * time.Second)
+	if os.Getenv("WXOIDC_BENCH_WRAP") != "" {
+		deadline = time.Now().Add(10 * time.Minute) // valgrind starts slowly
+	}
 	for {
 		resp, err := http.Get(u)
 		if err == nil {
@@ -403,8 +446,8 @@ func (st *benchStack) measure(b *testing.B, prepare func(b *testing.B, n int), o
 	}
 
 	profDir := os.Getenv("WXOIDC_BENCH_PROFILE")
-	profName := filepath.Join(profDir, strings.NewReplacer("/", "_", "BenchmarkBinary_", "").Replace(b.Name()))
-	if profDir != "" {
+	profName := filepath.Join(profDir, strings.ReplaceAll(strings.TrimPrefix(b.Name(), "BenchmarkBinary/"), "/", "_"))
+	if profDir != "" && st.callgrind == "" {
 		st.saveProfile(b, "allocs", profName+".allocs0.pprof")
 	}
 	var expired0 int64
@@ -416,14 +459,16 @@ func (st *benchStack) measure(b *testing.B, prepare func(b *testing.B, n int), o
 	m0 := st.metrics(b)
 	w0 := st.pgWire.snapshot()
 	var profiled sync.WaitGroup
-	if profDir != "" {
+	if profDir != "" && st.callgrind == "" { // callgrind asserts on SIGPROF
 		profiled.Go(func() { st.saveProfile(b, "profile?seconds=5", profName+".cpu.pprof") })
 	}
+	st.callgrindControl(b, "-z") // after the metrics scrape: only the operations count
 	b.ResetTimer()
 	start := time.Now()
 	lat, err := run(b.N)
 	wall := time.Since(start)
 	b.StopTimer()
+	st.callgrindControl(b, "-d")
 	profiled.Wait()
 	if err != nil {
 		b.Fatal(err)
@@ -432,7 +477,7 @@ func (st *benchStack) measure(b *testing.B, prepare func(b *testing.B, n int), o
 	pg1 := st.pgFigures(b)
 	m1 := st.metrics(b)
 	w1 := st.pgWire.snapshot()
-	if profDir != "" {
+	if profDir != "" && st.callgrind == "" {
 		st.saveProfile(b, "allocs", profName+".allocs1.pprof")
 	}
 
@@ -443,6 +488,10 @@ func (st *benchStack) measure(b *testing.B, prepare func(b *testing.B, n int), o
 	b.ReportMetric(ms(lat[min(len(lat)-1, len(lat)*99/100)]), "p99-ms")
 	b.ReportMetric(ms(cpu1-cpu0)/n, "cpu-ms/op")
 	b.ReportMetric((m1.mallocs-m0.mallocs)/n, "mallocs/op")
+	if st.callgrind != "" {
+		dump := st.callgrindDump(b, filepath.Base(profName))
+		b.ReportMetric(float64(callgrindTotal(b, dump))/n/1e6, "Minstr/op")
+	}
 	b.ReportMetric((m1.storageOps-m0.storageOps)/n, "store/op")
 	if st.pg != nil {
 		b.ReportMetric(ms(pg1.cpu-pg0.cpu)/n, "pgcpu-ms/op")
@@ -473,6 +522,59 @@ func (st *benchStack) measure(b *testing.B, prepare func(b *testing.B, n int), o
 			b.Log("the janitor ran out of expired rows during the measurement: seed more (WXOIDC_BENCH_SEED expired=, tokens=)")
 		}
 	}
+}
+
+// callgrindControl sends the provider's callgrind a command (-z zeroes
+// the counters, -d dumps them); nothing when not under callgrind.
+func (st *benchStack) callgrindControl(b *testing.B, command string) {
+	if st.callgrind == "" {
+		return
+	}
+	out, err := exec.Command("callgrind_control", command, strconv.Itoa(st.providerPID)).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "OK") {
+		b.Fatalf("callgrind_control %s: %v\n%s", command, err, out)
+	}
+}
+
+// callgrindDump returns the provider's newest callgrind dump, renamed to
+// NAME.callgrind (the benchmark's name) next to the callgrind output file.
+func (st *benchStack) callgrindDump(b *testing.B, name string) string {
+	b.Helper()
+	dumps, err := filepath.Glob(strings.ReplaceAll(st.callgrind, "%p", strconv.Itoa(st.providerPID)) + ".*")
+	if err != nil || len(dumps) == 0 {
+		b.Fatalf("no callgrind dump: %v", err)
+	}
+	slices.SortFunc(dumps, func(x, y string) int { // NAME.1, NAME.2, …, NAME.10
+		nx, _ := strconv.Atoi(x[strings.LastIndexByte(x, '.')+1:])
+		ny, _ := strconv.Atoi(y[strings.LastIndexByte(y, '.')+1:])
+		return nx - ny
+	})
+	dump := filepath.Join(filepath.Dir(st.callgrind), name+".callgrind")
+	if err := os.Rename(dumps[len(dumps)-1], dump); err != nil {
+		b.Fatal(err)
+	}
+	return dump
+}
+
+// callgrindTotal reads the instruction count of a callgrind dump (its
+// "summary:" line; events: Ir).
+func callgrindTotal(b *testing.B, file string) int64 {
+	b.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(string(raw)) {
+		if v, ok := strings.CutPrefix(line, "summary: "); ok {
+			n, err := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			if err != nil {
+				b.Fatalf("%s: %v", file, err)
+			}
+			return n
+		}
+	}
+	b.Fatalf("%s: no summary line", file)
+	return 0
 }
 
 // saveProfile writes the admin listener's /debug/pprof/WHAT to file.
