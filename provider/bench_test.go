@@ -155,7 +155,7 @@ func benchmarkWeChatGrant(b *testing.B, store storage.Storage, parallel bool) {
 	var n atomic.Int64
 	do := func() {
 		i := n.Add(1)
-		code, err := e.sim.LoginCode(miniApp, fmt.Sprintf("user%d-%d", round, i%1000))
+		code, err := e.sim.LoginCode(miniApp, fmt.Sprintf("user%d.%d-%d", grantStamp, round, i%1000))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -204,8 +204,13 @@ func benchmarkWeChatGrant(b *testing.B, store storage.Storage, parallel bool) {
 	}
 }
 
-// grantRounds numbers the calls of benchmarkWeChatGrant (their user pools).
-var grantRounds atomic.Int64
+// grantRounds numbers the calls of benchmarkWeChatGrant (their user
+// pools), grantStamp tells the pools of this process from those of earlier
+// ones in a kept store.
+var (
+	grantRounds atomic.Int64
+	grantStamp  = time.Now().UnixNano()
+)
 
 // selfCPU is this process's CPU time (user and system).
 func selfCPU(b *testing.B) time.Duration {
