@@ -103,6 +103,7 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err == nil {
+		ar.SetID(newRequestID())
 		// Everything that would fail after the login fails now, before
 		// the person is asked to sign in.
 		err = checkAuthorizeRequest(ar)

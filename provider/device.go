@@ -143,6 +143,7 @@ func (g *deviceGrant) HandleTokenEndpointRequest(ctx context.Context, ar fosite.
 	if !g.CanHandleTokenEndpointRequest(ctx, ar) {
 		return fosite.ErrUnknownRequest
 	}
+	ar.SetID(newRequestID())
 	client := ar.GetClient()
 	if !client.GetGrantTypes().Has(GrantTypeDeviceCode) {
 		return fosite.ErrUnauthorizedClient.WithHint("The client is not allowed to use the device authorization grant.")

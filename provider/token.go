@@ -174,6 +174,7 @@ func (p *Provider) prepareAccess(ctx context.Context, ar fosite.AccessRequester)
 		}
 		sess.Subject = client.GetID()
 		sess.ClientID = client.GetID()
+		ar.SetID(newRequestID())
 	case ar.GetGrantTypes().ExactOne("refresh_token"):
 		if err := narrowScope(ar, sess); err != nil {
 			return err

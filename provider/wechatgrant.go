@@ -40,6 +40,7 @@ func (g *wechatGrant) HandleTokenEndpointRequest(ctx context.Context, ar fosite.
 	if !g.CanHandleTokenEndpointRequest(ctx, ar) {
 		return fosite.ErrUnknownRequest
 	}
+	ar.SetID(newRequestID())
 	client, ok := ar.GetClient().(*storage.Client)
 	if !ok || !client.GetGrantTypes().Has(GrantTypeWeChat) {
 		return fosite.ErrUnauthorizedClient.WithHint("The client is not allowed to use the WeChat grant.")
