@@ -203,6 +203,7 @@ type benchStack struct {
 	janitor                        bool         // the janitor runs: report its progress
 	pgWire                         *pgWireCount // counts what the provider sends PostgreSQL
 	ccClient, ccSecret             string
+	users                          string // names this stack's pool of WeChat users
 
 	// Per-measurement inputs prepared outside the timed part.
 	codes         chan string // js_codes for grant
@@ -296,6 +297,10 @@ func startBenchStack(b *testing.B, bin, backend string, o benchOptions) *benchSt
 	// A confidential client for client_credentials, through the admin API
 	// (a new one in a seeded database that earlier runs used).
 	st.ccClient, st.ccSecret = fmt.Sprintf("bench-cc-%d-%d", os.Getpid(), benchClients.Add(1)), ""
+	// Every stack signs in users of its own, so that a seeded database
+	// that earlier runs signed the pool into does not skip the sign-ups
+	// an empty one makes.
+	st.users = fmt.Sprintf("%d.%d", os.Getpid(), benchClients.Load())
 	body := `{"client_id":"` + st.ccClient + `","client_name":"bench","grant_types":["client_credentials"],"response_types":[],"token_endpoint_auth_method":"client_secret_basic","scope":"openid"}`
 	req, _ := http.NewRequest(http.MethodPost, st.admin+"/admin/clients", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+st.adminToken)
@@ -613,7 +618,7 @@ func (st *benchStack) prepareGrant(b *testing.B, n int) {
 	for w := range benchWorkers {
 		wg.Go(func() {
 			for i := 0; i < per && w*per+i < n; i++ {
-				resp, err := http.PostForm(st.sim+"/sim/login", url.Values{"appid": {devMiniProgramAppID}, "user": {fmt.Sprintf("bench%d", (w*per+i)%500)}})
+				resp, err := http.PostForm(st.sim+"/sim/login", url.Values{"appid": {devMiniProgramAppID}, "user": {fmt.Sprintf("bench%s-%d", st.users, (w*per+i)%500)}})
 				if err != nil {
 					failed.Store(err)
 					return
