@@ -161,6 +161,26 @@ func TestPrefetch_codeSessions(t *testing.T) {
 	if p.GetRequestForm().Get("code_challenge") != "challenge" || p.GetClient().GetID() != "c" {
 		t.Errorf("PKCE session: form %v client %v", p.GetRequestForm(), p.GetClient())
 	}
+	if len(trips) != 1 {
+		t.Errorf("round trips %v, want one", trips)
+	}
+	// The code's invalidation deletes the kept OpenID Connect session in
+	// its write set; fosite reads it after the commit and then deletes it,
+	// which costs nothing more.
+	tctx, err := s.BeginTX(pctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InvalidateAuthorizeCodeSession(tctx, "sig"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(tctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetOpenIDConnectSession(ctx, "code.sig", fosite.NewAccessRequest(&openid.DefaultSession{})); !errors.Is(err, fosite.ErrNotFound) {
+		t.Errorf("OpenID Connect session after the code's invalidation: %v, want not found", err)
+	}
+	trips = nil
 	o, err := s.GetOpenIDConnectSession(pctx, "code.sig", fosite.NewAccessRequest(&openid.DefaultSession{}))
 	if err != nil {
 		t.Fatal(err)
@@ -168,8 +188,14 @@ func TestPrefetch_codeSessions(t *testing.T) {
 	if o.GetSession().GetSubject() != "alice" || o.GetID() != "r" {
 		t.Errorf("OpenID Connect session: %+v", o)
 	}
-	if len(trips) != 1 {
-		t.Errorf("round trips %v, want one", trips)
+	if err := s.DeleteOpenIDConnectSession(pctx, "code.sig"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetOpenIDConnectSession(pctx, "code.sig", fosite.NewAccessRequest(&openid.DefaultSession{})); !errors.Is(err, fosite.ErrNotFound) {
+		t.Errorf("deleted OpenID Connect session: %v, want not found", err)
+	}
+	if len(trips) != 0 {
+		t.Errorf("round trips %v, want none", trips)
 	}
 	if err := s.DeletePKCERequestSession(pctx, "sig"); err != nil {
 		t.Fatal(err)

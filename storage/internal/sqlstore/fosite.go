@@ -192,24 +192,34 @@ func (s *Store) load(ctx context.Context, a *artifact, key string) (rec storage.
 		args = []any{hash(code), hash(key)}
 		dest = append(dest, sessions.dest()...)
 	}
+	var client *storage.Client // the row's client, decoded; nil without one
 	if v, ok := pre.Row(rowKey); ok && rowKey != "" {
 		r, ok := v.(artifactRow)
 		if !ok {
 			return rec, nil, false, time.Time{}, s.wrap("get "+a.table, sql.ErrNoRows)
 		}
-		active, exp, data, cid, cr, version, created, updated = r.active, r.exp, r.data, r.cid, r.cr, r.version, r.created, r.updated
+		active, exp, data, cid, client = r.active, r.exp, r.data, r.cid, r.client
 	} else {
 		err = s.queryRow(ctx, query, args, dest...)
 		if err != nil {
 			return rec, nil, false, time.Time{}, s.wrap("get "+a.table, err)
 		}
+		if cid.Valid {
+			cr.id, cr.version, cr.created, cr.updated = cid.String, version.Int64, created.Int64, updated.Int64
+			cl, err := cr.client()
+			if err != nil {
+				return rec, nil, false, time.Time{}, fmt.Errorf("%s: get %s: %w", s.d.Name, a.table, err)
+			}
+			client = &cl
+		}
 		if rowKey != "" {
-			pre.PutRow(rowKey, artifactRow{active, exp, data, cid, cr, version, created, updated})
+			pre.PutRow(rowKey, artifactRow{active: active, exp: exp, data: data, cid: cid, client: client})
 		}
 		if code != "" {
-			// The sessions are of the code's request, hence of its client.
-			sessions.put(pre, prefetchKey(pkceRequests, key), 0, artifactRow{cid: cid, cr: cr, version: version, created: created, updated: updated})
-			sessions.put(pre, prefetchKey(oidcSessions, code), 1, artifactRow{cid: cid, cr: cr, version: version, created: created, updated: updated})
+			// The sessions are of the code's request, hence of its
+			// client, decoded once for the three.
+			sessions.put(pre, prefetchKey(pkceRequests, key), 0, artifactRow{cid: cid, client: client})
+			sessions.put(pre, prefetchKey(oidcSessions, code), 1, artifactRow{cid: cid, client: client})
 		}
 	}
 	if u.subject.Valid {
@@ -219,12 +229,8 @@ func (s *Store) load(ctx context.Context, a *artifact, key string) (rec storage.
 		return rec, nil, false, time.Time{}, fmt.Errorf("%s: decode %s: %w", s.d.Name, a.table, err)
 	}
 	cm = s
-	if cid.Valid {
-		cr.id, cr.version, cr.created, cr.updated = cid.String, version.Int64, created.Int64, updated.Int64
-		cl, err := cr.client()
-		if err != nil {
-			return rec, nil, false, time.Time{}, fmt.Errorf("%s: get %s: %w", s.d.Name, a.table, err)
-		}
+	if cid.Valid && client != nil {
+		cl := *client // each request its own (shallow) copy
 		cm = preloaded{ClientManager: s, client: &cl}
 	}
 	return rec, cm, active, fromMicros(exp), nil
@@ -232,12 +238,14 @@ func (s *Store) load(ctx context.Context, a *artifact, key string) (rec storage.
 
 // artifactRow is a row load read, kept for a second read (PutRow).
 type artifactRow struct {
-	active                    bool
-	exp                       int64
-	data                      []byte
-	cid                       sql.NullString
-	cr                        clientRow
-	version, created, updated sql.NullInt64
+	active bool
+	exp    int64
+	data   []byte
+	cid    sql.NullString
+	client *storage.Client // cid's client, decoded; not changed once kept
+	// deleted says that the row's DELETE is in a write set already (see
+	// deleteKeptOIDC).
+	deleted bool
 }
 
 // preloaded is a fosite.ClientManager that knows one client already.
@@ -330,7 +338,39 @@ func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature st
 	if s.d.InvalidateCode != "" {
 		query = s.d.InvalidateCode
 	}
-	return s.write(ctx, "invalidate oauth2_code", fosite.ErrInvalidatedAuthorizeCode, query, hash(signature))
+	if err := s.write(ctx, "invalidate oauth2_code", fosite.ErrInvalidatedAuthorizeCode, query, hash(signature)); err != nil {
+		return err
+	}
+	return s.deleteKeptOIDC(ctx, signature)
+}
+
+// deleteKeptOIDC deletes, in the write set of ctx that invalidates the
+// code of signature, the code's OpenID Connect session when the code's
+// read kept it (storage.Prefetch): fosite deletes it only after the
+// tokens committed, in a round trip of its own, which
+// DeleteOpenIDConnectSession then skips. Until then the kept row still
+// answers fosite's read of it, as the code's does.
+func (s *Store) deleteKeptOIDC(ctx context.Context, signature string) error {
+	pre := storage.PrefetchFrom(ctx)
+	code := pre.AuthorizeCode()
+	if code == "" || s.state(ctx) == nil {
+		return nil
+	}
+	if _, ok := pre.Row(prefetchKey(codes, signature)); !ok {
+		return nil // read without its sessions
+	}
+	key := prefetchKey(oidcSessions, code)
+	v, ok := pre.Row(key)
+	r, isRow := v.(artifactRow)
+	if !ok || !isRow {
+		return nil
+	}
+	if err := s.write(ctx, "delete "+oidcSessions.table, nil, oidcSessions.del, hash(code)); err != nil {
+		return err
+	}
+	r.deleted = true
+	pre.PutRow(key, r)
+	return nil
 }
 
 // CreateAccessTokenSession implements oauth2.AccessTokenStorage.
@@ -460,7 +500,13 @@ func (s *Store) GetOpenIDConnectSession(ctx context.Context, code string, reques
 // Outside a transaction it commits asynchronously where the dialect can
 // (see asyncQueries): the code it belongs to is spent.
 func (s *Store) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	storage.PrefetchFrom(ctx).PutRow(prefetchKey(oidcSessions, code), absentRow{})
+	pre := storage.PrefetchFrom(ctx)
+	key := prefetchKey(oidcSessions, code)
+	v, _ := pre.Row(key)
+	pre.PutRow(key, absentRow{})
+	if r, ok := v.(artifactRow); ok && r.deleted {
+		return nil // deleted with the code's invalidation (deleteKeptOIDC)
+	}
 	return s.write(ctx, "delete "+oidcSessions.table, nil, s.async(ctx, oidcSessions.del, s.asyncQ.deleteOIDC), hash(code))
 }
 

@@ -142,14 +142,21 @@ func (s *Store) cached(query string) *sql.Stmt {
 }
 
 // txQueries are the statements fosite runs in transactions (code exchange,
-// refresh rotation, reuse detection), what they read, and the session key
-// the Mini Program grant stores with its tokens; warm prepares them
-// on the writer before the first transaction.
+// refresh rotation, reuse detection), what they read, the session key
+// the Mini Program grant stores with its tokens, the login-state steps
+// that run in one transaction without WritableCTE (AdmitLoginState,
+// AdvanceLoginState), and the writes of a web login's write sets (the
+// browser session, the authorization code and its PKCE and OpenID Connect
+// sessions, the latter's delete at the exchange); warm prepares them on the
+// writer before the first transaction. A statement run in a transaction
+// that is not prepared there is parsed on every run (SQLite).
 var txQueries = []string{
 	insertRefresh, accessTokens.insert, codes.get, refreshTokens.get, accessTokens.get,
 	accessTokens.del, refreshTokens.del, rotateRefresh, deleteAccessByRequest,
 	revokeRefresh, invalidateCode, selectClient, putSessionKey,
 	recordLogin, recordIdentityLogin, insertEvent,
+	takeRate, createLoginState, consumeLoginState,
+	insertBrowserSession, codes.insert, pkceRequests.insert, oidcSessions.insert, oidcSessions.del,
 }
 
 // warm prepares txQueries on the writer once; it must run outside any

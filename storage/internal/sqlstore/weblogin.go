@@ -15,10 +15,17 @@ import (
 // key column.
 var webLoginTables = [][2]string{{"login_states", "id_hash"}, {"browser_sessions", "id_hash"}}
 
+const (
+	createLoginState  = "INSERT INTO login_states (id_hash, data, expires_at) VALUES (?, ?, ?)"
+	consumeLoginState = "DELETE FROM login_states WHERE id_hash = ? RETURNING data, expires_at"
+
+	insertBrowserSession = "INSERT INTO browser_sessions (id_hash, subject, auth_time, expires_at, amr) VALUES (?, ?, ?, ?, ?)"
+)
+
 // CreateLoginState implements storage.LoginStateStore (asynchronously
 // committed where the dialect can; see asyncQueries).
 func (s *Store) CreateLoginState(ctx context.Context, id string, data []byte, expiresAt time.Time) error {
-	query := s.async(ctx, "INSERT INTO login_states (id_hash, data, expires_at) VALUES (?, ?, ?)", s.asyncQ.createLoginState)
+	query := s.async(ctx, createLoginState, s.asyncQ.createLoginState)
 	_, err := s.exec(ctx, query, hash(id), data, micros(expiresAt))
 	return s.wrap("create login state", err)
 }
@@ -34,7 +41,7 @@ func (s *Store) ConsumeLoginState(ctx context.Context, id string) ([]byte, error
 		data []byte
 		exp  int64
 	)
-	query := s.async(ctx, "DELETE FROM login_states WHERE id_hash = ? RETURNING data, expires_at", s.asyncQ.consumeLoginState)
+	query := s.async(ctx, consumeLoginState, s.asyncQ.consumeLoginState)
 	err := s.writeReturning(ctx, query, []any{hash(id)}, &data, &exp)
 	if err != nil {
 		return nil, s.wrap("consume login state", err)
@@ -169,7 +176,7 @@ func (s *Store) AdvanceLoginState(ctx context.Context, id, newID string, tail []
 // CreateBrowserSession implements storage.BrowserSessionStore. In a write
 // set it is queued (it commits with the login it belongs to).
 func (s *Store) CreateBrowserSession(ctx context.Context, bs storage.BrowserSession) error {
-	return s.write(ctx, "create browser session", nil, "INSERT INTO browser_sessions (id_hash, subject, auth_time, expires_at, amr) VALUES (?, ?, ?, ?, ?)",
+	return s.write(ctx, "create browser session", nil, insertBrowserSession,
 		hash(bs.ID), bs.Subject, micros(bs.AuthTime), micros(bs.ExpiresAt), strings.Join(bs.AMR, " "))
 }
 
