@@ -117,6 +117,9 @@ func keepSeed() bool { return os.Getenv("WXOIDC_BENCH_SEED_KEEP") != "" }
 
 // seedName is spec in a database or file name.
 func seedName(spec seed.Spec) string {
+	if spec.Logins > 0 {
+		return fmt.Sprintf("u%d_l%d_t%d_e%d", spec.Users, spec.Logins, spec.Tokens, int(spec.Expired*1000))
+	}
 	return fmt.Sprintf("u%d_t%d_e%d", spec.Users, spec.Tokens, int(spec.Expired*1000))
 }
 

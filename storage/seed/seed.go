@@ -6,16 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"slices"
 	"strings"
 	"time"
 )
 
 // Spec says what to seed. Its text form (see [ParseSpec]) is what
-// WXOIDC_BENCH_SEED holds: users=1000000,tokens=10000000,expired=0.3.
+// WXOIDC_BENCH_SEED holds: users=1000000,logins=1000000,tokens=10000000,expired=0.3.
 type Spec struct {
 	// Users is how many users to create, each with one Mini Program
-	// identity (app [AppID]) and one user_created event.
+	// identity (app [AppID]) and one user_created event, created evenly
+	// over the last 30 days.
 	Users int
+	// Logins is how many sign-ins (login events) to record, evenly over
+	// the last 30 days, by the seeded users (login k by user k mod Users),
+	// with the methods in the proportions of [LoginMethods] and one in
+	// ten through [WebClientID] (the rest [ClientID]).
+	Logins int
 	// Tokens is how many rows to spread over the fosite tables in the
 	// proportions of [Tables]. Token rows name the seeded users as their
 	// subjects (user k mod Users; made-up subjects when Users is 0).
@@ -28,8 +35,8 @@ type Spec struct {
 // DefaultExpired is the Expired share ParseSpec assumes.
 const DefaultExpired = 0.3
 
-// ParseSpec parses "users=N,tokens=N,expired=F" (any subset, in any
-// order; expired defaults to DefaultExpired).
+// ParseSpec parses "users=N,logins=N,tokens=N,expired=F" (any subset, in
+// any order; expired defaults to DefaultExpired).
 func ParseSpec(s string) (Spec, error) {
 	spec := Spec{Expired: DefaultExpired}
 	for part := range strings.SplitSeq(s, ",") {
@@ -42,14 +49,17 @@ func ParseSpec(s string) (Spec, error) {
 			return Spec{}, fmt.Errorf("seed: %q: want key=value", part)
 		}
 		switch k {
-		case "users", "tokens":
+		case "users", "logins", "tokens":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
 				return Spec{}, fmt.Errorf("seed: %s=%q: want a count", k, v)
 			}
-			if k == "users" {
+			switch k {
+			case "users":
 				spec.Users = n
-			} else {
+			case "logins":
+				spec.Logins = n
+			default:
 				spec.Tokens = n
 			}
 		case "expired":
@@ -59,7 +69,7 @@ func ParseSpec(s string) (Spec, error) {
 			}
 			spec.Expired = f
 		default:
-			return Spec{}, fmt.Errorf("seed: unknown key %q (want users, tokens, expired)", k)
+			return Spec{}, fmt.Errorf("seed: unknown key %q (want users, logins, tokens, expired)", k)
 		}
 	}
 	return spec, nil
@@ -67,7 +77,7 @@ func ParseSpec(s string) (Spec, error) {
 
 // String is the text form ParseSpec reads.
 func (s Spec) String() string {
-	return fmt.Sprintf("users=%d,tokens=%d,expired=%g", s.Users, s.Tokens, s.Expired)
+	return fmt.Sprintf("users=%d,logins=%d,tokens=%d,expired=%g", s.Users, s.Logins, s.Tokens, s.Expired)
 }
 
 // Table is one fosite table's part of the seeded token rows.
@@ -121,8 +131,43 @@ func ExpiredRows(n int, expired float64) int {
 // AppID is the Mini Program of the seeded identities.
 const AppID = "wxseed00000000000a"
 
-// ClientID is the client of the seeded token rows.
+// ClientID is the client of the seeded token rows and of most seeded
+// logins.
 const ClientID = "seed-client"
+
+// WebClientID is the client of one seeded login in ten.
+const WebClientID = "seed-web"
+
+// LoginMethod is a sign-in method (the login event's details.method) and
+// its share of the seeded logins, in percent.
+type LoginMethod struct {
+	Method  string
+	Percent int
+}
+
+// LoginMethods are the seeded logins' methods (those of
+// provider.LoginMethods), after a provider with mostly Mini Program
+// users; the percentages add up to 100.
+var LoginMethods = []LoginMethod{
+	{"wechat_jscode", 60}, {"wechat_qr", 20}, {"wechat_oauth", 8},
+	{"wechat_follow", 5}, {"scan", 4}, {"device", 3},
+}
+
+// LoginMethodOf returns the method of seeded login k.
+func LoginMethodOf(k int) string {
+	p := k % 100
+	for _, m := range LoginMethods {
+		if p < m.Percent {
+			return m.Method
+		}
+		p -= m.Percent
+	}
+	return LoginMethods[len(LoginMethods)-1].Method
+}
+
+// EventSpan is the time the seeded user_created and login events are
+// spread over, ending at the seed's now.
+const EventSpan = 30 * 24 * time.Hour
 
 // Subject is the sub of seeded user i: 32 hex digits spread over the key
 // space like real ones (8 hashed, 24 of i).
@@ -246,7 +291,7 @@ func Seed(ctx context.Context, db *sql.DB, backend string, spec Spec, now time.T
 	if !ok {
 		return fmt.Errorf("seed: unknown backend %q (want sqlite or postgres)", backend)
 	}
-	if spec.Users < 0 || spec.Tokens < 0 || spec.Expired < 0 || spec.Expired > 1 {
+	if spec.Users < 0 || spec.Logins < 0 || spec.Tokens < 0 || spec.Expired < 0 || spec.Expired > 1 || (spec.Logins > 0 && spec.Users == 0) {
 		return fmt.Errorf("seed: invalid spec %s", spec)
 	}
 	if logf == nil {
@@ -271,6 +316,16 @@ func Seed(ctx context.Context, db *sql.DB, backend string, spec Spec, now time.T
 		}
 		analyze = append(analyze, "users", "identities", "events")
 		logf("seed: %d users, identities and events in %v", spec.Users, time.Since(start).Round(time.Millisecond))
+	}
+	if spec.Logins > 0 {
+		t0 := time.Now()
+		if err := d.seedLogins(ctx, conn, spec, now); err != nil {
+			return err
+		}
+		if !slices.Contains(analyze, "events") {
+			analyze = append(analyze, "events")
+		}
+		logf("seed: %d login events in %v", spec.Logins, time.Since(t0).Round(time.Millisecond))
 	}
 	for _, t := range Tables {
 		n := Rows(spec.Tokens, t)
@@ -357,12 +412,60 @@ func (d dialect) seedUsers(ctx context.Context, conn *sql.Conn, n int, now time.
 	if err != nil {
 		return err
 	}
-	// Events of the last 30 days, within any retention.
-	e := strconv.FormatInt(now.Add(-30*24*time.Hour).UnixMicro(), 10)
+	// Events of the last 30 days, within any retention, one every
+	// EventSpan/n.
+	at := d.spread(now, n)
 	return d.insert(ctx, conn, "events", "id, time, type, subject, client_id, ip, details", n, func() string {
-		return d.printf(hexField{e + " + i", 16}, hexField{"i", 16}) + ", " + e + " + i, 'user_created', " + d.subject("i") +
+		return d.printf(hexField{at, 16}, hexField{"i", 16}) + ", " + at + ", 'user_created', " + d.subject("i") +
 			`, '', '', '{"appid":"` + AppID + `","kind":"miniprogram"}'`
 	})
+}
+
+// spread is the SQL time (µs) of event i of n spread evenly over the
+// EventSpan before now.
+func (d dialect) spread(now time.Time, n int) string {
+	step := max(EventSpan.Microseconds()/int64(max(n, 1)), 1)
+	return fmt.Sprintf("(%d + i * %d)", now.Add(-EventSpan).UnixMicro(), step)
+}
+
+// seedLogins writes spec.Logins login events, as Users.RecordLogin does,
+// with an event's indexes dropped during the load and built after it.
+func (d dialect) seedLogins(ctx context.Context, conn *sql.Conn, spec Spec, now time.Time) error {
+	at := d.spread(now, spec.Logins)
+	var method strings.Builder
+	method.WriteString("CASE")
+	lo := 0
+	for _, m := range LoginMethods {
+		lo += m.Percent
+		fmt.Fprintf(&method, " WHEN i %% 100 < %d THEN '{\"appid\":\"%s\",\"method\":\"%s\"}'", lo, AppID, m.Method)
+	}
+	method.WriteString(" END")
+	details := method.String()
+	drop, rebuild, err := d.indexes(ctx, conn, "events")
+	if err != nil {
+		return err
+	}
+	for _, q := range drop {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("seed: %s: %w", q, err)
+		}
+	}
+	// The IDs differ from the user_created events' in their last 16 hex
+	// digits (2^48 + i).
+	err = d.insert(ctx, conn, "events", "id, time, type, subject, client_id, ip, details", spec.Logins, func() string {
+		return d.printf(hexField{at, 16}, hexField{"i + 281474976710656", 16}) + ", " + at + ", 'login', " +
+			d.subject(fmt.Sprintf("i %% %d", spec.Users)) +
+			", CASE WHEN i % 10 = 0 THEN '" + WebClientID + "' ELSE '" + ClientID + "' END, '203.0.113.7', " + details
+	})
+	if err != nil {
+		return err
+	}
+	for _, q := range rebuild {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("seed: %s: %w", q, err)
+		}
+	}
+	return nil
 }
 
 // requestTemplate is the stored request of a Mini Program grant as the

@@ -25,7 +25,7 @@ func TestParseSpec(t *testing.T) {
 		want     seed.Spec
 		wantErr  bool
 	}{
-		{name: "all", in: "users=1000000,tokens=10000000,expired=0.25", want: seed.Spec{Users: 1_000_000, Tokens: 10_000_000, Expired: 0.25}},
+		{name: "all", in: "users=1000000,logins=2000000,tokens=10000000,expired=0.25", want: seed.Spec{Users: 1_000_000, Logins: 2_000_000, Tokens: 10_000_000, Expired: 0.25}},
 		{name: "default expired", in: "tokens=5", want: seed.Spec{Tokens: 5, Expired: seed.DefaultExpired}},
 		{name: "spaces and order", in: " expired=0 , users=3 ", want: seed.Spec{Users: 3}},
 		{name: "empty", in: "", want: seed.Spec{Expired: seed.DefaultExpired}},
@@ -139,12 +139,12 @@ func postgresSchema(t *testing.T, dsn string) (storage.Storage, *sql.DB) {
 
 func checkSeed(t *testing.T, backend string, s storage.Storage, db *sql.DB) {
 	ctx := context.Background()
-	spec := seed.Spec{Users: 2000, Tokens: 20_000, Expired: 0.3}
+	spec := seed.Spec{Users: 2000, Logins: 3000, Tokens: 20_000, Expired: 0.3}
 	now := time.Now()
 	if err := seed.Seed(ctx, db, backend, spec, now, t.Logf); err != nil {
 		t.Fatal(err)
 	}
-	for table, want := range map[string]int{"users": spec.Users, "identities": spec.Users, "events": spec.Users} {
+	for table, want := range map[string]int{"users": spec.Users, "identities": spec.Users, "events": spec.Users + spec.Logins} {
 		if got := count(t, db, "SELECT count(*) FROM "+table); got != want {
 			t.Errorf("%s: %d rows, want %d", table, got, want)
 		}
@@ -193,6 +193,7 @@ func checkSeed(t *testing.T, backend string, s storage.Storage, db *sql.DB) {
 			}
 		}
 	}
+	checkSeededEvents(t, s, spec, now)
 	n, err := s.DeleteExpired(ctx, now)
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +203,51 @@ func checkSeed(t *testing.T, backend string, s storage.Storage, db *sql.DB) {
 	}
 	if err := seed.Seed(ctx, db, backend, spec, now, nil); err == nil {
 		t.Error("seeding the same spec twice succeeded, want a duplicate-key error")
+	}
+}
+
+// checkSeededEvents: the user count (the triggers saw the seeded users),
+// and the 30 days of sign-ins and new users, rolled up as the janitor
+// would, are the seeded ones: every method in its share, logins by the
+// seeded users, one in ten through the web client.
+func checkSeededEvents(t *testing.T, s storage.Storage, spec seed.Spec, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	users, err := s.CountUsers(ctx)
+	if err != nil || users != int64(spec.Users) {
+		t.Errorf("CountUsers = %d, %v; want %d", users, err, spec.Users)
+	}
+	if _, err := s.RollUpEvents(ctx, now.Add(-storage.RollUpLag)); err != nil {
+		t.Fatal(err)
+	}
+	counts, err := s.CountEvents(ctx, []string{storage.EventLogin, storage.EventUserCreated}, now.Add(-seed.EventSpan-time.Hour), now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	days := map[time.Time]bool{}
+	for _, c := range counts {
+		got[c.Type+" "+c.Method] += int(c.Count)
+		days[c.Day] = true
+	}
+	want := map[string]int{storage.EventUserCreated + " ": spec.Users}
+	for k := range spec.Logins {
+		want[storage.EventLogin+" "+seed.LoginMethodOf(k)]++
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("counted %v, want %v", got, want)
+	}
+	if len(days) < 30 {
+		t.Errorf("events on %d days, want them spread over 30", len(days))
+	}
+	evs, _, err := s.Events(ctx, storage.EventQuery{ClientID: seed.WebClientID, Limit: storage.MaxPageSize})
+	if err != nil || len(evs) != spec.Logins/10 {
+		t.Fatalf("web client's events: %d, %v; want %d", len(evs), err, spec.Logins/10)
+	}
+	for _, e := range evs[:3] {
+		if _, err := s.User(ctx, e.Subject); err != nil || e.Type != storage.EventLogin {
+			t.Errorf("login %+v: user %v", e, err)
+		}
 	}
 }
 
