@@ -9,7 +9,7 @@ import (
 // janitorLease is the lease that lets one replica at a time clean up.
 const janitorLease = "janitor"
 
-// RunJanitor deletes expired records, rolls the audit trail up into hourly
+// RunJanitor deletes expired records, rolls the audit trail up into daily
 // counts (Stats.RollUpEvents, RollUpLag behind the clock) and deletes
 // events and roll-ups older than eventRetention (none when it is zero),
 // every interval until ctx ends.

@@ -15,22 +15,23 @@ type Stats interface {
 	CountUsers(ctx context.Context) (int64, error)
 	// CountEvents counts the events of the given types with since <= Time
 	// < until, per UTC day, type and the "method" of their details ("" for
-	// none), in no particular order. Whole hours before the roll-up
-	// watermark (see RollUpEvents) are read from the hourly roll-ups; the
-	// rest, from the events themselves.
+	// none), in no particular order. The whole days from since to the
+	// roll-up watermark (see RollUpEvents) are read from the daily
+	// roll-ups; the rest (the events since the watermark, and part days
+	// at either end), from the events themselves.
 	CountEvents(ctx context.Context, types []string, since, until time.Time) ([]EventCount, error)
-	// RollUpEvents counts the events of every whole UTC hour that ended by
-	// before and is not rolled up yet, per type and method, into hourly
-	// roll-ups, and advances the watermark (the end of the last hour
-	// rolled up) to the last whole hour before before. It returns the
-	// watermark.
+	// RollUpEvents adds the events from the roll-up watermark to before
+	// (truncated to the minute) that are not rolled up yet to the daily
+	// roll-ups, per UTC day, type and method, and advances the watermark
+	// there. It returns the watermark (the zero time before the first
+	// roll-up).
 	//
 	// The watermark lives in the store and moves by compare-and-swap in
-	// the transaction that writes the hours' counts: callers racing (the
-	// janitors of several replicas) each count every hour at most once,
-	// and one that loses the race writes nothing and is not an error. It
-	// works through a backlog (the first roll-up of an existing audit
-	// trail) a day of events per transaction.
+	// the transaction that adds the counts: callers racing (the janitors
+	// of several replicas) count every event once between them, and one
+	// that loses the race writes nothing and is not an error. It works
+	// through a backlog (the first roll-up of an existing audit trail) a
+	// day of events per transaction.
 	//
 	// An event stored later with a Time before the watermark is not
 	// counted by CountEvents (it is still in the audit trail): callers
@@ -40,9 +41,10 @@ type Stats interface {
 }
 
 // RollUpLag is how far the janitor's event roll-ups trail the clock: an
-// event is stored with the time its transaction began, on a replica whose
-// clock may be a little behind.
-const RollUpLag = 10 * time.Minute
+// event is stored with a time taken as its transaction began, on a replica
+// whose clock may be a little behind. The events the overview counts one
+// by one are those of the last RollUpLag plus up to a janitor interval.
+const RollUpLag = 5 * time.Minute
 
 // EventCount is a number of events of one type and method on one day.
 type EventCount struct {
@@ -58,18 +60,21 @@ func DayOf(t time.Time) time.Time {
 	return t.UTC().Truncate(24 * time.Hour)
 }
 
-// RollUpSpans splits [since, until) for CountEvents with roll-ups up to
-// watermark: the whole hours in [since, min(until, watermark)) come from
-// the roll-ups (rolled, empty when from == to), the rest (at most a part
-// hour before them and everything from them to until) from the events.
+// RollUpSpans splits [since, until) for CountEvents with daily roll-ups
+// up to watermark: the days from since's (or, when since is not a
+// midnight, the next) to until's midnight or the watermark, whichever is
+// first, come from the roll-ups (rolled; empty when from == to), the rest
+// (a part day before them, and everything from their end to until) from
+// the events. A day's roll-up holds exactly its events before the
+// watermark, so a span that ends at the watermark may end mid-day.
 func RollUpSpans(since, until, watermark time.Time) (rolled [2]time.Time, raw [][2]time.Time) {
-	from := since.Truncate(time.Hour)
+	from := DayOf(since)
 	if from.Before(since) {
-		from = from.Add(time.Hour)
+		from = from.AddDate(0, 0, 1)
 	}
-	to := until.Truncate(time.Hour)
+	to := DayOf(until)
 	if watermark.Before(to) {
-		to = watermark.Truncate(time.Hour)
+		to = watermark
 	}
 	if !from.Before(to) {
 		return [2]time.Time{}, [][2]time.Time{{since, until}}

@@ -240,9 +240,9 @@ type EventStore interface {
 	// the page token of the next page ("" after the last).
 	Events(ctx context.Context, q EventQuery) ([]Event, string, error)
 	// DeleteEventsBefore removes the events older than before (the
-	// retention the janitor enforces), and the hourly roll-ups of the
-	// hours that ended by before (see Stats.RollUpEvents), and returns how
-	// many events it removed.
+	// retention the janitor enforces), and the daily roll-ups of the days
+	// that ended by before (see Stats.RollUpEvents), and returns how many
+	// events it removed.
 	DeleteEventsBefore(ctx context.Context, before time.Time) (int64, error)
 }
 

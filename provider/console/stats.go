@@ -21,7 +21,7 @@ type statsDoc struct {
 }
 
 // stats returns the overview's statistics, counted by the store on every
-// request (a trigger-kept user count and hourly roll-ups of the audit
+// request (a trigger-kept user count and daily roll-ups of the audit
 // trail: milliseconds with millions of users and events, so nothing is
 // cached in the process and every replica shows the same). It returns nil
 // when the store keeps none.

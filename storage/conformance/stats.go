@@ -149,10 +149,10 @@ func testUserCount(t *testing.T, s storage.Storage) {
 	}
 }
 
-// testRollUp: rolled up, the counts are those of the events; the hours
-// rolled up come from the roll-ups and the tail from the events; rolling
-// up again changes nothing; a part hour at either end is counted from the
-// events.
+// testRollUp: rolled up, the counts are those of the events; the days
+// rolled up come from the roll-ups (the watermark's day up to it) and the
+// tail from the events; rolling up again changes nothing; part days at
+// either end are counted from the events.
 func testRollUp(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	wm, err := s.RollUpEvents(ctx, statsAt(0, 0))
@@ -161,9 +161,9 @@ func testRollUp(t *testing.T, s storage.Storage) {
 
 	appendStatsEvents(t, s)
 	assertStatsCounts(t, s)
-	wm, err = s.RollUpEvents(ctx, statsAt(1, 1).Add(30*time.Minute)) // the tail: from 01:00 on day 1
+	wm, err = s.RollUpEvents(ctx, statsAt(1, 1).Add(30*time.Minute+17*time.Second)) // the tail: from 01:30 on day 1
 	require.NoError(t, err)
-	assert.True(t, statsAt(1, 1).Equal(wm), "watermark %v, want %v", wm, statsAt(1, 1))
+	assert.True(t, statsAt(1, 1).Add(30*time.Minute).Equal(wm), "watermark %v, want %v", wm, statsAt(1, 1).Add(30*time.Minute))
 	assertStatsCounts(t, s)
 	// Events after the watermark (the tail) are counted as they come.
 	require.NoError(t, s.AppendEvents(ctx, statsLogin(statsAt(1, 4), "wechat_qr")))
@@ -185,8 +185,7 @@ func testRollUp(t *testing.T, s storage.Storage) {
 	require.NoError(t, err)
 	assert.True(t, statsAt(3, 0).Equal(wm), "the watermark never goes back")
 
-	// Part hours: [00:30 day 0, 23:30 day 0) holds 05:00 and 23:00 but
-	// not 01:00... as hours 01 to 22 from roll-ups, the rest from events.
+	// Part days, from the events.
 	require.NoError(t, s.AppendEvents(ctx, statsLogin(statsAt(0, 0).Add(45*time.Minute), "scan")))
 	got = statsCounts(t, s, statsAt(0, 0).Add(30*time.Minute), statsAt(0, 23).Add(30*time.Minute))
 	assert.Equal(t, map[string]int64{
@@ -199,7 +198,7 @@ func testRollUp(t *testing.T, s storage.Storage) {
 }
 
 // testRollUpRetention: deleting old events deletes the roll-ups of the
-// hours that ended by then, so old days count nothing, and keeps the
+// days that ended by then, so old days count nothing, and keeps the
 // others.
 func testRollUpRetention(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
@@ -209,24 +208,24 @@ func testRollUpRetention(t *testing.T, s storage.Storage) {
 	n, err := s.DeleteEventsBefore(ctx, statsAt(1, 0).Add(30*time.Minute))
 	require.NoError(t, err)
 	assert.EqualValues(t, 5, n)
-	got := statsCounts(t, s, statsDay.AddDate(0, 0, -2), statsDay.AddDate(0, 0, 3))
-	// The hour that straddles the retention (00:00 on day 1) keeps its
-	// roll-up; older hours are gone with their events.
-	assert.Equal(t, map[string]int64{
-		"2026-12-01 login wechat_qr": 1, // 00:00, an event gone, its hour's roll-up kept
+	// The day that straddles the retention (day 1) keeps its roll-up;
+	// older days are gone with their events.
+	want := map[string]int64{
+		"2026-12-01 login wechat_qr": 1, // 00:00, the event gone, its day's roll-up kept
 		"2026-12-01 login ":          1,
 		"2026-12-01 user_created ":   1,
 		"2026-12-02 login wechat_qr": 1,
-	}, got)
+	}
+	assert.Equal(t, want, statsCounts(t, s, statsDay.AddDate(0, 0, -2), statsDay.AddDate(0, 0, 3)))
 	n, err = s.DeleteEventsBefore(ctx, statsAt(1, 1))
 	require.NoError(t, err)
 	assert.Zero(t, n)
-	got = statsCounts(t, s, statsDay.AddDate(0, 0, -2), statsDay.AddDate(0, 0, 3))
-	assert.Equal(t, map[string]int64{
-		"2026-12-01 login ":          1,
-		"2026-12-01 user_created ":   1,
-		"2026-12-02 login wechat_qr": 1,
-	}, got)
+	assert.Equal(t, want, statsCounts(t, s, statsDay.AddDate(0, 0, -2), statsDay.AddDate(0, 0, 3)))
+	n, err = s.DeleteEventsBefore(ctx, statsAt(2, 0))
+	require.NoError(t, err)
+	assert.EqualValues(t, 3, n)
+	assert.Equal(t, map[string]int64{"2026-12-02 login wechat_qr": 1},
+		statsCounts(t, s, statsDay.AddDate(0, 0, -2), statsDay.AddDate(0, 0, 3)))
 }
 
 // testConcurrentUserCount: users created and erased at once, on many

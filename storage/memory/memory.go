@@ -48,7 +48,7 @@ type Store struct {
 	leases       map[string]lease
 	rates        map[string]int64 // rate limit → theoretical arrival time, Unix µs
 	events       []storage.Event  // oldest first
-	rollups      rollups          // hourly event counts (Stats.RollUpEvents)
+	rollups      rollups          // daily event counts (Stats.RollUpEvents)
 
 	web     webLogin   // login states, browser sessions, consents; own lock
 	devices devices    // device authorizations; own lock

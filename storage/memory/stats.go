@@ -10,15 +10,15 @@ import (
 
 var _ storage.Stats = (*Store)(nil)
 
-// rollups are the hourly event counts of Stats.RollUpEvents; guarded by
+// rollups are the daily event counts of Stats.RollUpEvents; guarded by
 // Store.mu.
 type rollups struct {
 	counts  map[rollKey]int64
-	through time.Time // the watermark: every hour before it is counted; zero for none
+	through time.Time // the watermark: every event before it is counted; zero for none
 }
 
 type rollKey struct {
-	hour        time.Time // UTC, the hour's start
+	day         time.Time // UTC midnight
 	typ, method string
 }
 
@@ -34,22 +34,18 @@ func (s *Store) CountUsers(context.Context) (int64, error) {
 func (s *Store) CountEvents(_ context.Context, types []string, since, until time.Time) ([]storage.EventCount, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	type key struct {
-		day         time.Time
-		typ, method string
-	}
-	counts := map[key]int64{}
+	counts := map[rollKey]int64{}
 	rolled, raw := storage.RollUpSpans(since, until, s.rollups.through)
 	for k, n := range s.rollups.counts {
-		if !k.hour.Before(rolled[0]) && k.hour.Before(rolled[1]) && slices.Contains(types, k.typ) {
-			counts[key{storage.DayOf(k.hour), k.typ, k.method}] += n
+		if !k.day.Before(rolled[0]) && k.day.Before(rolled[1]) && slices.Contains(types, k.typ) {
+			counts[k] += n
 		}
 	}
 	for _, e := range s.events {
 		if !slices.Contains(types, e.Type) || !inSpans(e.Time, raw) {
 			continue
 		}
-		counts[key{storage.DayOf(e.Time), e.Type, eventMethod(e)}]++
+		counts[rollKey{storage.DayOf(e.Time), e.Type, eventMethod(e)}]++
 	}
 	out := make([]storage.EventCount, 0, len(counts))
 	for k, n := range counts {
@@ -76,14 +72,14 @@ func eventMethod(e storage.Event) string {
 func (s *Store) RollUpEvents(_ context.Context, before time.Time) (time.Time, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	end := before.UTC().Truncate(time.Hour)
+	end := before.UTC().Truncate(time.Minute)
 	r := &s.rollups
 	if !r.through.Before(end) {
 		return r.through, nil
 	}
 	for _, e := range s.events {
 		if e.Time.Before(end) && (r.through.IsZero() || !e.Time.Before(r.through)) {
-			r.counts[rollKey{e.Time.UTC().Truncate(time.Hour), e.Type, eventMethod(e)}]++
+			r.counts[rollKey{storage.DayOf(e.Time), e.Type, eventMethod(e)}]++
 		}
 	}
 	r.through = end

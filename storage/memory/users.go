@@ -80,7 +80,7 @@ func (s *Store) DeleteEventsBefore(_ context.Context, before time.Time) (int64, 
 	defer s.mu.Unlock()
 	n := len(s.events)
 	s.events = slices.DeleteFunc(s.events, func(e storage.Event) bool { return e.Time.Before(before) })
-	maps.DeleteFunc(s.rollups.counts, func(k rollKey, _ int64) bool { return !k.hour.Add(time.Hour).After(before) })
+	maps.DeleteFunc(s.rollups.counts, func(k rollKey, _ int64) bool { return !k.day.AddDate(0, 0, 1).After(before) })
 	return int64(n - len(s.events)), nil
 }
 

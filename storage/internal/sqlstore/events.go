@@ -109,15 +109,15 @@ func (s *Store) Events(ctx context.Context, q storage.EventQuery) ([]storage.Eve
 }
 
 // DeleteEventsBefore implements storage.EventStore with batched deletes,
-// like DeleteExpired, then deletes the roll-ups of the hours that ended
-// by before (a few rows an hour: one statement).
+// like DeleteExpired, then deletes the roll-ups of the days that ended by
+// before (a few rows a day: one statement).
 func (s *Store) DeleteEventsBefore(ctx context.Context, before time.Time) (int64, error) {
 	query := fmt.Sprintf("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ? LIMIT %d)", deleteBatch)
 	n, err := s.deleteBatches(ctx, "delete old events", query, micros(before))
 	if err != nil {
 		return n, err
 	}
-	if _, err := s.exec(ctx, "DELETE FROM event_counts WHERE hour < ?", micros(before.UTC().Truncate(time.Hour))); err != nil {
+	if _, err := s.exec(ctx, "DELETE FROM event_counts WHERE day < ?", micros(storage.DayOf(before))); err != nil {
 		return n, s.wrap("delete old event roll-ups", err)
 	}
 	return n, nil
