@@ -573,9 +573,10 @@ ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at WHERE oauth2_jt
 }
 
 // DeleteExpired implements storage.Storage with batched deletes, one
-// autocommitted statement of at most deleteBatch rows at a time through
-// the expires_at index, paced (see pace); then, where the dialect
-// compacts, it gives the freed pages back in paced steps.
+// autocommitted statement at a time through the expires_at index, paced
+// (see pace, deleteExpired; at most deleteBatch rows, fewer under
+// Dialect.JanitorStatement); then, where the dialect compacts, it gives
+// the freed pages back in paced steps.
 func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {
 	type target struct{ table, key string }
 	targets := make([]target, 0, len(artifacts)+2)
@@ -590,13 +591,13 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, err
 	var total int64
 	b := micros(before)
 	targets = append(targets, target{"device_auths", "device_hash"})
+	batch := s.newJanitorBatch(minJanitorBatch, deleteBatch)
 	for _, t := range targets {
-		query := fmt.Sprintf("DELETE FROM %[1]s WHERE %[2]s IN (SELECT %[2]s FROM %[1]s WHERE expires_at < ? LIMIT %[3]d)", t.table, t.key, deleteBatch)
 		cutoff := b
 		if t.table == "device_auths" {
 			cutoff = micros(before.Add(-storage.DeviceRetention)) // late polls learn of the expiry
 		}
-		n, err := s.deleteBatches(ctx, "delete expired "+t.table, query, cutoff)
+		n, err := s.deleteExpired(ctx, t.table, t.key, cutoff, batch)
 		total += n
 		if err != nil {
 			return total, err
@@ -617,17 +618,20 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, err
 }
 
 // compact gives free pages back with the dialect's Compact statement, at
-// most compactPages at a time, paced, until CompactLeft says none are left
-// or a step gave none back (a database not in incremental auto-vacuum
-// mode, such as SQLite's in-memory one, keeps its free pages).
+// most compactPages at a time (fewer under Dialect.JanitorStatement),
+// paced, until CompactLeft says none are left or a step gave none back (a
+// database not in incremental auto-vacuum mode, such as SQLite's
+// in-memory one, keeps its free pages).
 func (s *Store) compact(ctx context.Context) error {
-	query := fmt.Sprintf(s.d.Compact, compactPages)
+	batch := s.newJanitorBatch(minJanitorBatch, compactPages)
 	last := int64(-1)
 	for {
 		start := time.Now()
-		if _, err := s.exec(ctx, query); err != nil {
+		if _, err := s.exec(ctx, fmt.Sprintf(s.d.Compact, batch.size)); err != nil {
 			return s.wrap("compact", err)
 		}
+		took := time.Since(start)
+		batch.adapt(took)
 		if s.d.CompactLeft == "" {
 			return nil
 		}
@@ -639,7 +643,7 @@ func (s *Store) compact(ctx context.Context) error {
 			return nil
 		}
 		last = left
-		if err := pace(ctx, time.Since(start)); err != nil {
+		if err := s.janitorPause(ctx, took); err != nil {
 			return s.wrap("compact", err)
 		}
 	}

@@ -60,6 +60,27 @@ type Dialect struct {
 	// still to give back (SQLite: PRAGMA freelist_count); DeleteExpired
 	// repeats Compact until it says 0. Empty means Compact runs once.
 	CompactLeft string
+	// JanitorStatement, if set, is how long one of the janitor's
+	// statements on the writer (a JanitorPrefetch delete, a Compact step)
+	// should take: batches start at 8 rows or pages, halve after a
+	// statement that took longer and double after one that took under
+	// half of it, up to deleteBatch rows and compactPages pages. Zero
+	// means batches of those sizes. SQLite sets it: its one writer makes
+	// every token write wait for the janitor's statement.
+	JanitorStatement time.Duration
+	// JanitorPrefetch makes DeleteExpired pick each batch on a reader
+	// (rowid and indexed columns through the expires_at index), read the
+	// batch's index entries there, and only then delete the rows by rowid
+	// (still expired) on the writer (SQLite): with a database larger than
+	// memory, the pages come from disk while the writer serves token
+	// writes, and the delete holding the writer finds them cached.
+	JanitorPrefetch bool
+	// JanitorCheckpoint, if set, is a query the janitor runs on a reader
+	// after each of its statements (SQLite: PRAGMA wal_checkpoint(PASSIVE),
+	// three columns): the pages it changed go back to the database file
+	// off the writer, instead of in the automatic checkpoint of whichever
+	// token write next finds the WAL long.
+	JanitorCheckpoint string
 
 	// Goose is goose's name for the database.
 	Goose goose.Dialect
@@ -153,6 +174,8 @@ type Store struct {
 
 	observer storage.Observer // sees every round trip; nil for none. Set before use.
 	names    sync.Map         // query → its name for observers
+
+	janitorIndexes sync.Map // table → first columns of its indexes (Dialect.JanitorPrefetch)
 }
 
 type stmtKey struct {
