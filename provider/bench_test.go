@@ -104,20 +104,27 @@ func formRequest(target, user, pass string, form url.Values) func() *http.Reques
 	}
 }
 
+// BenchmarkClientCredentials: the service client authenticates as it is
+// registered, with client_secret_post (HTTP Basic is refused with 401).
 func BenchmarkClientCredentials(b *testing.B) {
 	e := newPlainEnv(b)
-	runHTTPBench(b, http.StatusOK, formRequest(e.issuer+"/oauth2/token", serviceClient, serviceSecret,
-		url.Values{"grant_type": {"client_credentials"}, "scope": {"orders.read"}}))
+	runHTTPBench(b, http.StatusOK, formRequest(e.issuer+"/oauth2/token", "", "",
+		url.Values{"grant_type": {"client_credentials"}, "client_id": {serviceClient}, "client_secret": {serviceSecret}, "scope": {"orders.read"}}))
 }
 
+// BenchmarkIntrospection: the resource server a client_credentials token
+// is for introspects it (HTTP Basic, as it is registered).
 func BenchmarkIntrospection(b *testing.B) {
 	e := newPlainEnv(b)
-	_, body := e.postForm("/oauth2/token", serviceClient, serviceSecret, url.Values{"grant_type": {"client_credentials"}, "scope": {"orders.read"}})
+	_, body := e.postForm("/oauth2/token", "", "", url.Values{
+		"grant_type": {"client_credentials"}, "client_id": {serviceClient}, "client_secret": {serviceSecret},
+		"scope": {"orders.read"}, "audience": {resourceClient},
+	})
 	token, _ := body["access_token"].(string)
 	if token == "" {
 		b.Fatalf("no token: %v", body)
 	}
-	runHTTPBench(b, http.StatusOK, formRequest(e.issuer+"/oauth2/introspect", serviceClient, serviceSecret,
+	runHTTPBench(b, http.StatusOK, formRequest(e.issuer+"/oauth2/introspect", resourceClient, resourceSecret,
 		url.Values{"token": {token}}))
 }
 
