@@ -222,8 +222,11 @@ func dialect() sqlstore.Dialect {
 		JanitorStatement:  10 * time.Millisecond,
 		JanitorPrefetch:   true,
 		JanitorCheckpoint: "PRAGMA wal_checkpoint(PASSIVE)",
-		Goose:             goose.DialectSQLite3,
-		Migrations:        sub,
+		// modernc's driver starts a goroutine per statement with a
+		// cancellable context.
+		DetachTxStatements: true,
+		Goose:              goose.DialectSQLite3,
+		Migrations:         sub,
 	}
 }
 

@@ -16,9 +16,19 @@ func (s *Store) run(ctx context.Context, tx *sql.Tx, p Stmt) error {
 	}
 	defer st.close()
 	done := s.tripQuery(ctx, p.Query)
-	res, err := st.exec(ctx, p.Args...)
+	res, err := st.exec(s.stmtContext(ctx, tx), p.Args...)
 	done(err)
 	return s.result(p, res, err)
+}
+
+// stmtContext is the context a statement runs with: ctx, or in a
+// transaction on a DetachTxStatements dialect, ctx without its
+// cancellation.
+func (s *Store) stmtContext(ctx context.Context, tx *sql.Tx) context.Context {
+	if tx != nil && s.d.DetachTxStatements {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // stmt is a statement ready to run: prepared (on a pool, or bound to a
@@ -211,7 +221,7 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 	}
 	defer st.close()
 	done := s.tripQuery(ctx, query)
-	res, err := st.exec(ctx, args...)
+	res, err := st.exec(s.stmtContext(ctx, tx), args...)
 	done(err)
 	return res, s.classify(err)
 }
@@ -255,7 +265,7 @@ func (s *Store) scanOne(ctx context.Context, tx *sql.Tx, db *sql.DB, query strin
 	}
 	defer st.close()
 	done := s.tripQuery(ctx, query)
-	err = st.queryRow(ctx, args...).Scan(dest...)
+	err = st.queryRow(s.stmtContext(ctx, tx), args...).Scan(dest...)
 	done(err)
 	return s.classify(err)
 }
@@ -273,7 +283,7 @@ func (s *Store) query(ctx context.Context, query string, args []any, scan func(*
 	}
 	defer st.close()
 	done := s.tripQuery(ctx, query)
-	rows, err := st.queryRows(ctx, args...)
+	rows, err := st.queryRows(s.stmtContext(ctx, tx), args...)
 	if err != nil {
 		done(err)
 		return s.classify(err)

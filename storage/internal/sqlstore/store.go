@@ -106,6 +106,15 @@ type Dialect struct {
 	// synchronous commit of the tokens it leads to, which follows it in
 	// the log. Empty means every commit waits.
 	AsyncCommitFrom string
+	// DetachTxStatements runs the statements of a transaction with a
+	// context that is never cancelled (SQLite). modernc's driver starts a
+	// goroutine per statement run with a cancellable context, to interrupt
+	// it when the context ends; in a transaction, where the statements are
+	// short and the connection is already the transaction's, that costs
+	// more than it saves. A request that ends still rolls its transaction
+	// back (database/sql watches the context given to BeginTx), once the
+	// statement running returns.
+	DetachTxStatements bool
 	// WritableCTE says the database runs data-modifying statements in WITH
 	// (PostgreSQL): then steps that take several writes, such as
 	// AdmitLoginState's rate limits and login state, are one statement
