@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,23 @@ type Metrics struct {
 	wechatRefreshes *prometheus.CounterVec   // appid, result
 	storageDuration *prometheus.HistogramVec // op, result
 	logouts         *prometheus.CounterVec   // client_id, outcome
+
+	// Children looked up once: WithLabelValues hashes and validates its
+	// label values on every call, some 2,000 instructions, and a token
+	// request observes up to a dozen round trips.
+	storageOK sync.Map // op → prometheus.Observer of result "ok"
+	served    sync.Map // requestLabels → *requestChildren
+}
+
+// requestLabels names the children of one kind of request.
+type requestLabels struct {
+	route, method string
+	status        int
+}
+
+type requestChildren struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
 }
 
 // NewMetrics creates wxoidc's metrics and registers them with reg. It
@@ -146,8 +164,17 @@ func result(err error) string {
 }
 
 func (m *Metrics) observeRequest(route, method string, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.requestDuration.WithLabelValues(route, method).Observe(d.Seconds())
+	k := requestLabels{route, method, status}
+	v, ok := m.served.Load(k)
+	if !ok {
+		v, _ = m.served.LoadOrStore(k, &requestChildren{
+			count:    m.requests.WithLabelValues(route, method, strconv.Itoa(status)),
+			duration: m.requestDuration.WithLabelValues(route, method),
+		})
+	}
+	c := v.(*requestChildren)
+	c.count.Inc()
+	c.duration.Observe(d.Seconds())
 	if status == http.StatusTooManyRequests {
 		m.rateLimited.WithLabelValues(route).Inc()
 	}
@@ -161,9 +188,22 @@ func (m *Metrics) StorageObserver() storage.Observer {
 	return func(_ context.Context, op string) func(error) {
 		start := time.Now()
 		return func(err error) {
-			m.storageDuration.WithLabelValues(op, storageResult(err)).Observe(time.Since(start).Seconds())
+			m.storageObserver(op, storageResult(err)).Observe(time.Since(start).Seconds())
 		}
 	}
+}
+
+// storageObserver returns the storage histogram's child for op and result,
+// looked up once for the results that are "ok".
+func (m *Metrics) storageObserver(op, result string) prometheus.Observer {
+	if result != "ok" {
+		return m.storageDuration.WithLabelValues(op, result)
+	}
+	if o, ok := m.storageOK.Load(op); ok {
+		return o.(prometheus.Observer)
+	}
+	o, _ := m.storageOK.LoadOrStore(op, m.storageDuration.WithLabelValues(op, result))
+	return o.(prometheus.Observer)
 }
 
 // storageResult is the result label of a round trip: no row is a normal
