@@ -541,24 +541,33 @@ func (st *benchStack) callgrindControl(b *testing.B, command string) {
 	}
 }
 
-// callgrindDump returns the provider's newest callgrind dump, renamed to
-// NAME.callgrind (the benchmark's name) next to the callgrind output file.
+// callgrindDump returns the provider's callgrind dump of the measured run,
+// renamed to NAME.callgrind (the benchmark's name) next to the callgrind
+// output file. Each dump is renamed once read, so the only one left is
+// the newest; callgrind writes it after callgrind_control has returned, so
+// it waits for its last line ("totals:").
 func (st *benchStack) callgrindDump(b *testing.B, name string) string {
 	b.Helper()
-	dumps, err := filepath.Glob(strings.ReplaceAll(st.callgrind, "%p", strconv.Itoa(st.providerPID)) + ".*")
-	if err != nil || len(dumps) == 0 {
-		b.Fatalf("no callgrind dump: %v", err)
+	pattern := strings.ReplaceAll(st.callgrind, "%p", strconv.Itoa(st.providerPID)) + ".*"
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		dumps, err := filepath.Glob(pattern)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(dumps) == 1 {
+			raw, err := os.ReadFile(dumps[0])
+			if err == nil && strings.Contains(string(raw), "\ntotals: ") {
+				dump := filepath.Join(filepath.Dir(st.callgrind), name+".callgrind")
+				if err := os.Rename(dumps[0], dump); err != nil {
+					b.Fatal(err)
+				}
+				return dump
+			}
+		}
+		if len(dumps) > 1 || time.Now().After(deadline) {
+			b.Fatalf("callgrind dumps %v: want one, finished", dumps)
+		}
 	}
-	slices.SortFunc(dumps, func(x, y string) int { // NAME.1, NAME.2, …, NAME.10
-		nx, _ := strconv.Atoi(x[strings.LastIndexByte(x, '.')+1:])
-		ny, _ := strconv.Atoi(y[strings.LastIndexByte(y, '.')+1:])
-		return nx - ny
-	})
-	dump := filepath.Join(filepath.Dir(st.callgrind), name+".callgrind")
-	if err := os.Rename(dumps[len(dumps)-1], dump); err != nil {
-		b.Fatal(err)
-	}
-	return dump
 }
 
 // callgrindTotal reads the instruction count of a callgrind dump (its
