@@ -58,11 +58,14 @@ func (t *tokenIssuer) issue(ctx context.Context, ar fosite.AccessRequester, resp
 			return issueError(err)
 		}
 	}
-	if err = store.CreateAccessTokenSession(ctx, atSig, ar.Sanitize(nil)); err != nil {
+	// One sanitized copy for both rows: the store encodes what it is
+	// given and keeps nothing of it.
+	stored := ar.Sanitize(nil)
+	if err = store.CreateAccessTokenSession(ctx, atSig, stored); err != nil {
 		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 	}
 	if rtSig != "" {
-		if err = store.CreateRefreshTokenSession(ctx, rtSig, atSig, ar.Sanitize(nil)); err != nil {
+		if err = store.CreateRefreshTokenSession(ctx, rtSig, atSig, stored); err != nil {
 			return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 		}
 	}
