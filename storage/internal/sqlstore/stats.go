@@ -47,15 +47,46 @@ func (s *Store) CountEvents(ctx context.Context, types []string, since, until ti
 	if len(types) == 0 {
 		return nil, nil
 	}
-	wm, _, err := s.watermark(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%s: count events: %w", s.d.Name, err)
-	}
 	type key struct {
 		day         int64
 		typ, method string
 	}
 	counts := map[key]int64{}
+	in := "?" + strings.Repeat(", ?", len(types)-1)
+	// The watermark and the roll-ups in one statement, so in one snapshot:
+	// read apart, a roll-up committed between them would add to the
+	// watermark's day events that the tail counts again. The days from
+	// since's to until's hold nothing past the watermark; the rolled span
+	// ends at whichever comes first (storage.RollUpSpans).
+	from, to := storage.DayOf(since), storage.DayOf(until)
+	if from.Before(since) {
+		from = from.AddDate(0, 0, 1)
+	}
+	args := []any{micros(from), micros(to)}
+	for _, t := range types {
+		args = append(args, t)
+	}
+	var through int64
+	q := fmt.Sprintf("SELECT r.through, c.day / %d, c.type, c.method, c.n FROM event_rollup r LEFT JOIN event_counts c"+
+		" ON c.day >= ? AND c.day < ? AND c.type IN (%s) WHERE r.id = 1", usPerDay, in)
+	err := s.query(ctx, q, args, func(rows *sql.Rows) error {
+		var (
+			day         sql.NullInt64
+			typ, method sql.NullString
+			n           sql.NullInt64
+		)
+		if err := rows.Scan(&through, &day, &typ, &method, &n); err != nil {
+			return err
+		}
+		if day.Valid {
+			counts[key{day.Int64, typ.String, method.String}] += n.Int64
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: count events: %w", s.d.Name, err)
+	}
+	_, raw := storage.RollUpSpans(since, until, fromMicros(through))
 	scan := func(rows *sql.Rows) error {
 		var (
 			k      key
@@ -69,19 +100,7 @@ func (s *Store) CountEvents(ctx context.Context, types []string, since, until ti
 		counts[k] += n
 		return nil
 	}
-	in := "?" + strings.Repeat(", ?", len(types)-1)
-	rolled, raw := storage.RollUpSpans(since, until, wm)
-	if rolled[0].Before(rolled[1]) {
-		args := []any{micros(rolled[0]), micros(rolled[1])}
-		for _, t := range types {
-			args = append(args, t)
-		}
-		q := fmt.Sprintf("SELECT day / %d, type, method, n FROM event_counts WHERE day >= ? AND day < ? AND type IN (%s)", usPerDay, in)
-		if err := s.query(ctx, q, args, scan); err != nil {
-			return nil, fmt.Errorf("%s: count events: %w", s.d.Name, err)
-		}
-	}
-	q := fmt.Sprintf("SELECT time / %d, type, %s, COUNT(*) FROM events WHERE time >= ? AND time < ? AND type IN (%s) GROUP BY 1, 2, 3",
+	q = fmt.Sprintf("SELECT time / %d, type, %s, COUNT(*) FROM events WHERE time >= ? AND time < ? AND type IN (%s) GROUP BY 1, 2, 3",
 		usPerDay, s.d.EventMethod, in)
 	for _, sp := range raw {
 		args := []any{micros(sp[0]), micros(sp[1])}
