@@ -82,6 +82,7 @@ func (s *Store) deleteExpired(ctx context.Context, table, key string, cutoff int
 	var total int64
 	for {
 		size := batch.size
+		round := time.Now()
 		ids, values, err := s.pickExpired(ctx, pick, len(cols), cutoff, size)
 		if err != nil || ids == "" {
 			return total, s.wrap(op, err)
@@ -105,7 +106,9 @@ func (s *Store) deleteExpired(ctx context.Context, table, key string, cutoff int
 			return total, nil
 		}
 		batch.adapt(took)
-		if err := s.janitorPause(ctx, took); err != nil {
+		// Paced by the whole batch, reads included: with a database
+		// larger than memory they are the janitor's share of the disk.
+		if err := s.janitorPause(ctx, time.Since(round)); err != nil {
 			return total, s.wrap(op, err)
 		}
 	}
