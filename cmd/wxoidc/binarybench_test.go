@@ -9,6 +9,8 @@ package main
 //	p50-ms      median latency of one operation (all its requests)
 //	p99-ms      99th percentile latency
 //	cpu-ms/op   the provider's CPU (utime+stime from /proc/PID/stat)
+//	sys-ms/op   the part of it the kernel spent (stime: syscalls, page
+//	            faults, the network stack of loopback)
 //	pgcpu-ms/op PostgreSQL's CPU for the backends of the provider's database
 //	pgxact/op   PostgreSQL transactions (each autocommit statement is one)
 //	pgrt/op     round trips to PostgreSQL: what the provider sends through
@@ -460,6 +462,7 @@ func (st *benchStack) measure(b *testing.B, prepare func(b *testing.B, n int), o
 		expired0 = st.expiredRows(b)
 	}
 	cpu0 := procCPU(b, st.providerPID)
+	sys0 := procSysCPU(b, st.providerPID)
 	pg0 := st.pgFigures(b)
 	m0 := st.metrics(b)
 	w0 := st.pgWire.snapshot()
@@ -479,6 +482,7 @@ func (st *benchStack) measure(b *testing.B, prepare func(b *testing.B, n int), o
 		b.Fatal(err)
 	}
 	cpu1 := procCPU(b, st.providerPID)
+	sys1 := procSysCPU(b, st.providerPID)
 	pg1 := st.pgFigures(b)
 	m1 := st.metrics(b)
 	w1 := st.pgWire.snapshot()
@@ -492,6 +496,7 @@ func (st *benchStack) measure(b *testing.B, prepare func(b *testing.B, n int), o
 	b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
 	b.ReportMetric(ms(lat[min(len(lat)-1, len(lat)*99/100)]), "p99-ms")
 	b.ReportMetric(ms(cpu1-cpu0)/n, "cpu-ms/op")
+	b.ReportMetric(ms(sys1-sys0)/n, "sys-ms/op")
 	b.ReportMetric((m1.mallocs-m0.mallocs)/n, "mallocs/op")
 	if st.callgrind != "" {
 		dump := st.callgrindDump(b, filepath.Base(profName))
@@ -844,9 +849,24 @@ func procCPU(b *testing.B, pid int) time.Duration {
 	return d
 }
 
+// procSysCPU returns the system CPU time (stime: the kernel's work for the
+// process) of pid.
+func procSysCPU(b *testing.B, pid int) time.Duration {
+	b.Helper()
+	d, err := readProcStat(pid, 12, 13)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return d
+}
+
 // readProcCPU reads utime and stime (fields 14 and 15 of /proc/PID/stat,
 // in clock ticks of 1/100 s on Linux).
-func readProcCPU(pid int) (time.Duration, error) {
+func readProcCPU(pid int) (time.Duration, error) { return readProcStat(pid, 11, 13) }
+
+// readProcStat sums the clock-tick fields [from, to) of /proc/PID/stat,
+// counted after the command name (11 is utime, 12 stime).
+func readProcStat(pid, from, to int) (time.Duration, error) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -855,11 +875,11 @@ func readProcCPU(pid int) (time.Duration, error) {
 	// start after the last ')'.
 	s := string(raw)
 	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 13 {
+	if len(fields) < to {
 		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
 	}
 	var ticks int64
-	for _, f := range fields[11:13] { // utime, stime
+	for _, f := range fields[from:to] {
 		n, err := strconv.ParseInt(f, 10, 64)
 		if err != nil {
 			return 0, err
