@@ -140,21 +140,43 @@ func (s *Store) expiry(rec storage.RequestRecord, tt fosite.TokenType) time.Time
 }
 
 func (s *Store) create(ctx context.Context, a *artifact, key string, r fosite.Requester, accessSignature string) error {
-	rec, err := storage.EncodeRequest(r)
-	if err != nil {
-		return err
-	}
-	data, err := rec.Marshal()
+	rec, data, err := s.encode(ctx, r)
 	if err != nil {
 		return fmt.Errorf("%s: encode %s: %w", s.d.Name, a.table, err)
 	}
-	args := []any{hash(key), rec.ID, rec.ClientID, rec.Subject, micros(rec.RequestedAt), micros(s.expiry(rec, a.tt)), string(data)}
+	args := []any{hash(key), rec.ID, rec.ClientID, rec.Subject, micros(rec.RequestedAt), micros(s.expiry(rec, a.tt)), data}
 	query := a.insert
 	if a == refreshTokens {
 		query = insertRefresh
 		args = append(args, hash(accessSignature))
 	}
 	return s.write(ctx, "create "+a.table, nil, query, args...)
+}
+
+// encode returns r's record and its JSON. In a transaction, the same
+// *fosite.Request created twice in a row (a grant's access and refresh
+// token rows, see provider's tokenIssuer) is encoded once: whoever
+// changes a request between two creates of one transaction passes a new
+// one (fosite's handlers pass a fresh Sanitize copy to each).
+func (s *Store) encode(ctx context.Context, r fosite.Requester) (storage.RequestRecord, string, error) {
+	st := s.state(ctx)
+	p, _ := r.(*fosite.Request)
+	if st != nil && p != nil && st.encoded.req == p {
+		return st.encoded.rec, st.encoded.data, nil
+	}
+	rec, err := storage.EncodeRequest(r)
+	if err != nil {
+		return rec, "", err
+	}
+	b, err := rec.Marshal()
+	if err != nil {
+		return rec, "", err
+	}
+	data := string(b)
+	if st != nil && p != nil {
+		st.encoded.req, st.encoded.rec, st.encoded.data = p, rec, data
+	}
+	return rec, data, nil
 }
 
 // load reads the stored record of key, with its client. The returned

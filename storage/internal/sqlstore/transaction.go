@@ -32,6 +32,13 @@ type txState struct {
 	tx      *sql.Tx // the database transaction; nil while only queueing
 	pending []Stmt  // queued writes, in order
 	done    bool    // committed or rolled back (or failed trying)
+	// encoded is the request the last create encoded, with its record
+	// and JSON (see Store.encode).
+	encoded struct {
+		req  *fosite.Request
+		rec  storage.RequestRecord
+		data string
+	}
 	// clients are the IDs of the clients the transaction changed: the
 	// client cache drops them again when it ends, so that a read racing
 	// the commit does not keep the old client.
