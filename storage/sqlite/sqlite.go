@@ -219,7 +219,8 @@ func dialect() sqlstore.Dialect {
 		// read from disk): a batch of 1000 held the writer for seconds.
 		// So each batch is read on a reader first and sized to 3 ms on
 		// the writer (10 ms still raised the p99 of refresh, about 40 ms
-		// there, by half; 3 ms deleted as fast); see docs/scale.md.
+		// there, by 80 % or more; 3 ms deleted as fast); see
+		// docs/scale.md.
 		JanitorStatement:  3 * time.Millisecond,
 		JanitorPrefetch:   true,
 		JanitorCheckpoint: "PRAGMA wal_checkpoint(PASSIVE)",
