@@ -20,25 +20,14 @@ import (
 	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/storage"
 	"github.com/wxoidc/wxoidc/storage/postgres"
+	"github.com/wxoidc/wxoidc/storage/postgres/pgtest"
 )
 
 // postgresStore opens a fresh schema on WXOIDC_TEST_POSTGRES_DSN, or skips.
 func postgresStore(b *testing.B) storage.Storage {
-	dsn := os.Getenv("WXOIDC_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		b.Skip("WXOIDC_TEST_POSTGRES_DSN not set: skipping the PostgreSQL benchmark")
-	}
 	ctx := context.Background()
-	schema := fmt.Sprintf("wxoidc_bench_%d", time.Now().UnixNano())
-	if err := execSQL(ctx, dsn, "CREATE SCHEMA "+schema); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { execSQL(context.Background(), dsn, "DROP SCHEMA "+schema+" CASCADE") })
-	u, _ := url.Parse(dsn)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	s, err := postgres.Open(ctx, u.String(), postgres.Options{})
+	dsn := pgtest.Schema(b, "wxoidc_bench_", "the PostgreSQL benchmark")
+	s, err := postgres.Open(ctx, dsn, postgres.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -28,35 +24,14 @@ import (
 
 	"github.com/wxoidc/wxoidc/provider"
 	"github.com/wxoidc/wxoidc/provider/wechat/wechattest"
+	"github.com/wxoidc/wxoidc/storage/postgres/pgtest"
 )
 
-// pgSchema creates a fresh schema on the test server and returns a DSN
-// that uses it; it is dropped when the test ends.
+// pgSchema is a DSN of a fresh schema on the test server, dropped when
+// the test ends (pgtest.Schema).
 func pgSchema(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv("WXOIDC_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("WXOIDC_TEST_POSTGRES_DSN not set: skipping the multi-replica PostgreSQL test")
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "wxoidc_replicas_" + hex.EncodeToString(b)
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db.Exec("DROP SCHEMA " + schema + " CASCADE")
-		db.Close()
-	})
-	u, _ := url.Parse(dsn)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.Schema(t, "wxoidc_replicas_", "the multi-replica PostgreSQL test")
 }
 
 // alwaysAlice is the login step of the test replicas.

@@ -21,6 +21,7 @@ import (
 	"github.com/wxoidc/wxoidc/provider/console"
 	"github.com/wxoidc/wxoidc/storage"
 	"github.com/wxoidc/wxoidc/storage/postgres"
+	"github.com/wxoidc/wxoidc/storage/postgres/pgtest"
 	"github.com/wxoidc/wxoidc/storage/seed"
 	"github.com/wxoidc/wxoidc/storage/sqlite"
 )
@@ -89,10 +90,7 @@ func seededConsoleStore(b *testing.B, backend string, spec seed.Spec) storage.St
 		}
 		mark = func() error { return os.WriteFile(marker, []byte(spec.String()), 0o600) }
 	case "postgres":
-		dsn := os.Getenv("WXOIDC_TEST_POSTGRES_DSN")
-		if dsn == "" {
-			b.Skip("WXOIDC_TEST_POSTGRES_DSN not set: skipping the PostgreSQL console benchmark")
-		}
+		dsn := pgtest.DSN(b, "the PostgreSQL console benchmark")
 		adm, err := sql.Open("pgx", dsn)
 		if err != nil {
 			b.Fatal(err)
@@ -118,16 +116,13 @@ func seededConsoleStore(b *testing.B, backend string, spec seed.Spec) storage.St
 				}
 			})
 		}
-		u, _ := url.Parse(dsn)
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		s, err := postgres.Open(ctx, u.String(), postgres.Options{})
+		dsn = pgtest.SearchPath(dsn, schema)
+		s, err := postgres.Open(ctx, dsn, postgres.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
 		st = s
-		if db, err = sql.Open("pgx", u.String()); err != nil {
+		if db, err = sql.Open("pgx", dsn); err != nil {
 			b.Fatal(err)
 		}
 		mark = func() error {

@@ -2,11 +2,8 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -14,57 +11,25 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver of newSchema
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	"github.com/ory/fosite/handler/openid"
 
 	"github.com/wxoidc/wxoidc/storage"
 	"github.com/wxoidc/wxoidc/storage/conformance"
 	"github.com/wxoidc/wxoidc/storage/postgres"
+	"github.com/wxoidc/wxoidc/storage/postgres/pgtest"
 )
 
 // testDSN returns $WXOIDC_TEST_POSTGRES_DSN or skips the test.
 func testDSN(tb testing.TB) string {
 	tb.Helper()
-	dsn := os.Getenv("WXOIDC_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		tb.Skipf("WXOIDC_TEST_POSTGRES_DSN not set")
-	}
-	return dsn
+	return pgtest.DSN(tb, "the PostgreSQL tests")
 }
 
-// newSchema creates a schema of its own for the test (so that parallel
-// tests and concurrent runs never share tables), drops it in Cleanup, and
-// returns a DSN whose search_path is that schema.
+// newSchema is a fresh schema for the test (pgtest.Schema).
 func newSchema(tb testing.TB) string {
 	tb.Helper()
-	base := testDSN(tb)
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		tb.Fatalf("WXOIDC_TEST_POSTGRES_DSN must be a postgres:// URL")
-	}
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "wxoidc_test_" + hex.EncodeToString(b)
-
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := admin.ExecContext(tb.Context(), "CREATE SCHEMA "+schema); err != nil {
-		admin.Close()
-		tb.Fatalf("create schema: %v", err)
-	}
-	tb.Cleanup(func() {
-		defer admin.Close()
-		// Cleanups run after the test's context is cancelled.
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.Schema(tb, "wxoidc_test_", "the PostgreSQL tests")
 }
 
 // newStore is a conformance.NewStorage: a migrated store on a fresh schema.

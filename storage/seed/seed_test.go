@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/wxoidc/wxoidc/storage"
 	"github.com/wxoidc/wxoidc/storage/postgres"
+	"github.com/wxoidc/wxoidc/storage/postgres/pgtest"
 	"github.com/wxoidc/wxoidc/storage/seed"
 	"github.com/wxoidc/wxoidc/storage/sqlite"
 )
@@ -92,44 +92,27 @@ func TestSeed(t *testing.T) {
 		checkSeed(t, "sqlite", s, db)
 	})
 	t.Run("postgres", func(t *testing.T) {
-		dsn := os.Getenv("WXOIDC_TEST_POSTGRES_DSN")
-		if dsn == "" {
-			t.Skip("WXOIDC_TEST_POSTGRES_DSN not set")
-		}
-		s, db := postgresSchema(t, dsn)
+		s, db := postgresSchema(t)
 		checkSeed(t, "postgres", s, db)
 	})
 }
 
 // postgresSchema opens a migrated store in a schema of its own, dropped
 // at the end, and a plain connection to it.
-func postgresSchema(t *testing.T, dsn string) (storage.Storage, *sql.DB) {
+func postgresSchema(t *testing.T) (storage.Storage, *sql.DB) {
 	ctx := context.Background()
-	admin, err := sql.Open("pgx", dsn)
+	dsn := pgtest.Schema(t, "wxoidc_seed_", "the PostgreSQL seed test")
+	s, err := postgres.Open(ctx, dsn, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	schema := fmt.Sprintf("wxoidc_seed_%d", time.Now().UnixNano())
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(dsn)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	s, err := postgres.Open(ctx, u.String(), postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("pgx", u.String())
+	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		db.Close()
 		s.Close()
-		admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		admin.Close()
 	})
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
