@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -32,6 +33,45 @@ func TestWeChatGrant_SubjectFormat(t *testing.T) {
 	}
 	if got := provider.NewSubject(); len(got) != 32 || got == provider.NewSubject() {
 		t.Fatalf("NewSubject %q", got)
+	}
+}
+
+// TestNewSubject_TimeOrdered: subjects keep the public format (32
+// lower-case hex characters) and sort by creation time, so that sign-ups
+// insert next to each other in the subject-keyed indexes; the first 12
+// hex digits are the creation time in Unix milliseconds.
+func TestNewSubject_TimeOrdered(t *testing.T) {
+	format := regexp.MustCompile(`^[0-9a-f]{32}$`)
+	before := time.Now().UnixMilli()
+	subs := make([]string, 1000)
+	for i := range subs {
+		subs[i] = provider.NewSubject()
+		if i == 500 {
+			time.Sleep(2 * time.Millisecond) // across milliseconds too
+		}
+	}
+	after := time.Now().UnixMilli()
+	seen := map[string]bool{}
+	for i, sub := range subs {
+		if !format.MatchString(sub) {
+			t.Fatalf("subject %q is not 32 lower-case hex characters", sub)
+		}
+		if seen[sub] {
+			t.Fatalf("subject %q made twice", sub)
+		}
+		seen[sub] = true
+		if i > 0 && sub <= subs[i-1] {
+			t.Fatalf("subject %d %q does not sort after the one before it, %q", i, sub, subs[i-1])
+		}
+		ms, err := strconv.ParseInt(sub[:12], 16, 64)
+		if err != nil || ms < before || ms > after {
+			t.Fatalf("subject %q: time %d (%v), want between %d and %d", sub, ms, err, before, after)
+		}
+	}
+	// The rest is not the time: two subjects of the same millisecond differ
+	// in their random part.
+	if a, b := subs[0], subs[1]; a[16:] == b[16:] {
+		t.Fatalf("subjects %q and %q share their random part", a, b)
 	}
 }
 
