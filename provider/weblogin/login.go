@@ -1,6 +1,7 @@
 package weblogin
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -92,7 +93,7 @@ func (a *Authenticator) handleLogin(w http.ResponseWriter, r *http.Request) {
 	} else if name == "" && len(methods) == 1 {
 		name = methods[0].name
 	} else if name == "" && len(methods) > 1 {
-		a.showChooser(w, r, id, methods)
+		a.showChooser(w, r, q, id, methods)
 		return
 	}
 	i := slices.IndexFunc(methods, func(m loginMethod) bool { return m.name == name })
@@ -130,16 +131,77 @@ func (a *Authenticator) handleLogin(w http.ResponseWriter, r *http.Request) {
 
 // showChooser renders the desktop login page: one link per method,
 // marked data-login=NAME.
-func (a *Authenticator) showChooser(w http.ResponseWriter, r *http.Request, id string, methods []loginMethod) {
-	q := r.URL.Query()
+func (a *Authenticator) showChooser(w http.ResponseWriter, r *http.Request, q url.Values, id string, methods []loginMethod) {
 	locale := pickLocale(q.Get("ui_locales"), r.Header.Get("Accept-Language"))
+	if parts := a.choosers[locale]; parts != nil && plainID(id) {
+		writePageHeader(w, http.StatusOK, locale, false)
+		n := len(id) * (len(parts) - 1)
+		for _, p := range parts {
+			n += len(p)
+		}
+		b := make([]byte, 0, n)
+		for i, p := range parts {
+			if i > 0 {
+				b = append(b, id...)
+			}
+			b = append(b, p...)
+		}
+		w.Write(b)
+		return
+	}
+	a.render(w, http.StatusOK, "login", locale, chooserData(a, id, locale, methods))
+}
+
+// chooserData is the data of the login page in locale for login state id.
+func chooserData(a *Authenticator, id, locale string, methods []loginMethod) map[string]any {
 	type choice struct{ Name, Label, Hint, URL string }
 	choices := make([]choice, 0, len(methods))
 	for _, m := range methods {
 		v := url.Values{"login": {id}, "method": {m.name}}
 		choices = append(choices, choice{m.name, msg(locale, m.label), msg(locale, m.hint), a.url(PathLogin) + "?" + v.Encode()})
 	}
-	a.render(w, http.StatusOK, "login", locale, map[string]any{"Choices": choices})
+	return map[string]any{"Choices": choices, "L": locale}
+}
+
+// chooserMarker stands for the login id in the pre-rendered login pages.
+// plainID holds for it, so no escaping changes it.
+const chooserMarker = "wxoidc-login-id-0f3c9a7e"
+
+// prerenderChoosers renders the login page of each page language once,
+// with chooserMarker for the login id, and cuts it at the marker: the page
+// of an id that no escaping changes (plainID; every id the provider hands
+// out) is then the parts joined by the id, the same bytes as the template
+// writes, without executing it per request. A language whose page does not
+// hold the marker exactly once per method is left out (rendered per
+// request).
+func (a *Authenticator) prerenderChoosers() map[string][][]byte {
+	methods := a.loginMethods()
+	out := map[string][][]byte{}
+	for _, locale := range []string{localeZH, localeEN} {
+		var buf bytes.Buffer
+		if err := pages.ExecuteTemplate(&buf, "login", chooserData(a, chooserMarker, locale, methods)); err != nil {
+			continue
+		}
+		parts := bytes.Split(buf.Bytes(), []byte(chooserMarker))
+		if len(methods) == 0 || len(parts) != len(methods)+1 {
+			continue
+		}
+		out[locale] = parts
+	}
+	return out
+}
+
+// plainID reports whether id is made of characters that neither query
+// escaping nor HTML attribute and URL escaping change (RFC 3986's
+// unreserved characters).
+func plainID(id string) bool {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return false
+		}
+	}
+	return true
 }
 
 // wantsProfile reports whether the authorization request asks for scope

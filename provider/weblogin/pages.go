@@ -152,6 +152,14 @@ func (a *Authenticator) renderPage(w http.ResponseWriter, status int, name, loca
 		locale = localeZH
 	}
 	data["L"] = locale
+	writePageHeader(w, status, locale, withScript)
+	if err := pages.ExecuteTemplate(w, name, data); err != nil {
+		a.log.Error("render page", "page", name, "error", err)
+	}
+}
+
+// writePageHeader sends the header of a page in locale (renderPage).
+func writePageHeader(w http.ResponseWriter, status int, locale string, withScript bool) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Language", locale)
@@ -161,9 +169,6 @@ func (a *Authenticator) renderPage(w http.ResponseWriter, status int, name, loca
 		provider.PageHeaders(h)
 	}
 	w.WriteHeader(status)
-	if err := pages.ExecuteTemplate(w, name, data); err != nil {
-		a.log.Error("render page", "page", name, "error", err)
-	}
 }
 
 // errorPage shows message key, with a link to start again when retry is

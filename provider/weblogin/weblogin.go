@@ -122,8 +122,11 @@ type Authenticator struct {
 	follows     map[string]*follow
 	followLogin *follow
 	basePath    string // the issuer's path; cookie path
-	log         *slog.Logger
-	now         func() time.Time
+	// choosers are the login page of each language, pre-rendered and cut
+	// at the login id (prerenderChoosers); read-only after New.
+	choosers map[string][][]byte
+	log      *slog.Logger
+	now      func() time.Time
 }
 
 var (
@@ -222,6 +225,7 @@ func New(cfg Config) (*Authenticator, error) {
 	a.csrfKey = keys.DeriveMAC(cfg.Secret, keys.PurposeWebLoginCSRF)
 	a.bindingKey = keys.DeriveMAC(cfg.Secret, keys.PurposeWebLoginBinding)
 	a.hostCookies = u.Scheme == "https"
+	a.choosers = a.prerenderChoosers()
 	return a, nil
 }
 
