@@ -779,3 +779,26 @@ func TestManager_Concurrent(t *testing.T) {
 	close(done)
 	wg.Wait()
 }
+
+// TestSigner_ES256Deterministic: an ES256 key signs the same claims to the
+// same token (RFC 6979) with its kid in the header, and the token verifies
+// against the published JWKS; other claims give another signature.
+func TestSigner_ES256Deterministic(t *testing.T) {
+	m := newManager(t, newMemStore(), newClock(), withAlgs(keys.RS256, keys.ES256))
+	if err := m.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a := sign(t, m, keys.ES256, `{"sub":"a"}`)
+	if b := sign(t, m, keys.ES256, `{"sub":"a"}`); b != a {
+		t.Fatalf("same claims signed twice differ:\n%s\n%s", a, b)
+	}
+	c := sign(t, m, keys.ES256, `{"sub":"b"}`)
+	if a[strings.LastIndexByte(a, '.'):] == c[strings.LastIndexByte(c, '.'):] {
+		t.Fatal("different claims, same signature")
+	}
+	for _, tok := range []string{a, c} {
+		if _, err := verifyWithJWKS(m.JWKS(), tok, keys.ES256); err != nil {
+			t.Fatalf("verify %s: %v", tok, err)
+		}
+	}
+}

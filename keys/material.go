@@ -90,11 +90,16 @@ func (k *SigningKey) JWK() jose.JSONWebKey {
 
 // Signer returns a go-jose v4 signer for the key that always writes the
 // key's kid into the protected header. opts may be nil; use it to set typ
-// ("JWT", "at+jwt") and other headers.
+// ("JWT", "at+jwt") and other headers. ES256 keys sign deterministically
+// (RFC 6979; see es256Signer for why).
 func (k *SigningKey) Signer(opts *jose.SignerOptions) (jose.Signer, error) {
+	var key any = k.Key
+	if ec, ok := k.Key.(*ecdsa.PrivateKey); ok && k.Algorithm == ES256 {
+		key = newES256Signer(k, ec)
+	}
 	s, err := jose.NewSigner(jose.SigningKey{
 		Algorithm: jose.SignatureAlgorithm(k.Algorithm),
-		Key:       jose.JSONWebKey{Key: k.Key, KeyID: k.KID, Algorithm: k.Algorithm},
+		Key:       jose.JSONWebKey{Key: key, KeyID: k.KID, Algorithm: k.Algorithm},
 	}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("keys: signer for %s key %s: %w", k.Algorithm, k.KID, err)

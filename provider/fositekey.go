@@ -124,12 +124,9 @@ func (s *signer) joseSigner(key *keys.SigningKey, headers map[string]any) (jose.
 			opts.WithHeader(jose.HeaderKey(k), v)
 		}
 	}
-	js, err := jose.NewSigner(jose.SigningKey{
-		Algorithm: jose.SignatureAlgorithm(key.Algorithm),
-		Key:       jose.JSONWebKey{Key: key.Key, KeyID: key.KID, Algorithm: key.Algorithm},
-	}, opts)
+	js, err := key.Signer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("new signer: %w", err)
+		return nil, err
 	}
 	if cacheable {
 		s.cache.Store(ck, js)
