@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"sync"
 	"time"
 
@@ -61,4 +62,52 @@ func (cc *clientCache) drop(id string) {
 	defer cc.mu.Unlock()
 	cc.gen++
 	delete(cc.m, id)
+}
+
+// decodedClients remembers, per client ID, the columns of the last client
+// row decoded and the client they decoded to. A token row is read joined
+// with its client's row (load), so every refresh, introspection and
+// revocation brought the client's metadata along and decoded its JSON again
+// (about 49,000 instructions a refresh); a row whose columns are all the
+// same as the remembered ones gets a copy of the remembered client
+// instead. Comparing every column (not only the version) makes a hit the
+// same client that decoding would give, whoever changed the row and how.
+type decodedClients struct {
+	mu sync.Mutex
+	m  map[string]decodedClient
+}
+
+type decodedClient struct {
+	row clientRow
+	c   storage.Client
+}
+
+// client returns r decoded, from the memo when r's columns are the ones
+// decoded last time for r.id.
+func (dc *decodedClients) client(r *clientRow) (storage.Client, error) {
+	dc.mu.Lock()
+	e, ok := dc.m[r.id]
+	dc.mu.Unlock()
+	if ok && e.row.equal(r) {
+		return e.c.Clone(), nil
+	}
+	c, err := r.client()
+	if err != nil {
+		return c, err
+	}
+	kept := decodedClient{row: clientRow{id: r.id, secretHash: bytes.Clone(r.secretHash), meta: bytes.Clone(r.meta),
+		version: r.version, created: r.created, updated: r.updated}, c: c.Clone()}
+	dc.mu.Lock()
+	if dc.m == nil || len(dc.m) >= clientCacheMax {
+		dc.m = make(map[string]decodedClient)
+	}
+	dc.m[r.id] = kept
+	dc.mu.Unlock()
+	return c, nil
+}
+
+// equal reports whether r and o hold the same columns.
+func (r *clientRow) equal(o *clientRow) bool {
+	return r.id == o.id && r.version == o.version && r.created == o.created && r.updated == o.updated &&
+		bytes.Equal(r.secretHash, o.secretHash) && bytes.Equal(r.meta, o.meta)
 }

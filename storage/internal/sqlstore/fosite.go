@@ -228,7 +228,7 @@ func (s *Store) load(ctx context.Context, a *artifact, key string) (rec storage.
 		}
 		if cid.Valid {
 			cr.id, cr.version, cr.created, cr.updated = cid.String, version.Int64, created.Int64, updated.Int64
-			cl, err := cr.client()
+			cl, err := s.decoded.client(&cr)
 			if err != nil {
 				return rec, nil, false, time.Time{}, fmt.Errorf("%s: get %s: %w", s.d.Name, a.table, err)
 			}

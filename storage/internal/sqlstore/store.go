@@ -170,7 +170,8 @@ type Store struct {
 	r   *sql.DB          // reads outside transactions; never nil (may be w)
 	now func() time.Time // never nil
 
-	clients clientCache // GetClient's recent reads
+	clients clientCache    // GetClient's recent reads
+	decoded decodedClients // the client rows decoded last, by ID
 	// refreshUsed is RotateRefreshToken's error for a token no longer
 	// active, built once instead of on every refresh.
 	refreshUsed error
