@@ -509,6 +509,17 @@ func (st *benchStack) measure(b *testing.B, prepare func(b *testing.B, n int), o
 		b.ReportMetric(float64(w1.roundTrips-w0.roundTrips)/n, "pgrt/op")
 		b.ReportMetric(float64(w1.statements-w0.statements)/n, "pgstmt/op")
 		b.ReportMetric(float64(w1.parses-w0.parses)/n, "pgparse/op")
+		if pg0.stmts && pg1.stmts {
+			b.ReportMetric(float64(pg1.calls-pg0.calls)/n, "pgcalls/op")
+			b.ReportMetric(float64(pg1.rows-pg0.rows)/n, "pgrows/op")
+			b.ReportMetric(float64(pg1.blksHit-pg0.blksHit)/n, "pgblkhit/op")
+			b.ReportMetric(float64(pg1.blksDirtied-pg0.blksDirtied)/n, "pgdirtied/op")
+			b.ReportMetric(float64(pg1.blksWrt-pg0.blksWrt)/n, "pgwritten/op")
+			b.ReportMetric(float64(pg1.walRecords-pg0.walRecords)/n, "pgwalrec/op")
+			b.ReportMetric(float64(pg1.walFPI-pg0.walFPI)/n, "pgfpi/op")
+			b.ReportMetric(float64(pg1.walBytes-pg0.walBytes)/n, "pgwal-B/op")
+			b.ReportMetric(float64(pg1.clusterWALBytes-pg0.clusterWALBytes)/n, "pgclusterwal-B/op")
+		}
 	}
 	if os.Getenv("WXOIDC_BENCH_STATEMENTS") != "" && b.N > 1 {
 		var lines []string
@@ -892,6 +903,15 @@ func readProcStat(pid, from, to int) (time.Duration, error) {
 type pgFigures struct {
 	cpu   time.Duration
 	xacts int64
+	// From pg_stat_statements (the provider's database) and the log's
+	// position (the whole cluster), when the server has pg_stat_statements loaded
+	// and its view in the DSN's database (a cluster of your own, see
+	// README): work that does not move with the machine's load.
+	stmts                         bool
+	calls, rows                   int64
+	blksHit, blksDirtied, blksWrt int64
+	walRecords, walFPI, walBytes  int64 // statements'
+	clusterWALBytes               int64 // the log's insert position: commits, vacuum, checkpoints too
 }
 
 // pgFigures sums the CPU of the backends connected to the provider's
@@ -926,6 +946,14 @@ func (st *benchStack) pgFigures(b *testing.B) pgFigures {
 	if err := st.pg.QueryRow("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1", st.pgDB).Scan(&f.xacts); err != nil {
 		b.Fatal(err)
 	}
+	// Without the library loaded the view errors: the figures stay out.
+	err = st.pg.QueryRow(`SELECT COALESCE(sum(calls), 0)::bigint, COALESCE(sum(rows), 0)::bigint,
+		COALESCE(sum(shared_blks_hit), 0)::bigint, COALESCE(sum(shared_blks_dirtied), 0)::bigint, COALESCE(sum(shared_blks_written), 0)::bigint,
+		COALESCE(sum(wal_records), 0)::bigint, COALESCE(sum(wal_fpi), 0)::bigint, COALESCE(sum(wal_bytes), 0)::bigint,
+		(pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint
+		FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1)`, st.pgDB).Scan(
+		&f.calls, &f.rows, &f.blksHit, &f.blksDirtied, &f.blksWrt, &f.walRecords, &f.walFPI, &f.walBytes, &f.clusterWALBytes)
+	f.stmts = err == nil
 	return f
 }
 
