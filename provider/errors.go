@@ -61,6 +61,7 @@ func remap(err, to *fosite.RFC6749Error) *fosite.RFC6749Error {
 // that tried HTTP Basic authentication and failed is challenged with
 // WWW-Authenticate (RFC 6749 §5.2).
 func (p *Provider) writeTokenError(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	p.flushDeferred(ctx)
 	rfc := standardError(err)
 	p.logError(ctx, r, rfc)
 	if rfc.ErrorField == fosite.ErrTemporarilyUnavailable.ErrorField && w.Header().Get("Retry-After") == "" {

@@ -110,8 +110,19 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		p.writeTokenError(ctx, w, r, ar, lostRace(ar, err))
 		return
 	}
+	p.flushDeferred(ctx)
 	p.oauth2.WriteAccessResponse(ctx, w, ar, resp)
 	p.tokenIssued(ctx, ar)
+}
+
+// flushDeferred makes the storage writes the request put off
+// (storage.Prefetch.Flush: the delete of a code's PKCE session that the
+// code's invalidation did not carry, the exchange having failed first)
+// before the client gets its answer and can try again.
+func (p *Provider) flushDeferred(ctx context.Context) {
+	if err := storage.PrefetchFrom(ctx).Flush(context.WithoutCancel(ctx)); err != nil {
+		p.log.WarnContext(ctx, "deferred storage write", "error", err)
+	}
 }
 
 // lostRace turns the errors of a request that lost a race for a

@@ -24,11 +24,71 @@ import (
 // rows for the reads fosite makes of them next. The code's single use
 // still decides: those sessions are only deleted by an exchange of that
 // code.
+//
+// A backend may put off a write that the request's next write can carry
+// (Defer): fosite deletes a code's PKCE session before it checks the
+// verifier, and the code's invalidation, when the exchange succeeds, can
+// delete it in the same statement. Whoever made the Prefetch calls Flush
+// before answering, so that a write the exchange did not carry (it failed
+// first) is made all the same, before the client can try again.
 type Prefetch struct {
-	mu    sync.Mutex
-	users map[string]User
-	rows  map[string]any
-	code  string
+	mu       sync.Mutex
+	users    map[string]User
+	rows     map[string]any
+	code     string
+	deferred map[string]func(context.Context) error
+}
+
+// Defer puts off write under key until Flush, unless a backend takes it
+// over first (Deferred, Done). p must not be nil.
+func (p *Prefetch) Defer(key string, write func(context.Context) error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.deferred == nil {
+		p.deferred = map[string]func(context.Context) error{}
+	}
+	p.deferred[key] = write
+}
+
+// Deferred reports whether a write is put off under key.
+func (p *Prefetch) Deferred(key string) bool {
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.deferred[key]
+	return ok
+}
+
+// Done drops the write put off under key: a backend made it with another
+// (and that one committed).
+func (p *Prefetch) Done(key string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.deferred, key)
+}
+
+// Flush makes the writes still put off, and returns the first error. It
+// does nothing on a nil Prefetch.
+func (p *Prefetch) Flush(ctx context.Context) error {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	writes := p.deferred
+	p.deferred = nil
+	p.mu.Unlock()
+	var first error
+	for _, w := range writes {
+		if err := w(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // SetAuthorizeCode records the raw authorization code the request

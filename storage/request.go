@@ -1,10 +1,12 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/ory/fosite"
@@ -114,6 +116,26 @@ func (rec RequestRecord) Marshal() ([]byte, error) {
 		out = append(append(out, `,"authorize":`...), a...)
 	}
 	return append(out, '}'), nil
+}
+
+// Equal reports whether rec and o record the same request: the same
+// fields, session JSON and authorization fields (the live session
+// EncodeRequest read is not compared).
+func (rec RequestRecord) Equal(o RequestRecord) bool {
+	if rec.Authorize != nil && o.Authorize != nil {
+		a, b := *rec.Authorize, *o.Authorize
+		if a.RedirectURI != b.RedirectURI || a.State != b.State || a.ResponseMode != b.ResponseMode ||
+			a.DefaultResponseMode != b.DefaultResponseMode || !slices.Equal(a.ResponseTypes, b.ResponseTypes) ||
+			!slices.Equal(a.HandledResponseTypes, b.HandledResponseTypes) {
+			return false
+		}
+	} else if rec.Authorize != nil || o.Authorize != nil {
+		return false
+	}
+	return rec.ID == o.ID && rec.RequestedAt.Equal(o.RequestedAt) && rec.ClientID == o.ClientID &&
+		rec.Subject == o.Subject && rec.Form == o.Form && bytes.Equal(rec.Session, o.Session) &&
+		slices.Equal(rec.RequestedScope, o.RequestedScope) && slices.Equal(rec.GrantedScope, o.GrantedScope) &&
+		slices.Equal(rec.RequestedAudience, o.RequestedAudience) && slices.Equal(rec.GrantedAudience, o.GrantedAudience)
 }
 
 // ExpiresAt returns when the token of the given type recorded in rec

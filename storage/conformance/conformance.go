@@ -40,6 +40,7 @@ func RunTests(t *testing.T, newStorage NewStorage) {
 		{"RevokeByRequestID", testRevokeByRequestID},
 		{"PKCE", testPKCE},
 		{"OpenIDConnectSession", testOpenIDConnectSession},
+		{"CodeSessionsInWriteSet", testCodeSessionsInWriteSet},
 		{"PAR", testPAR},
 		{"Transactions", testTransactions},
 		{"LinkIdentity", testLinkIdentity},

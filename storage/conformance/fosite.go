@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strings"
@@ -354,4 +355,126 @@ func testTransactions(t *testing.T, s storage.Storage) {
 		_, err = s.GetAccessTokenSession(ctx, at, nil)
 		requireNotFound(t, err)
 	}
+}
+
+// testCodeSessionsInWriteSet creates an authorization code and its PKCE
+// and OpenID Connect sessions in one write set, as the authorization
+// response does (each a sanitised copy of one request, with its own form
+// values), and reads them back without and with the exchange's prefetch:
+// a backend may keep the sessions in the code's row (sqlstore), but each
+// still answers, and is deleted, on its own.
+func testCodeSessionsInWriteSet(t *testing.T, s storage.Storage) {
+	tx, ok := s.(fositestorage.Transactional)
+	if !ok {
+		t.Skipf("%T does not implement fosite's storage.Transactional", s)
+	}
+	ctx := t.Context()
+	c := createClient(t, s, "c1")
+	create := func(id, code, sig string) (codeReq, pkceReq, oidcReq *fosite.Request) {
+		base := newRequest(c, id, "alice", ms(10*time.Minute))
+		base.Session.SetExpiresAt(fosite.AuthorizeCode, ms(10*time.Minute))
+		base.Form = url.Values{"code_challenge": {"ch-" + id}, "code_challenge_method": {"S256"}, "nonce": {"nonce-" + id}, "redirect_uri": {"https://rp.example/cb"}}
+		codeReq = base.Sanitize(nil).(*fosite.Request)
+		pkceReq = base.Sanitize([]string{"code_challenge", "code_challenge_method"}).(*fosite.Request)
+		oidcReq = base.Sanitize([]string{"nonce"}).(*fosite.Request)
+		txCtx, err := tx.BeginTX(ctx)
+		require.NoError(t, err)
+		require.NoError(t, s.CreateAuthorizeCodeSession(txCtx, sig, codeReq))
+		require.NoError(t, s.CreateOpenIDConnectSession(txCtx, code, oidcReq))
+		require.NoError(t, s.CreatePKCERequestSession(txCtx, sig, pkceReq))
+		require.NoError(t, tx.Commit(txCtx))
+		return codeReq, pkceReq, oidcReq
+	}
+	getOIDC := func(ctx context.Context, code string) (fosite.Requester, *openid.DefaultSession, error) {
+		proto := new(openid.DefaultSession)
+		ar := fosite.NewAuthorizeRequest()
+		ar.Session = proto
+		got, err := s.GetOpenIDConnectSession(ctx, code, ar)
+		return got, proto, err
+	}
+
+	// Without a prefetch.
+	codeReq, pkceReq, oidcReq := create("req-1", "code-1.raw", "sig-1")
+	proto := new(openid.DefaultSession)
+	got, err := s.GetAuthorizeCodeSession(ctx, "sig-1", proto)
+	require.NoError(t, err)
+	checkRequest(t, codeReq, got, proto)
+	proto = new(openid.DefaultSession)
+	got, err = s.GetPKCERequestSession(ctx, "sig-1", proto)
+	require.NoError(t, err)
+	checkRequest(t, pkceReq, got, proto)
+	got, proto, err = getOIDC(ctx, "code-1.raw")
+	require.NoError(t, err)
+	checkRequest(t, oidcReq, got, proto)
+	_, _, err = getOIDC(ctx, "sig-1")
+	requireNotFound(t, err)
+	require.NoError(t, s.DeleteOpenIDConnectSession(ctx, "code-1.raw"))
+	_, _, err = getOIDC(ctx, "code-1.raw")
+	requireNotFound(t, err)
+	require.NoError(t, s.DeletePKCERequestSession(ctx, "sig-1"))
+	_, err = s.GetPKCERequestSession(ctx, "sig-1", nil)
+	requireNotFound(t, err)
+	_, err = s.GetAuthorizeCodeSession(ctx, "sig-1", new(openid.DefaultSession))
+	require.NoError(t, err, "the code outlives its sessions")
+
+	// The exchange: fosite's reads and deletes with the prefetch, the
+	// invalidation in a write set; then a replay.
+	codeReq, pkceReq, oidcReq = create("req-2", "code-2.raw", "sig-2")
+	exCtx, pre := storage.WithPrefetch(ctx)
+	pre.SetAuthorizeCode("code-2.raw")
+	proto = new(openid.DefaultSession)
+	got, err = s.GetAuthorizeCodeSession(exCtx, "sig-2", proto)
+	require.NoError(t, err)
+	checkRequest(t, codeReq, got, proto)
+	proto = new(openid.DefaultSession)
+	got, err = s.GetPKCERequestSession(exCtx, "sig-2", proto)
+	require.NoError(t, err)
+	checkRequest(t, pkceReq, got, proto)
+	require.NoError(t, s.DeletePKCERequestSession(exCtx, "sig-2"))
+	txCtx, err := tx.BeginTX(exCtx)
+	require.NoError(t, err)
+	require.NoError(t, s.InvalidateAuthorizeCodeSession(txCtx, "sig-2"))
+	require.NoError(t, s.CreateAccessTokenSession(txCtx, "at-2", codeReq))
+	require.NoError(t, tx.Commit(txCtx))
+	got, proto, err = getOIDC(exCtx, "code-2.raw")
+	require.NoError(t, err, "fosite reads the session after the tokens commit")
+	checkRequest(t, oidcReq, got, proto)
+	require.NoError(t, s.DeleteOpenIDConnectSession(exCtx, "code-2.raw"))
+	_, _, err = getOIDC(ctx, "code-2.raw")
+	requireNotFound(t, err)
+	_, err = s.GetPKCERequestSession(ctx, "sig-2", nil)
+	requireNotFound(t, err)
+	got, err = s.GetAuthorizeCodeSession(ctx, "sig-2", new(openid.DefaultSession))
+	require.ErrorIs(t, err, fosite.ErrInvalidatedAuthorizeCode)
+	require.NotNil(t, got)
+
+	// An exchange that fails after deleting the PKCE session (a wrong
+	// verifier): the caller's Flush makes what the backend put off.
+	create("req-3", "code-3.raw", "sig-3")
+	exCtx, pre = storage.WithPrefetch(ctx)
+	pre.SetAuthorizeCode("code-3.raw")
+	_, err = s.GetAuthorizeCodeSession(exCtx, "sig-3", new(openid.DefaultSession))
+	require.NoError(t, err)
+	_, err = s.GetPKCERequestSession(exCtx, "sig-3", new(openid.DefaultSession))
+	require.NoError(t, err)
+	require.NoError(t, s.DeletePKCERequestSession(exCtx, "sig-3"))
+	_, err = s.GetPKCERequestSession(exCtx, "sig-3", nil)
+	requireNotFound(t, err)
+	require.NoError(t, pre.Flush(ctx))
+	_, err = s.GetPKCERequestSession(ctx, "sig-3", nil)
+	requireNotFound(t, err)
+	_, err = s.GetAuthorizeCodeSession(ctx, "sig-3", new(openid.DefaultSession))
+	require.NoError(t, err, "the code stays active")
+	_, _, err = getOIDC(ctx, "code-3.raw")
+	require.NoError(t, err)
+
+	txCtx, err = tx.BeginTX(ctx)
+	require.NoError(t, err)
+	err = s.InvalidateAuthorizeCodeSession(txCtx, "sig-2")
+	if err == nil {
+		err = tx.Commit(txCtx)
+	} else {
+		_ = tx.Rollback(txCtx)
+	}
+	require.ErrorIs(t, err, fosite.ErrInvalidatedAuthorizeCode, "a code is used once")
 }

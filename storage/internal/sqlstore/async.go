@@ -1,6 +1,9 @@
 package sqlstore
 
-import "context"
+import (
+	"context"
+	"strings"
+)
 
 // Some writes need not wait for the database's log flush, where the
 // dialect can say so per statement (Dialect.AsyncCommitFrom): those of a
@@ -18,6 +21,7 @@ import "context"
 // would make the whole transaction's commit asynchronous.
 type asyncQueries struct {
 	createLoginState, consumeLoginState, takeRate, deletePKCE, deleteOIDC string
+	deleteFoldedPKCE, deleteFoldedOIDC                                    string
 }
 
 func newAsyncQueries(from string) asyncQueries {
@@ -32,6 +36,8 @@ func newAsyncQueries(from string) asyncQueries {
 		takeRate:          "INSERT INTO rate_limits (name, expires_at) SELECT CAST(? AS TEXT), CAST(? AS BIGINT) FROM " + from + takeRateConflict,
 		deletePKCE:        "DELETE FROM " + pkceRequests.table + " USING " + from + " WHERE signature = ?",
 		deleteOIDC:        "DELETE FROM " + oidcSessions.table + " USING " + from + " WHERE signature = ?",
+		deleteFoldedPKCE:  strings.Replace(deleteFoldedPKCE, " WHERE ", " FROM "+from+" WHERE ", 1),
+		deleteFoldedOIDC:  strings.Replace(deleteFoldedOIDC, " WHERE ", " FROM "+from+" WHERE ", 1),
 	}
 }
 

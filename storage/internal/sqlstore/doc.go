@@ -32,6 +32,14 @@
 //     Commit, as one batch (PostgreSQL: one round trip, one implicit
 //     transaction) or one short transaction on the single writer (SQLite);
 //     see txState. A token step costs one read and one write round trip.
+//   - An authorization code's PKCE and OpenID Connect sessions created in
+//     the code's write set (the authorization response) are kept in the
+//     code's row: their form values (pkce_form, oidc_form; the rest of their
+//     request is the code's) and the OpenID Connect session's key (oidc_key,
+//     indexed). One insert instead of three; the exchange's invalidation of
+//     the code deletes both sessions in the same update. Sessions created
+//     apart from their code have rows of their own (oauth2_pkce,
+//     oauth2_oidc), and reads look in both.
 //   - Clients and users carry a version column for compare-and-swap updates.
 //
 // It does not open databases, parse DSNs or pick connection strategies; the

@@ -95,10 +95,11 @@ var (
 )
 
 const (
-	invalidateCode        = "UPDATE oauth2_code SET active = FALSE WHERE signature = ? AND active"
-	rotateRefresh         = "UPDATE oauth2_refresh SET active = FALSE WHERE signature = ? AND active"
-	revokeRefresh         = "UPDATE oauth2_refresh SET active = FALSE WHERE request_id = ? AND active"
-	deleteAccessByRequest = "DELETE FROM oauth2_access WHERE request_id = ?"
+	invalidateCode         = "UPDATE oauth2_code SET active = FALSE WHERE signature = ? AND active"
+	invalidateCodeSessions = "UPDATE oauth2_code SET active = FALSE, pkce_form = NULL, oidc_form = NULL WHERE signature = ? AND active"
+	rotateRefresh          = "UPDATE oauth2_refresh SET active = FALSE WHERE signature = ? AND active"
+	revokeRefresh          = "UPDATE oauth2_refresh SET active = FALSE WHERE request_id = ? AND active"
+	deleteAccessByRequest  = "DELETE FROM oauth2_access WHERE request_id = ?"
 )
 
 // getRefreshWithUser is refreshTokens.get with the token's user (for
@@ -111,11 +112,39 @@ var getRefreshWithUser = strings.Replace(refreshTokens.get, " FROM oauth2_refres
 // getCodeWithSessions is codes.get with the code's PKCE session (same
 // key) and OpenID Connect session (keyed by the raw code: the first
 // placeholder), for storage.Prefetch: an exchange reads the three in one
-// round trip.
+// round trip. The sessions are either kept in the code's row (pkce_form,
+// oidc_key and oidc_form, see foldSession) or rows of their own tables.
 var getCodeWithSessions = strings.Replace(codes.get, " FROM oauth2_code a LEFT JOIN clients c ON c.id = a.client_id",
-	", p.active, p.expires_at, p.request, o.active, o.expires_at, o.request"+
+	", p.active, p.expires_at, p.request, o.active, o.expires_at, o.request, a.pkce_form, a.oidc_key, a.oidc_form"+
 		" FROM oauth2_code a LEFT JOIN clients c ON c.id = a.client_id"+
 		" LEFT JOIN "+pkceRequests.table+" p ON p.signature = a.signature LEFT JOIN "+oidcSessions.table+" o ON o.signature = ?", 1)
+
+// insertCodeFolded is codes.insert with the code's PKCE and OpenID Connect
+// sessions in the row (see foldSession): their form values (NULL: no such
+// session) and the OpenID Connect session's key.
+const insertCodeFolded = "INSERT INTO oauth2_code (signature, request_id, client_id, subject, requested_at, expires_at, request, active, pkce_form, oidc_key, oidc_form) VALUES (?, ?, ?, ?, ?, ?, ?, TRUE, ?, ?, ?)"
+
+// getFoldedPKCE and getFoldedOIDC are pkceRequests.get and oidcSessions.get
+// for a read without the code's (no storage.Prefetch): the session's own
+// row, else the one kept in its code's row, with the form that replaces
+// the code's request's. Both placeholders are the session's key.
+var (
+	getFoldedPKCE = foldedGet(pkceRequests, "a.signature = ? AND a.pkce_form IS NOT NULL", "a.pkce_form")
+	getFoldedOIDC = foldedGet(oidcSessions, "a.oidc_key = ? AND a.oidc_form IS NOT NULL", "a.oidc_form")
+)
+
+func foldedGet(a *artifact, where, form string) string {
+	own := strings.Replace(a.get, " FROM ", ", CAST(NULL AS TEXT) FROM ", 1)
+	folded := strings.Replace(strings.Replace(codes.get, " FROM ", ", "+form+" FROM ", 1), "a.signature = ?", where, 1)
+	return own + " UNION ALL " + folded
+}
+
+// Deletes of a session kept in its code's row: they clear its form (a
+// HOT update of the row, whose indexed columns do not change).
+const (
+	deleteFoldedPKCE = "UPDATE oauth2_code SET pkce_form = NULL WHERE signature = ? AND pkce_form IS NOT NULL"
+	deleteFoldedOIDC = "UPDATE oauth2_code SET oidc_form = NULL WHERE oidc_key = ? AND oidc_form IS NOT NULL"
+)
 
 // absentRow is kept (PutRow) for a row that a prefetching read found
 // missing, or that was deleted since: reading it again is not found.
@@ -140,6 +169,11 @@ func (s *Store) expiry(rec storage.RequestRecord, tt fosite.TokenType) time.Time
 }
 
 func (s *Store) create(ctx context.Context, a *artifact, key string, r fosite.Requester, accessSignature string) error {
+	if a == pkceRequests || a == oidcSessions {
+		if folded, err := s.foldSession(ctx, a, key, r); folded || err != nil {
+			return err
+		}
+	}
 	rec, data, err := s.encode(ctx, r)
 	if err != nil {
 		return fmt.Errorf("%s: encode %s: %w", s.d.Name, a.table, err)
@@ -150,7 +184,66 @@ func (s *Store) create(ctx context.Context, a *artifact, key string, r fosite.Re
 		query = insertRefresh
 		args = append(args, hash(accessSignature))
 	}
-	return s.write(ctx, "create "+a.table, nil, query, args...)
+	if err := s.write(ctx, "create "+a.table, nil, query, args...); err != nil {
+		return err
+	}
+	if st := s.state(ctx); a == codes && st != nil && st.tx == nil {
+		st.code = &queuedCode{i: len(st.pending) - 1, rec: rec}
+		st.code.rec.Form = ""
+	}
+	return nil
+}
+
+// queuedCode is the insert of an authorization code queued in a write set,
+// into which foldSession puts the code's sessions.
+type queuedCode struct {
+	i       int                   // index in pending
+	rec     storage.RequestRecord // the code's record, without its form
+	pkce    sql.NullString        // the PKCE session's form
+	oidc    sql.NullString        // the OpenID Connect session's form
+	oidcKey sql.NullString        // hash of the raw code
+}
+
+// foldSession keeps the PKCE (a: pkceRequests) or OpenID Connect session
+// (oidcSessions) r of key in the row of its authorization code when the
+// code's insert is queued in the same write set (fosite's authorization
+// response creates the three in turn, see provider's newAuthorizeResponse)
+// and r is the code's request but for its form (fosite stores the
+// request sanitised to each handler's form values): one insert instead of
+// three, and at the exchange no deletes of their own, the code's
+// invalidation clearing both (see DeletePKCERequestSession). It reports
+// whether it did; otherwise the session gets a row of its own.
+func (s *Store) foldSession(ctx context.Context, a *artifact, key string, r fosite.Requester) (bool, error) {
+	st := s.state(ctx)
+	if st == nil || st.tx != nil || st.done || st.code == nil {
+		return false, nil
+	}
+	c := st.code
+	p := &st.pending[c.i]
+	if p.Query != codes.insert && p.Query != insertCodeFolded {
+		return false, nil
+	}
+	if a == pkceRequests && (c.pkce.Valid || p.Args[0] != hash(key)) || a == oidcSessions && c.oidcKey.Valid {
+		return false, nil
+	}
+	rec, err := storage.EncodeRequest(r)
+	if err != nil {
+		return false, fmt.Errorf("%s: encode %s: %w", s.d.Name, a.table, err)
+	}
+	form := rec.Form
+	rec.Form = ""
+	if !rec.Equal(c.rec) {
+		return false, nil
+	}
+	if a == pkceRequests {
+		c.pkce = sql.NullString{String: form, Valid: true}
+	} else {
+		c.oidc = sql.NullString{String: form, Valid: true}
+		c.oidcKey = sql.NullString{String: hash(key), Valid: true}
+	}
+	args := append(p.Args[:7:7], c.pkce, c.oidcKey, c.oidc)
+	p.Query, p.Args = insertCodeFolded, args
+	return true, nil
 }
 
 // encode returns r's record and its JSON. In a transaction, the same
@@ -209,10 +302,18 @@ func (s *Store) load(ctx context.Context, a *artifact, key string) (rec storage.
 	}
 	args := []any{hash(key)}
 	var sessions sessionRows
-	if code != "" {
+	var form sql.NullString // replaces the request's form: a session kept in its code's row
+	switch {
+	case code != "":
 		query = getCodeWithSessions
 		args = []any{hash(code), hash(key)}
 		dest = append(dest, sessions.dest()...)
+	case a == pkceRequests:
+		query, args = getFoldedPKCE, []any{hash(key), hash(key)}
+		dest = append(dest, &form)
+	case a == oidcSessions:
+		query, args = getFoldedOIDC, []any{hash(key), hash(key)}
+		dest = append(dest, &form)
 	}
 	var client *storage.Client // the row's client, decoded; nil without one
 	if v, ok := pre.Row(rowKey); ok && rowKey != "" {
@@ -220,7 +321,7 @@ func (s *Store) load(ctx context.Context, a *artifact, key string) (rec storage.
 		if !ok {
 			return rec, nil, false, time.Time{}, s.wrap("get "+a.table, sql.ErrNoRows)
 		}
-		active, exp, data, cid, client = r.active, r.exp, r.data, r.cid, r.client
+		active, exp, data, cid, client, form = r.active, r.exp, r.data, r.cid, r.client, r.form
 	} else {
 		err = s.queryRow(ctx, query, args, dest...)
 		if err != nil {
@@ -240,8 +341,13 @@ func (s *Store) load(ctx context.Context, a *artifact, key string) (rec storage.
 		if code != "" {
 			// The sessions are of the code's request, hence of its
 			// client, decoded once for the three.
-			sessions.put(pre, prefetchKey(pkceRequests, key), 0, artifactRow{cid: cid, client: client})
-			sessions.put(pre, prefetchKey(oidcSessions, code), 1, artifactRow{cid: cid, client: client})
+			codeRow := artifactRow{active: active, exp: exp, data: data, cid: cid, client: client}
+			sessions.put(pre, prefetchKey(pkceRequests, key), 0, artifactRow{cid: cid, client: client}, codeRow, sessions.pkceForm)
+			oidcForm := sessions.oidcForm
+			if sessions.oidcKey.String != hash(code) {
+				oidcForm = sql.NullString{} // not this code's (cannot be: the code is its key's)
+			}
+			sessions.put(pre, prefetchKey(oidcSessions, code), 1, artifactRow{cid: cid, client: client}, codeRow, oidcForm)
 		}
 	}
 	if u.subject.Valid {
@@ -249,6 +355,9 @@ func (s *Store) load(ctx context.Context, a *artifact, key string) (rec storage.
 	}
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return rec, nil, false, time.Time{}, fmt.Errorf("%s: decode %s: %w", s.d.Name, a.table, err)
+	}
+	if form.Valid {
+		rec.Form = form.String
 	}
 	cm = s
 	if cid.Valid && client != nil {
@@ -268,6 +377,10 @@ type artifactRow struct {
 	// deleted says that the row's DELETE is in a write set already (see
 	// deleteKeptOIDC).
 	deleted bool
+	// form, if valid, is the form of a session kept in its code's row
+	// (see foldSession): the row is the code's, its request is the code's
+	// with this form.
+	form sql.NullString
 }
 
 // preloaded is a fosite.ClientManager that knows one client already.
@@ -310,25 +423,36 @@ func prefetchKey(a *artifact, key string) string {
 }
 
 // sessionRows are the PKCE and OpenID Connect session columns of
-// getCodeWithSessions (NULL when the code has none).
-type sessionRows [2]struct {
-	active sql.NullBool
-	exp    sql.NullInt64
-	data   []byte
+// getCodeWithSessions (NULL when the code has none): rows of their own
+// tables, and the columns of sessions kept in the code's row.
+type sessionRows struct {
+	own [2]struct {
+		active sql.NullBool
+		exp    sql.NullInt64
+		data   []byte
+	}
+	pkceForm, oidcKey, oidcForm sql.NullString
 }
 
 func (r *sessionRows) dest() []any {
-	return []any{&r[0].active, &r[0].exp, &r[0].data, &r[1].active, &r[1].exp, &r[1].data}
+	return []any{&r.own[0].active, &r.own[0].exp, &r.own[0].data, &r.own[1].active, &r.own[1].exp, &r.own[1].data,
+		&r.pkceForm, &r.oidcKey, &r.oidcForm}
 }
 
-// put keeps session i under key, with the client columns of row, or
-// absentRow when there is none.
-func (r *sessionRows) put(pre *storage.Prefetch, key string, i int, row artifactRow) {
-	if !r[i].active.Valid {
+// put keeps session i under key: the code's row codeRow with form when
+// the code's row keeps it (form valid), else its own row with the client
+// columns of row, or absentRow when there is none.
+func (r *sessionRows) put(pre *storage.Prefetch, key string, i int, row, codeRow artifactRow, form sql.NullString) {
+	if form.Valid {
+		codeRow.form = form
+		pre.PutRow(key, codeRow)
+		return
+	}
+	if !r.own[i].active.Valid {
 		pre.PutRow(key, absentRow{})
 		return
 	}
-	row.active, row.exp, row.data = r[i].active.Bool, r[i].exp.Int64, r[i].data
+	row.active, row.exp, row.data = r.own[i].active.Bool, r.own[i].exp.Int64, r.own[i].data
 	pre.PutRow(key, row)
 }
 
@@ -360,10 +484,56 @@ func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature st
 	if s.d.InvalidateCode != "" {
 		query = s.d.InvalidateCode
 	}
+	// The sessions kept in the code's row that the exchange deletes: the
+	// invalidation deletes them too.
+	pre := storage.PrefetchFrom(ctx)
+	pkceKey := prefetchKey(pkceRequests, signature)
+	pkce := pre.Deferred(pkceKey) // see DeletePKCERequestSession
+	oidc := s.keptOIDC(ctx, signature)
+	if pkce || oidc != nil {
+		query = invalidateCodeSessions
+		if s.d.InvalidateCodeSessions != "" {
+			query = s.d.InvalidateCodeSessions
+		}
+	}
 	if err := s.write(ctx, "invalidate oauth2_code", fosite.ErrInvalidatedAuthorizeCode, query, hash(signature)); err != nil {
 		return err
 	}
+	if pkce {
+		// The deferred delete is done once this commits (until then,
+		// Flush would still make it).
+		if st := s.state(ctx); st != nil {
+			st.committed = append(st.committed, func() { pre.Done(pkceKey) })
+		} else {
+			pre.Done(pkceKey)
+		}
+	}
+	if oidc != nil {
+		r := *oidc
+		r.deleted = true
+		pre.PutRow(prefetchKey(oidcSessions, pre.AuthorizeCode()), r)
+		return nil
+	}
 	return s.deleteKeptOIDC(ctx, signature)
+}
+
+// keptOIDC returns the OpenID Connect session that the read of the code of
+// signature kept (storage.Prefetch) when the code's row keeps it (see
+// foldSession) and ctx holds a transaction; else nil.
+func (s *Store) keptOIDC(ctx context.Context, signature string) *artifactRow {
+	pre := storage.PrefetchFrom(ctx)
+	code := pre.AuthorizeCode()
+	if code == "" || s.state(ctx) == nil {
+		return nil
+	}
+	if _, ok := pre.Row(prefetchKey(codes, signature)); !ok {
+		return nil
+	}
+	v, _ := pre.Row(prefetchKey(oidcSessions, code))
+	if r, ok := v.(artifactRow); ok && r.form.Valid && !r.deleted {
+		return &r
+	}
+	return nil
 }
 
 // deleteKeptOIDC deletes, in the write set of ctx that invalidates the
@@ -384,8 +554,8 @@ func (s *Store) deleteKeptOIDC(ctx context.Context, signature string) error {
 	key := prefetchKey(oidcSessions, code)
 	v, ok := pre.Row(key)
 	r, isRow := v.(artifactRow)
-	if !ok || !isRow {
-		return nil
+	if !ok || !isRow || r.form.Valid {
+		return nil // none, or in the code's row (see keptOIDC)
 	}
 	if err := s.write(ctx, "delete "+oidcSessions.table, nil, oidcSessions.del, hash(code)); err != nil {
 		return err
@@ -493,8 +663,36 @@ func (s *Store) GetPKCERequestSession(ctx context.Context, signature string, ses
 // Outside a transaction it commits asynchronously where the dialect can
 // (see asyncQueries): the code it belongs to is spent.
 func (s *Store) DeletePKCERequestSession(ctx context.Context, signature string) error {
-	storage.PrefetchFrom(ctx).PutRow(prefetchKey(pkceRequests, signature), absentRow{})
-	return s.write(ctx, "delete "+pkceRequests.table, nil, s.async(ctx, pkceRequests.del, s.asyncQ.deletePKCE), hash(signature))
+	pre := storage.PrefetchFrom(ctx)
+	key := prefetchKey(pkceRequests, signature)
+	v, kept := pre.Row(key)
+	pre.PutRow(key, absentRow{})
+	const op = "delete oauth2_pkce"
+	r, isRow := v.(artifactRow)
+	folded := isRow && r.form.Valid
+	sig := hash(signature)
+	deleteFolded := func(ctx context.Context) error {
+		return s.write(ctx, op, nil, s.async(ctx, deleteFoldedPKCE, s.asyncQ.deleteFoldedPKCE), sig)
+	}
+	switch {
+	case folded && s.state(ctx) == nil:
+		// Kept in the code's row and read by the code's exchange
+		// (storage.Prefetch), which deletes it before checking the
+		// verifier: when the exchange succeeds, the code's
+		// invalidation deletes it in the same statement (a second
+		// update of the row would no longer fit its page: not HOT);
+		// else the caller's Flush does, before the answer.
+		pre.Defer(key, deleteFolded)
+		return nil
+	case folded:
+		return deleteFolded(ctx)
+	case !kept:
+		// Unread: in the code's row or a row of its own.
+		if err := deleteFolded(ctx); err != nil {
+			return err
+		}
+	}
+	return s.write(ctx, op, nil, s.async(ctx, pkceRequests.del, s.asyncQ.deletePKCE), sig)
 }
 
 // CreateOpenIDConnectSession implements
@@ -526,10 +724,18 @@ func (s *Store) DeleteOpenIDConnectSession(ctx context.Context, code string) err
 	key := prefetchKey(oidcSessions, code)
 	v, _ := pre.Row(key)
 	pre.PutRow(key, absentRow{})
-	if r, ok := v.(artifactRow); ok && r.deleted {
+	r, isRow := v.(artifactRow)
+	if isRow && r.deleted {
 		return nil // deleted with the code's invalidation (deleteKeptOIDC)
 	}
-	return s.write(ctx, "delete "+oidcSessions.table, nil, s.async(ctx, oidcSessions.del, s.asyncQ.deleteOIDC), hash(code))
+	const op = "delete " + "oauth2_oidc"
+	if v == nil || isRow && r.form.Valid {
+		// In the code's row (or, unread, perhaps there).
+		if err := s.write(ctx, op, nil, s.async(ctx, deleteFoldedOIDC, s.asyncQ.deleteFoldedOIDC), hash(code)); err != nil || v != nil {
+			return err
+		}
+	}
+	return s.write(ctx, op, nil, s.async(ctx, oidcSessions.del, s.asyncQ.deleteOIDC), hash(code))
 }
 
 // CreatePARSession implements fosite.PARStorage.

@@ -167,6 +167,7 @@ var txQueries = []string{
 	recordLogin, recordIdentityLogin, insertEvent,
 	takeRate, createLoginState, consumeLoginState,
 	insertBrowserSession, codes.insert, pkceRequests.insert, oidcSessions.insert, oidcSessions.del,
+	insertCodeFolded, invalidateCodeSessions,
 }
 
 // warm prepares txQueries on the writer once; it must run outside any
@@ -176,7 +177,7 @@ func (s *Store) warm(ctx context.Context) {
 		return
 	}
 	qs := txQueries
-	for _, q := range []string{s.d.RotateRefresh, s.d.InvalidateCode, s.d.RecordLogin} {
+	for _, q := range []string{s.d.RotateRefresh, s.d.InvalidateCode, s.d.InvalidateCodeSessions, s.d.RecordLogin} {
 		if q != "" {
 			qs = append(qs[:len(qs):len(qs)], q)
 		}

@@ -98,6 +98,11 @@ type Dialect struct {
 	// failing like RotateRefresh when the code was not active. Empty means
 	// a conditional UPDATE checked by its row count.
 	InvalidateCode string
+	// InvalidateCodeSessions is InvalidateCode that also deletes the PKCE
+	// and OpenID Connect sessions kept in the code's row (pkce_form,
+	// oidc_form). Empty means a conditional UPDATE checked by its row
+	// count.
+	InvalidateCodeSessions string
 	// AsyncCommitFrom, if set, is a FROM item that, joined once into an
 	// autocommitted UPDATE, makes its transaction commit without waiting
 	// for the log flush (PostgreSQL: set_config('synchronous_commit',

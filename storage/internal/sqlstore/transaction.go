@@ -31,7 +31,12 @@ type txState struct {
 	s       *Store
 	tx      *sql.Tx // the database transaction; nil while only queueing
 	pending []Stmt  // queued writes, in order
-	done    bool    // committed or rolled back (or failed trying)
+	// code is the authorization code insert queued last, if any (see
+	// foldSession).
+	code *queuedCode
+	// committed run when the transaction has committed.
+	committed []func()
+	done      bool // committed or rolled back (or failed trying)
 	// encoded is the request the last create encoded, with its record
 	// and JSON (see Store.encode).
 	encoded struct {
@@ -180,13 +185,21 @@ func (s *Store) Commit(ctx context.Context) error {
 		return fmt.Errorf("%s: commit: the transaction has already ended", s.d.Name)
 	}
 	defer st.end()
+	var err error
 	if st.tx == nil {
-		err := st.flush(ctx)
+		err = st.flush(ctx)
 		st.pending, st.done = nil, true
-		return err
+	} else {
+		st.done = true
+		err = s.wrap("commit", s.commit(ctx, st.tx))
 	}
-	st.done = true
-	return s.wrap("commit", s.commit(ctx, st.tx))
+	if err == nil {
+		for _, f := range st.committed {
+			f()
+		}
+	}
+	st.committed = nil
+	return err
 }
 
 // Rollback implements fosite's storage.Transactional. Rolling back a
