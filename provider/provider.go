@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -114,6 +115,12 @@ type Config struct {
 	// Dev MUST NOT be set in production: error responses would then carry
 	// internal details such as storage errors.
 	Dev bool
+
+	// OnRoute, when set, is called with the route template of each
+	// request the provider's router matches (what Route returns for it),
+	// before the route's handler runs: request logging learns the route
+	// from it (ops.SetRoute) instead of matching the request again.
+	OnRoute func(ctx context.Context, route string)
 
 	// Logger receives one line per failure worth an operator's attention.
 	// nil discards.

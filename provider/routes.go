@@ -57,6 +57,18 @@ func (p *Provider) router() *mux.Router {
 	s.HandleFunc(pathWeChatPhone, p.handleWeChatPhone).Methods(http.MethodPost)
 	s.HandleFunc(pathWeChatDecrypt, p.handleWeChatDecrypt).Methods(http.MethodPost)
 	s.HandleFunc(PathAccountDelete, p.handleAccountDelete).Methods(http.MethodPost)
+	if on := p.cfg.OnRoute; on != nil {
+		r.Use(func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				if rt := mux.CurrentRoute(req); rt != nil {
+					if t, err := rt.GetPathTemplate(); err == nil {
+						on(req.Context(), t)
+					}
+				}
+				next.ServeHTTP(w, req)
+			})
+		})
+	}
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
 	})
@@ -77,12 +89,22 @@ func (f fastPaths) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
 		switch r.URL.Path {
 		case f.p.basePath + pathDiscovery:
+			f.route(r, pathDiscovery)
 			f.p.handleDiscovery(w, r)
 			return
 		case f.p.basePath + pathJWKS:
+			f.route(r, pathJWKS)
 			f.p.handleJWKS(w, r)
 			return
 		}
 	}
 	f.next.ServeHTTP(w, r)
+}
+
+// route tells Config.OnRoute the route of a request served ahead of the
+// router: its template below the issuer's path, as the router has it.
+func (f fastPaths) route(r *http.Request, path string) {
+	if on := f.p.cfg.OnRoute; on != nil {
+		on(r.Context(), f.p.basePath+path)
+	}
 }

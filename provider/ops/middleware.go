@@ -61,8 +61,8 @@ type Middleware struct {
 //     trusted proxy, the right-most untrusted address of X-Forwarded-For;
 //     r.RemoteAddr is rewritten to it so rate limits see the real client;
 //   - after next returns, logs one line: request id, method, route
-//     template, status, duration, client address and, if known, the client
-//     id. It never logs the URL, query string, body or headers.
+//     template (the one a router gave [SetRoute], else Route's), status,
+//     duration, client address and, if known, the client id. It never logs the URL, query string, body or headers.
 func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	log := m.Logger
 	if log == nil {
@@ -106,11 +106,12 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			if panicked != nil && rec.status == 0 {
 				http.Error(rec, `{"error":"server_error"}`, http.StatusInternalServerError)
 			}
-			route := RouteOther
-			if m.Route != nil {
-				if rt := m.Route(r); rt != "" {
-					route = rt
-				}
+			route := info.matchedRoute()
+			if route == "" && m.Route != nil {
+				route = m.Route(r)
+			}
+			if route == "" {
+				route = RouteOther
 			}
 			status := rec.status
 			if status == 0 {
@@ -285,6 +286,19 @@ func SetClientID(ctx context.Context, clientID string) {
 	}
 }
 
+// SetRoute names the route of the request whose context is ctx, for its
+// log line and metrics: a router that has matched the request calls it
+// with the route's template (e.g. "/oauth2/token"), and the middleware
+// then does not call [Middleware.Route]. Without the middleware it does
+// nothing.
+func SetRoute(ctx context.Context, route string) {
+	if info, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
+		info.mu.Lock()
+		info.route = route
+		info.mu.Unlock()
+	}
+}
+
 // RequestID returns the request id of ctx, or "".
 func RequestID(ctx context.Context) string {
 	if info, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
@@ -301,6 +315,13 @@ type requestInfo struct {
 
 	mu       sync.Mutex
 	clientID string // guarded by mu
+	route    string // guarded by mu; SetRoute's
+}
+
+func (i *requestInfo) matchedRoute() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.route
 }
 
 func (i *requestInfo) client() string {

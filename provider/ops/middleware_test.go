@@ -2,6 +2,7 @@ package ops_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -228,4 +229,28 @@ func TestMiddleware_Panic(t *testing.T) {
 	if l := buf.lines(t)[0]; l["status"] != 500.0 || l["level"] != "ERROR" || l["panic"] != "boom" {
 		t.Errorf("request line %v", l)
 	}
+}
+
+// TestMiddleware_SetRoute: a route a router gave SetRoute names the
+// request, and Route is not asked.
+func TestMiddleware_SetRoute(t *testing.T) {
+	mw, buf, _ := newMiddleware(t)
+	asked := 0
+	route := mw.Route
+	mw.Route = func(r *http.Request) string { asked++; return route(r) }
+	h := mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/oauth2/token" {
+			ops.SetRoute(r.Context(), "/matched/{id}")
+		}
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/oauth2/token", nil))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	lines := requestLines(t, buf)
+	if len(lines) != 2 || lines[0]["route"] != "/matched/{id}" || lines[1]["route"] != "/healthz" {
+		t.Fatalf("request lines %v; want routes /matched/{id} and /healthz", lines)
+	}
+	if asked != 1 {
+		t.Errorf("Route asked %d times; want once (for the request no router named)", asked)
+	}
+	ops.SetRoute(context.Background(), "/nowhere") // without the middleware: nothing
 }
