@@ -1,6 +1,7 @@
 package weblogin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -59,20 +60,125 @@ func (a *Authenticator) authorizeURL(p *pending) string {
 	return a.url(pathAuthorize) + "?" + p.Params
 }
 
+// encodePending encodes p as JSON without HTML escaping: the URL-encoded
+// parameters keep their '&' instead of \u0026, so that decodePending's
+// fast path reads them (any JSON decoder reads both the same).
 func encodePending(p *pending) ([]byte, error) {
-	b, err := json.Marshal(p)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(p); err != nil {
 		return nil, fmt.Errorf("encode login state: %w", err)
 	}
-	return b, nil
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 func decodePending(b []byte) (*pending, error) {
+	if p, ok := decodePendingFast(b); ok {
+		return p, nil
+	}
 	var p pending
 	if err := json.Unmarshal(b, &p); err != nil {
 		return nil, fmt.Errorf("decode login state: %w", err)
 	}
 	return &p, nil
+}
+
+// decodePendingFast decodes the common login state in one pass: a JSON
+// object whose members all have string values without escapes, control
+// characters or non-ASCII bytes, under pending's exact member names (the
+// last of a repeated name wins, as in encoding/json). It reports false for
+// anything else (scopes, qr, other names, escapes, null, malformed JSON),
+// which json.Unmarshal then decodes; where it reports true, json.Unmarshal
+// would decode the same pending.
+func decodePendingFast(b []byte) (*pending, bool) {
+	p := &pending{}
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil, false
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return p, skipSpace(b, i+1) == len(b)
+	}
+	for {
+		var key, value string
+		var ok bool
+		if key, i, ok = plainString(b, i); !ok {
+			return nil, false
+		}
+		if i = skipSpace(b, i); i >= len(b) || b[i] != ':' {
+			return nil, false
+		}
+		if value, i, ok = plainString(b, skipSpace(b, i+1)); !ok {
+			return nil, false
+		}
+		switch key {
+		case "step":
+			p.Step = value
+		case "params":
+			p.Params = value
+		case "client_id":
+			p.ClientID = value
+		case "redirect_uri":
+			p.RedirectURI = value
+		case "state":
+			p.State = value
+		case "response_mode":
+			p.ResponseMode = value
+		case "binding":
+			p.Binding = value
+		case "locale":
+			p.Locale = value
+		case "kind":
+			p.Kind = wechat.AppKind(value)
+		case "scope":
+			p.Scope = value
+		case "subject":
+			p.Subject = value
+		case "resume":
+			p.Resume = value
+		default:
+			return nil, false
+		}
+		if i = skipSpace(b, i); i >= len(b) {
+			return nil, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			return p, skipSpace(b, i+1) == len(b)
+		default:
+			return nil, false
+		}
+	}
+}
+
+// plainString reads the JSON string at b[i] if it has no escapes, control
+// characters or non-ASCII bytes, and returns it and the index after it.
+func plainString(b []byte, i int) (string, int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return "", 0, false
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return string(b[i+1 : j]), j + 1, true
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			return "", 0, false
+		}
+	}
+	return "", 0, false
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON whitespace.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // newPending fills what every step needs from ar.
