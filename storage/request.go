@@ -154,6 +154,30 @@ func (rec RequestRecord) ExpiresAt(tt fosite.TokenType) time.Time {
 	return s.ExpiresAt[tt]
 }
 
+// UnmarshalRecord decodes data, a record Marshal wrote, and with a
+// non-nil session decodes the record's session straight into it, in the
+// same pass: the record comes back without Session, and Decode with the
+// same session then has nothing left to decode. Unmarshalling into a
+// RequestRecord and decoding Session in Decode scanned the session's bytes
+// four times (validating the record, copying the raw session, validating
+// and decoding it); this scans them twice.
+func UnmarshalRecord(data []byte, session fosite.Session) (RequestRecord, error) {
+	var rec RequestRecord
+	if session == nil {
+		err := json.Unmarshal(data, &rec)
+		return rec, err
+	}
+	// The outer Session hides rec's (the shallower field wins); an
+	// interface holding a non-nil pointer is decoded into what it points
+	// to.
+	into := struct {
+		*RequestRecord
+		Session any `json:"session,omitempty"`
+	}{&rec, session}
+	err := json.Unmarshal(data, &into)
+	return rec, err
+}
+
 // Decode rebuilds the request: the client is looked up through clients, and
 // the session is unmarshalled into session (a prototype, which may be nil).
 func (rec RequestRecord) Decode(ctx context.Context, clients fosite.ClientManager, session fosite.Session) (*fosite.Request, error) {

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -275,7 +274,10 @@ func (s *Store) encode(ctx context.Context, r fosite.Requester) (storage.Request
 // load reads the stored record of key, with its client. The returned
 // ClientManager answers for that client without a query and asks the store
 // for any other.
-func (s *Store) load(ctx context.Context, a *artifact, key string) (rec storage.RequestRecord, cm fosite.ClientManager, active bool, expiresAt time.Time, err error) {
+//
+// With a non-nil session the record's session is decoded into it as the
+// record is (storage.UnmarshalRecord), and rec comes back without Session.
+func (s *Store) load(ctx context.Context, a *artifact, key string, session fosite.Session) (rec storage.RequestRecord, cm fosite.ClientManager, active bool, expiresAt time.Time, err error) {
 	var (
 		data                      []byte
 		exp                       int64
@@ -353,7 +355,7 @@ func (s *Store) load(ctx context.Context, a *artifact, key string) (rec storage.
 	if u.subject.Valid {
 		pre.PutUser(u.user())
 	}
-	if err := json.Unmarshal(data, &rec); err != nil {
+	if rec, err = storage.UnmarshalRecord(data, session); err != nil {
 		return rec, nil, false, time.Time{}, fmt.Errorf("%s: decode %s: %w", s.d.Name, a.table, err)
 	}
 	if form.Valid {
@@ -398,7 +400,7 @@ func (p preloaded) GetClient(ctx context.Context, id string) (fosite.Client, err
 }
 
 func (s *Store) get(ctx context.Context, a *artifact, key string, session fosite.Session) (*fosite.Request, bool, error) {
-	rec, cm, active, _, err := s.load(ctx, a, key)
+	rec, cm, active, _, err := s.load(ctx, a, key, session)
 	if err != nil {
 		return nil, false, err
 	}
@@ -748,7 +750,7 @@ func (s *Store) CreatePARSession(ctx context.Context, requestURI string, r fosit
 // decoded into an *openid.DefaultSession (fosite replaces it when the
 // authorization completes).
 func (s *Store) GetPARSession(ctx context.Context, requestURI string) (fosite.AuthorizeRequester, error) {
-	rec, cm, _, exp, err := s.load(ctx, parRequests, requestURI)
+	rec, cm, _, exp, err := s.load(ctx, parRequests, requestURI, nil)
 	if err != nil {
 		return nil, err
 	}
