@@ -118,8 +118,8 @@ func (s pgBenchStore) pgBackends() (string, string) { return s.dsn, s.app }
 // seededStores are BenchmarkUsers' seeded stores by backend and spec, kept
 // for the other -count rounds of this process when WXOIDC_BENCH_SEED_KEEP
 // is set (and then for later runs too: PostgreSQL schema
-// wxoidc_bench_users_SPEC, SQLite $TMPDIR/wxoidc-bench-users-SPEC.db; drop
-// them by hand).
+// wxoidc_bench_users_NAME, SQLite $TMPDIR/wxoidc-bench-users-NAME.db, NAME
+// spec.Name(), which carries seed.Version; drop them by hand).
 var seededStores = struct {
 	sync.Mutex
 	m map[string]storage.Storage
@@ -142,7 +142,7 @@ func seededStore(b *testing.B, backend string, spec seed.Spec) storage.Storage {
 		return s
 	}
 	ctx := context.Background()
-	name := fmt.Sprintf("wxoidc_bench_users_u%d_t%d_e%d", spec.Users, spec.Tokens, int(spec.Expired*1000))
+	name := "wxoidc_bench_users_" + spec.Name()
 	var (
 		s      storage.Storage
 		db     *sql.DB

@@ -115,13 +115,9 @@ func seededSQLite(b *testing.B, spec seed.Spec) string {
 // (WXOIDC_BENCH_SEED_KEEP).
 func keepSeed() bool { return os.Getenv("WXOIDC_BENCH_SEED_KEEP") != "" }
 
-// seedName is spec in a database or file name.
-func seedName(spec seed.Spec) string {
-	if spec.Logins > 0 {
-		return fmt.Sprintf("u%d_l%d_t%d_e%d", spec.Users, spec.Logins, spec.Tokens, int(spec.Expired*1000))
-	}
-	return fmt.Sprintf("u%d_t%d_e%d", spec.Users, spec.Tokens, int(spec.Expired*1000))
-}
+// seedName is spec in a database or file name, with seed.Version (a
+// database seeded by another version is not reused).
+func seedName(spec seed.Spec) string { return spec.Name() }
 
 // seededPostgres returns a migrated database seeded with spec and an
 // administrative connection (to the DSN's database) for this run.

@@ -48,9 +48,9 @@ func consoleSeed(b *testing.B) seed.Spec {
 // PostgreSQL schema wxoidc_console_seed_SPEC. Remove them by hand.
 func keepConsoleSeed() bool { return os.Getenv("WXOIDC_BENCH_SEED_KEEP") != "" }
 
-func consoleSeedName(spec seed.Spec) string {
-	return fmt.Sprintf("u%d_l%d_t%d", spec.Users, spec.Logins, spec.Tokens)
-}
+// consoleSeedName is spec in a database or file name, with seed.Version
+// (a database seeded by another version is not reused).
+func consoleSeedName(spec seed.Spec) string { return spec.Name() }
 
 // seededConsoleStore opens a migrated store of backend seeded with spec
 // (reusing a kept one), with its events rolled up as the janitor does.

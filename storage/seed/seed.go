@@ -2,14 +2,35 @@ package seed
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"modernc.org/sqlite"
 )
+
+// sqliteWeChatID is the SQLite function of wechatID, registered with the
+// driver (modernc.org/sqlite, "sqlite") for the connections opened after
+// this package's initialisation.
+const sqliteWeChatID = "wxoidc_seed_wechat_id"
+
+func init() {
+	sqlite.MustRegisterDeterministicScalarFunction(sqliteWeChatID, 2, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		label, ok := args[0].(string)
+		i, ok2 := args[1].(int64)
+		if !ok || !ok2 {
+			return nil, fmt.Errorf("%s(%v, %v): want a label and an integer", sqliteWeChatID, args[0], args[1])
+		}
+		return wechatID(label, int(i)), nil
+	})
+}
 
 // Spec says what to seed. Its text form (see [ParseSpec]) is what
 // WXOIDC_BENCH_SEED holds: users=1000000,logins=1000000,tokens=10000000,expired=0.3.
@@ -176,8 +197,44 @@ func Subject(i int) string { return fmt.Sprintf("%08x%024x", (uint64(i)*hashA)%(
 // PhoneNumber is the verified phone number of seeded user i.
 func PhoneNumber(i int) string { return fmt.Sprintf("+86139%08d", i) }
 
-// OpenID is the openid of seeded user i's identity.
-func OpenID(i int) string { return fmt.Sprintf("o%09d", i) }
+// OpenID is the openid of seeded user i's identity. Like WeChat's (and
+// the simulator's, package wechattest) it is "o" and 27 base64url
+// characters that look random: the first 162 bits of SHA-256 of a text
+// naming i, so that the seeded openids are spread over the whole key space
+// of the indexes on them as real ones are, and the same i always gives the
+// same openid.
+func OpenID(i int) string { return wechatID("openid", i) }
+
+// UnionID is the unionid of seeded user i (and of their identity), in
+// OpenID's format.
+func UnionID(i int) string { return wechatID("unionid", i) }
+
+// wechatID is the WeChat ID of kind label of seeded user i. The SQL of
+// dialect.wechatID computes the same.
+func wechatID(label string, i int) string {
+	sum := sha256.Sum256([]byte(idPrefix + label + " " + strconv.Itoa(i)))
+	return "o" + base64.RawURLEncoding.EncodeToString(sum[:])[:27]
+}
+
+// idPrefix starts the hashed text of a seeded WeChat ID.
+const idPrefix = "wxoidc seed "
+
+// Version is the format of the seeded rows, raised when what the seed
+// writes changes in a way a benchmark sees (2: WeChat-like openids and
+// unionids instead of sequential ones, o000000001 and un1). Kept seeded
+// databases carry it in their names (Spec.Name), so that one seeded by an
+// older version is never reused for a newer one's measurement.
+const Version = 2
+
+// Name is spec and Version as a part of a database or file name:
+// s2_u1000000_t0_e300, with l<logins> after the users when Logins > 0.
+func (s Spec) Name() string {
+	n := fmt.Sprintf("s%d_u%d", Version, s.Users)
+	if s.Logins > 0 {
+		n += fmt.Sprintf("_l%d", s.Logins)
+	}
+	return n + fmt.Sprintf("_t%d_e%d", s.Tokens, int(s.Expired*1000))
+}
 
 // Multipliers of the hashes that spread keys (Knuth's multiplicative
 // hashing, mod 2^32).
@@ -200,6 +257,8 @@ type dialect struct {
 	dec func(expr string, width int) string
 	// printf is the SQL of a string made of literals and hex fields.
 	printf func(items ...any) string
+	// wechatID is the SQL of wechatID(label, expr).
+	wechatID func(label, expr string) string
 	// batch is how many rows one statement inserts.
 	batch int
 }
@@ -228,7 +287,10 @@ var dialects = map[string]dialect{
 			}
 			return "printf('" + f.String() + "', " + strings.Join(args, ", ") + ")"
 		},
-		batch: 100_000,
+		// SQLite has no SHA-256: the seed registers wechatID as a function
+		// of the driver (init).
+		wechatID: func(label, e string) string { return fmt.Sprintf("%s('%s', %s)", sqliteWeChatID, label, e) },
+		batch:    100_000,
 	},
 	"postgres": {
 		name: "postgres",
@@ -248,6 +310,9 @@ var dialects = map[string]dialect{
 				}
 			}
 			return strings.Join(parts, " || ")
+		},
+		wechatID: func(label, e string) string {
+			return fmt.Sprintf("'o' || substr(translate(encode(sha256(convert_to('%s%s ' || (%s), 'UTF8')), 'base64'), '+/', '-_'), 1, 27)", idPrefix, label, e)
 		},
 		batch: 500_000,
 	},
@@ -401,13 +466,13 @@ func (d dialect) seedUsers(ctx context.Context, conn *sql.Conn, n int, now time.
 	err := d.insert(ctx, conn, "users",
 		"subject, union_id, name, picture, phone_number, phone_number_verified, external_id, roles, disabled, version, created_at, updated_at, last_login_at", n,
 		func() string {
-			return d.subject("i") + ", 'un' || i, 'User ' || i, '', '+86139' || " + d.dec("i", 8) + ", TRUE, NULL, '', FALSE, 1, " + c + ", " + c + ", 0"
+			return d.subject("i") + ", " + d.wechatID("unionid", "i") + ", 'User ' || i, '', '+86139' || " + d.dec("i", 8) + ", TRUE, NULL, '', FALSE, 1, " + c + ", " + c + ", 0"
 		})
 	if err != nil {
 		return err
 	}
 	err = d.insert(ctx, conn, "identities", "app_id, open_id, union_id, subject, kind, created_at, last_login_at", n, func() string {
-		return "'" + AppID + "', 'o' || " + d.dec("i", 9) + ", 'un' || i, " + d.subject("i") + ", 'miniprogram', " + c + ", 0"
+		return "'" + AppID + "', " + d.wechatID("openid", "i") + ", " + d.wechatID("unionid", "i") + ", " + d.subject("i") + ", 'miniprogram', " + c + ", 0"
 	})
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -69,6 +70,56 @@ func TestExpiredRows(t *testing.T) {
 	}
 	if total != 10_000_000 {
 		t.Errorf("Rows over Tables sum to %d, want 10000000", total)
+	}
+}
+
+// TestWeChatIDs: seeded openids and unionids have the simulator's format
+// ("o" and 27 base64url characters), differ from each other, and are
+// spread over the key space (their first characters take many values).
+func TestWeChatIDs(t *testing.T) {
+	format := regexp.MustCompile(`^o[A-Za-z0-9_-]{27}$`)
+	seen := map[string]bool{}
+	first := map[byte]int{}
+	const n = 10_000
+	for i := range n {
+		for _, id := range []string{seed.OpenID(i), seed.UnionID(i)} {
+			if !format.MatchString(id) {
+				t.Fatalf("user %d: %q is not in WeChat's format", i, id)
+			}
+			if seen[id] {
+				t.Fatalf("user %d: %q seen before", i, id)
+			}
+			seen[id] = true
+			first[id[1]]++
+		}
+	}
+	if len(first) != 64 {
+		t.Errorf("second characters take %d values, want all 64", len(first))
+	}
+	for c, k := range first {
+		if k > 2*2*n/64 {
+			t.Errorf("second character %q in %d of %d IDs, want about %d", c, k, 2*n, 2*n/64)
+		}
+	}
+	if got, want := seed.OpenID(1), seed.OpenID(1); got != want {
+		t.Errorf("OpenID(1) = %q, then %q", got, want)
+	}
+}
+
+func TestSpecName(t *testing.T) {
+	for _, tc := range []struct {
+		spec seed.Spec
+		want string
+	}{
+		{seed.Spec{Users: 1_000_000, Expired: 0.3}, "s2_u1000000_t0_e300"},
+		{seed.Spec{Users: 1_000_000, Logins: 1_000_000, Tokens: 10_000_000, Expired: 0.3}, "s2_u1000000_l1000000_t10000000_e300"},
+	} {
+		if seed.Version != 2 {
+			t.Skip("Version changed: update the names")
+		}
+		if got := tc.spec.Name(); got != tc.want {
+			t.Errorf("%v.Name() = %q, want %q", tc.spec, got, tc.want)
+		}
 	}
 }
 
@@ -169,7 +220,7 @@ func checkSeed(t *testing.T, backend string, s storage.Storage, db *sql.DB) {
 		t.Errorf("refresh tokens with their access token: %d, want %d", got, want)
 	}
 	for _, i := range []int{0, 1, 1234, spec.Users - 1} {
-		for _, q := range []storage.UserQuery{{PhoneNumber: seed.PhoneNumber(i)}, {OpenID: seed.OpenID(i)}} {
+		for _, q := range []storage.UserQuery{{PhoneNumber: seed.PhoneNumber(i)}, {OpenID: seed.OpenID(i)}, {UnionID: seed.UnionID(i)}} {
 			us, _, err := s.SearchUsers(ctx, q)
 			if err != nil || len(us) != 1 || us[0].Subject != seed.Subject(i) {
 				t.Fatalf("SearchUsers(%+v) = %+v, %v; want user %s", q, us, err, seed.Subject(i))
