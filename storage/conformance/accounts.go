@@ -233,11 +233,16 @@ func testRecordLogin(t *testing.T, s storage.Storage) {
 	require.NoError(t, s.SetUserDisabled(ctx, "sub", true))
 	err = s.RecordLogin(ctx, storage.Login{Subject: "sub", At: now})
 	assert.ErrorIs(t, err, storage.ErrUserDisabled)
+	err = s.RecordLogin(ctx, storage.Login{Subject: "sub", AppID: "a", OpenID: "o", At: now})
+	assert.ErrorIs(t, err, storage.ErrUserDisabled)
 	err = s.RecordLogin(ctx, storage.Login{Subject: "nobody", At: now})
 	assert.ErrorIs(t, err, storage.ErrUserDisabled)
 	u, err = s.User(ctx, "sub")
 	require.NoError(t, err)
 	assert.True(t, at.Equal(u.LastLoginAt), "a refused login changes nothing")
+	id, err = s.Identity(ctx, "a", "o")
+	require.NoError(t, err)
+	assert.True(t, at.Equal(id.LastLoginAt), "a refused login changes nothing on the identity either")
 }
 
 // testRecordLoginInTransaction checks the Mini Program grant's write: the

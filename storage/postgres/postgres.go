@@ -230,6 +230,7 @@ func dialect(lockTimeout time.Duration) sqlstore.Dialect {
 		InvalidateCodeSessions: "SELECT wxoidc_invalidate_code_sessions(?)",
 		WritableCTE:            true,
 		RecordLogin:            "SELECT wxoidc_record_login(?, ?)",
+		RecordIdentityLogin:    "SELECT wxoidc_record_identity_login(?, ?, ?, ?)",
 		Collate:                ` COLLATE "C"`,
 		IsGuardFailure:         func(err error) bool { return sqlState(err) == codeNoDataFound },
 		ExecBatch:              execBatch,

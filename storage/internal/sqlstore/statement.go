@@ -177,7 +177,7 @@ func (s *Store) warm(ctx context.Context) {
 		return
 	}
 	qs := txQueries
-	for _, q := range []string{s.d.RotateRefresh, s.d.InvalidateCode, s.d.InvalidateCodeSessions, s.d.RecordLogin} {
+	for _, q := range []string{s.d.RotateRefresh, s.d.InvalidateCode, s.d.InvalidateCodeSessions, s.d.RecordLogin, s.d.RecordIdentityLogin} {
 		if q != "" {
 			qs = append(qs[:len(qs):len(qs)], q)
 		}

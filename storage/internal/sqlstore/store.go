@@ -131,6 +131,11 @@ type Dialect struct {
 	// failing like RotateRefresh otherwise. Empty means a conditional
 	// UPDATE checked by its row count.
 	RecordLogin string
+	// RecordIdentityLogin, if set, is RecordLogin that also sets the last
+	// login time of the identity signed in with (placeholders: the time,
+	// the subject, the app ID, the OpenID), in one statement. Empty means
+	// RecordLogin, then an UPDATE of the identity.
+	RecordIdentityLogin string
 	// EventMethod is the SQL expression of the "method" of an event's
 	// details (a JSON object in the text column details), for
 	// Store.CountEvents. Required.

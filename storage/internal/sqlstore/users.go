@@ -403,16 +403,23 @@ func (s *Store) RecordLogin(ctx context.Context, l storage.Login) error {
 		l.At = s.now()
 	}
 	guard := fmt.Errorf("%s: record login of %q: %w", s.d.Name, l.Subject, storage.ErrUserDisabled)
-	q := recordLogin
-	if s.d.RecordLogin != "" {
-		q = s.d.RecordLogin
-	}
-	if err := s.write(ctx, "record login", guard, q, micros(l.At), l.Subject); err != nil {
-		return err
-	}
-	if l.AppID != "" {
-		if err := s.write(ctx, "record login", nil, recordIdentityLogin, micros(l.At), l.AppID, l.OpenID); err != nil {
+	switch {
+	case l.AppID != "" && s.d.RecordIdentityLogin != "":
+		if err := s.write(ctx, "record login", guard, s.d.RecordIdentityLogin, micros(l.At), l.Subject, l.AppID, l.OpenID); err != nil {
 			return err
+		}
+	default:
+		q := recordLogin
+		if s.d.RecordLogin != "" {
+			q = s.d.RecordLogin
+		}
+		if err := s.write(ctx, "record login", guard, q, micros(l.At), l.Subject); err != nil {
+			return err
+		}
+		if l.AppID != "" {
+			if err := s.write(ctx, "record login", nil, recordIdentityLogin, micros(l.At), l.AppID, l.OpenID); err != nil {
+				return err
+			}
 		}
 	}
 	return s.AppendEvents(ctx, storage.Event{ID: l.EventID, Time: l.At, Type: storage.EventLogin, Subject: l.Subject, ClientID: l.ClientID, IP: l.IP, Details: l.Details})
