@@ -33,6 +33,20 @@ const MemoryPath = ":memory:"
 // process (another wxoidc command on the same file) before SQLITE_BUSY.
 const busyTimeoutMS = 10000
 
+// mmapSize is the PRAGMA mmap_size of every connection of [Open]: SQLite
+// reads the first mmapSize bytes of the database file through a memory
+// mapping of the operating system's page cache instead of a read() call
+// into each connection's own page cache (2 MB, SQLite's default). The
+// mapping is address space, not memory: the pages are the page cache's,
+// shared by every connection and process, and the kernel drops them
+// under memory pressure as it would after read(). 0x7fff0000 (2 GB less
+// 64 KB) is SQLite's largest on Linux (SQLITE_MAX_MMAP_SIZE); a larger
+// file reads its pages beyond that with read() as before. Pages in the
+// WAL are still read from the WAL file. An I/O error on a mapped page
+// (a failing disk) stops the process instead of failing one statement;
+// see docs/deploy.md.
+const mmapSize = 0x7fff0000
+
 // Store is a [storage.Storage] on one SQLite database file. It also
 // implements fosite's storage.Transactional. It is safe for concurrent use
 // within one process; run a single provider process per database file
@@ -61,57 +75,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("sqlite: path %q: '?' and '#' are not supported", path)
 	}
-	var w, r *sql.DB
-	if path == MemoryPath {
-		db, err := sql.Open("sqlite", MemoryPath+"?_pragma=foreign_keys(1)")
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: open: %w", err)
-		}
-		// The database lives in this one connection: never let it go.
-		db.SetMaxOpenConns(1)
-		db.SetMaxIdleConns(1)
-		db.SetConnMaxLifetime(0)
-		db.SetConnMaxIdleTime(0)
-		w, r = db, nil
-	} else {
-		if err := createPrivate(path); err != nil {
-			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-		}
-		common := url.Values{}
-		common.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
-		common.Add("_pragma", "foreign_keys(1)")
-		common.Add("_pragma", "synchronous(NORMAL)")
-
-		wq := url.Values{"_pragma": append([]string{"journal_mode(WAL)"}, common["_pragma"]...), "_txlock": {"immediate"}}
-		db, err := sql.Open("sqlite", path+"?"+wq.Encode())
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: open: %w", err)
-		}
-		db.SetMaxOpenConns(1)
-		db.SetMaxIdleConns(1)
-		db.SetConnMaxLifetime(0)
-		db.SetConnMaxIdleTime(0)
-		// Create the file and switch it to WAL before readers connect.
-		if err := db.PingContext(ctx); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-		}
-		if err := incrementalVacuum(ctx, db); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-		}
-		w = db
-
-		rq := url.Values{"_pragma": append([]string{"query_only(1)"}, common["_pragma"]...)}
-		r, err = sql.Open("sqlite", path+"?"+rq.Encode())
-		if err != nil {
-			w.Close()
-			return nil, fmt.Errorf("sqlite: open: %w", err)
-		}
-		n := max(4, 2*runtime.GOMAXPROCS(0))
-		r.SetMaxOpenConns(n)
-		r.SetMaxIdleConns(n)
-		r.SetConnMaxLifetime(0)
+	w, r, err := openPools(ctx, path)
+	if err != nil {
+		return nil, err
 	}
 	s, err := sqlstore.New(sqlstore.Config{Dialect: dialect(), DB: w, ReadDB: r})
 	if err != nil {
@@ -122,6 +88,64 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	return &Store{Store: s}, nil
+}
+
+// openPools opens Open's connections: for MemoryPath one connection (r
+// nil), else the writer w and the pool of readers r.
+func openPools(ctx context.Context, path string) (w, r *sql.DB, err error) {
+	if path == MemoryPath {
+		db, err := sql.Open("sqlite", MemoryPath+"?_pragma=foreign_keys(1)")
+		if err != nil {
+			return nil, nil, fmt.Errorf("sqlite: open: %w", err)
+		}
+		// The database lives in this one connection: never let it go.
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+		w, r = db, nil
+	} else {
+		if err := createPrivate(path); err != nil {
+			return nil, nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		common := url.Values{}
+		common.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
+		common.Add("_pragma", "foreign_keys(1)")
+		common.Add("_pragma", "synchronous(NORMAL)")
+		common.Add("_pragma", fmt.Sprintf("mmap_size(%d)", mmapSize))
+
+		wq := url.Values{"_pragma": append([]string{"journal_mode(WAL)"}, common["_pragma"]...), "_txlock": {"immediate"}}
+		db, err := sql.Open("sqlite", path+"?"+wq.Encode())
+		if err != nil {
+			return nil, nil, fmt.Errorf("sqlite: open: %w", err)
+		}
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+		// Create the file and switch it to WAL before readers connect.
+		if err := db.PingContext(ctx); err != nil {
+			db.Close()
+			return nil, nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		if err := incrementalVacuum(ctx, db); err != nil {
+			db.Close()
+			return nil, nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		w = db
+
+		rq := url.Values{"_pragma": append([]string{"query_only(1)"}, common["_pragma"]...)}
+		r, err = sql.Open("sqlite", path+"?"+rq.Encode())
+		if err != nil {
+			w.Close()
+			return nil, nil, fmt.Errorf("sqlite: open: %w", err)
+		}
+		n := max(4, 2*runtime.GOMAXPROCS(0))
+		r.SetMaxOpenConns(n)
+		r.SetMaxIdleConns(n)
+		r.SetConnMaxLifetime(0)
+	}
+	return w, r, nil
 }
 
 // OpenReadOnly opens the existing SQLite database at path without writing
