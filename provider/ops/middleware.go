@@ -227,38 +227,7 @@ func clientIDOf(r *http.Request) string {
 		}
 		return ""
 	}
-	return sanitizeClientID(queryClientID(r.URL))
-}
-
-// queryClientID is u.Query().Get("client_id") without decoding the other
-// parameters: the first client_id of the query that url.ParseQuery would
-// keep. A query of many parameters (where ParseQuery's limit may apply)
-// goes through ParseQuery itself.
-func queryClientID(u *url.URL) string {
-	q := u.RawQuery
-	if strings.Count(q, "&") >= 100 {
-		return u.Query().Get("client_id")
-	}
-	for q != "" {
-		var pair string
-		pair, q, _ = strings.Cut(q, "&")
-		if strings.Contains(pair, ";") {
-			continue // ParseQuery drops it
-		}
-		key, value, _ := strings.Cut(pair, "=")
-		if key != "client_id" {
-			if !strings.ContainsAny(key, "%+") {
-				continue
-			}
-			if k, err := url.QueryUnescape(key); err != nil || k != "client_id" {
-				continue
-			}
-		}
-		if v, err := url.QueryUnescape(value); err == nil {
-			return v
-		}
-	}
-	return ""
+	return sanitizeClientID(r.URL.Query().Get("client_id"))
 }
 
 // sanitizeClientID keeps a client id loggable: short and printable. Client
