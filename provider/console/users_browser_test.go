@@ -83,6 +83,9 @@ func TestBrowser_Users(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("by"), "phone_number"),
 		chromedp.SendKeys(chromedp.ID("v"), "138 0013 8002"),
 		chromedp.Click(chromedp.ID("search")),
+		// The unsearched page lists bob too: wait for the answer, whose
+		// box the server fills with what was typed.
+		chromedp.WaitReady(chromedp.CSS(`#v[value="138 0013 8002"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#users tr[data-sub="`+bob+`"]`)),
 		shots.shot("users-found"),
 		chromedp.Click(chromedp.CSS(`#users tr[data-sub="`+bob+`"] a`)),
@@ -120,6 +123,10 @@ func TestBrowser_Users(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("event-filter")),
 		chromedp.SetValue(chromedp.ID("type"), "user_disabled"),
 		chromedp.Click(chromedp.ID("filter")),
+		// The unfiltered page has a user_disabled row too: wait for the
+		// filtered page, whose select has the type selected by the server,
+		// before reading rows, or a query can land in the page being left.
+		chromedp.WaitReady(chromedp.CSS(`#type option[selected]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#events tr[data-type="user_disabled"]`)),
 		shots.shot("events-filtered"),
 	)
