@@ -53,6 +53,7 @@ const mmapSize = 0x7fff0000
 // (other processes, such as `wxoidc clients`, may write to it briefly).
 type Store struct {
 	*sqlstore.Store
+	ckpt *checkpointer // nil for MemoryPath
 }
 
 var _ storage.Storage = (*Store)(nil)
@@ -87,7 +88,23 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	return &Store{Store: s}, nil
+	st := &Store{Store: s}
+	if path != MemoryPath {
+		if st.ckpt, err = startCheckpointer(path); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("sqlite: open %s: checkpoint connection: %w", path, err)
+		}
+	}
+	return st, nil
+}
+
+// Close stops the background checkpoints and closes the database.
+func (s *Store) Close() error {
+	var err error
+	if s.ckpt != nil {
+		err = s.ckpt.Close()
+	}
+	return errors.Join(s.Store.Close(), err)
 }
 
 // openPools opens Open's connections: for MemoryPath one connection (r
@@ -114,7 +131,11 @@ func openPools(ctx context.Context, path string) (w, r *sql.DB, err error) {
 		common.Add("_pragma", "synchronous(NORMAL)")
 		common.Add("_pragma", fmt.Sprintf("mmap_size(%d)", mmapSize))
 
-		wq := url.Values{"_pragma": append([]string{"journal_mode(WAL)"}, common["_pragma"]...), "_txlock": {"immediate"}}
+		// The writer checkpoints only a WAL that the background has not
+		// kept short (checkpoint.go).
+		wp := append([]string{"journal_mode(WAL)"}, common["_pragma"]...)
+		wp = append(wp, fmt.Sprintf("wal_autocheckpoint(%d)", writerCheckpointPages), fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
+		wq := url.Values{"_pragma": wp, "_txlock": {"immediate"}}
 		db, err := sql.Open("sqlite", path+"?"+wq.Encode())
 		if err != nil {
 			return nil, nil, fmt.Errorf("sqlite: open: %w", err)
