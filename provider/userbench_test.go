@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -119,7 +121,10 @@ func (s pgBenchStore) pgBackends() (string, string) { return s.dsn, s.app }
 // for the other -count rounds of this process when WXOIDC_BENCH_SEED_KEEP
 // is set (and then for later runs too: PostgreSQL schema
 // wxoidc_bench_users_NAME, SQLite $TMPDIR/wxoidc-bench-users-NAME.db, NAME
-// spec.Name(), which carries seed.Version; drop them by hand).
+// spec.Name(), which carries seed.Version; drop them by hand). A kept
+// SQLite database has a copy as seeded beside it (….db.pristine), which
+// each process starts from; a kept PostgreSQL schema keeps what earlier
+// runs added.
 var seededStores = struct {
 	sync.Mutex
 	m map[string]storage.Storage
@@ -152,11 +157,14 @@ func seededStore(b *testing.B, backend string, spec seed.Spec) storage.Storage {
 	switch backend {
 	case "sqlite":
 		path := filepath.Join(os.TempDir(), strings.ReplaceAll(name, "_", "-")+".db")
-		marker := path + ".seeded"
-		if got, err := os.ReadFile(marker); err == nil && string(got) == spec.String() {
+		marker, pristine := path+".seeded", path+".pristine"
+		// Each process starts from the database as seeded (a copy kept
+		// beside it), not with the users and tokens that earlier runs'
+		// grants added, which an empty database never has.
+		if got, err := os.ReadFile(marker); err == nil && string(got) == spec.String() && restoreSeeded(pristine, path) == nil {
 			seeded = true
 		} else {
-			for _, f := range []string{path, path + "-wal", path + "-shm", marker} {
+			for _, f := range []string{path, path + "-wal", path + "-shm", marker, pristine} {
 				os.Remove(f)
 			}
 		}
@@ -170,7 +178,16 @@ func seededStore(b *testing.B, backend string, spec seed.Spec) storage.Storage {
 		if db, err = sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)"); err != nil {
 			b.Fatal(err)
 		}
-		s, mark = st, func() error { return os.WriteFile(marker, []byte(spec.String()), 0o600) }
+		s, mark = st, func() error {
+			var busy, log, done int
+			if err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &log, &done); err != nil || busy != 0 {
+				return fmt.Errorf("checkpoint the seeded database: busy %d, %v", busy, err)
+			}
+			if err := copyFile(path, pristine); err != nil {
+				return err
+			}
+			return os.WriteFile(marker, []byte(spec.String()), 0o600)
+		}
 	default:
 		dsn := os.Getenv("WXOIDC_TEST_POSTGRES_DSN")
 		if dsn == "" {
@@ -211,6 +228,44 @@ func seededStore(b *testing.B, backend string, spec seed.Spec) storage.Storage {
 	}
 	seededStores.m[key] = s
 	return s
+}
+
+// restoreSeeded puts the copy of a seeded SQLite database back at path,
+// without the WAL of the runs since.
+func restoreSeeded(pristine, path string) error {
+	for _, f := range []string{path + "-wal", path + "-shm"} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return copyFile(pristine, path)
+}
+
+// copyFile copies the file from to the file to (through a temporary file
+// beside it, synced before it takes to's name), so that a copy of a large
+// seeded database is on disk before a benchmark measures anything.
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.CreateTemp(filepath.Dir(to), filepath.Base(to)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(out.Name())
+	_, err = io.Copy(out, in)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(out.Name(), to)
 }
 
 // sharedStore lets benchmark rounds share one seeded store: the harness
