@@ -68,7 +68,8 @@ var _ storage.Storage = (*Store)(nil)
 // which in WAL mode see every committed write without waiting for the
 // writer. The database is put in WAL mode with synchronous=NORMAL (durable
 // across process crashes; the last commits may be lost on power failure),
-// busy_timeout and foreign keys on.
+// busy_timeout and foreign keys on. A connection of its own checkpoints
+// the WAL in the background until Close (checkpoint.go).
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty path")
