@@ -11,21 +11,29 @@ import (
 	"github.com/wxoidc/wxoidc/storage"
 )
 
+// openMigrated opens a migrated database file in a temporary directory,
+// closed at the end of t.
+func openMigrated(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "wxoidc.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // TestCheckpointer_copiesInTheBackground: commits that stay far below the
 // writer's own checkpoint threshold (TestOpen_writerCheckpoint) still reach
 // the database file, which in WAL mode only a checkpoint writes, within a
 // moment and without another write.
 func TestCheckpointer_copiesInTheBackground(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "wxoidc.db")
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := openMigrated(t)
+	path := s.ckpt.path
 	size := func() int64 {
 		fi, err := os.Stat(path)
 		if err != nil {
@@ -58,14 +66,7 @@ func TestCheckpointer_copiesInTheBackground(t *testing.T) {
 // quiet for checkpointIdle.
 func TestCheckpointer_quietWAL(t *testing.T) {
 	ctx := t.Context()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "wxoidc.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := openMigrated(t)
 	for i := range 3 {
 		if err := s.CreateUser(ctx, storage.User{Subject: fmt.Sprintf("%032x", i), CreatedAt: time.Now(), UpdatedAt: time.Now()}); err != nil {
 			t.Fatal(err)
