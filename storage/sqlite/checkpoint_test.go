@@ -127,24 +127,3 @@ func TestCheckpointer_Close(t *testing.T) {
 		t.Error("an in-memory database has a checkpointer")
 	}
 }
-
-// TestOpen_writerCheckpoint: the writer checkpoints itself only at
-// writerCheckpointPages and truncates a WAL grown beyond walSizeLimit.
-func TestOpen_writerCheckpoint(t *testing.T) {
-	ctx := t.Context()
-	w, r, err := openPools(ctx, filepath.Join(t.TempDir(), "wxoidc.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	defer r.Close()
-	for pragma, want := range map[string]int64{"wal_autocheckpoint": writerCheckpointPages, "journal_size_limit": walSizeLimit} {
-		var got int64
-		if err := w.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
-			t.Fatal(err)
-		}
-		if got != want {
-			t.Errorf("writer's %s is %d, want %d", pragma, got, want)
-		}
-	}
-}

@@ -8,18 +8,28 @@ import (
 	"testing"
 )
 
+// testPools opens Open's connections to a database file in a temporary
+// directory, closed at the end of t.
+func testPools(t *testing.T) (w, r *sql.DB) {
+	t.Helper()
+	w, r, err := openPools(t.Context(), filepath.Join(t.TempDir(), "wxoidc.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		r.Close()
+		w.Close()
+	})
+	return w, r
+}
+
 // TestOpen_mmap shows mmap_size in effect on the writer and on every
 // reader connection (SQLite clamps a value above its compile-time
 // maximum, and modernc.org/sqlite could have been built without mmap:
 // either would read back less).
 func TestOpen_mmap(t *testing.T) {
 	ctx := t.Context()
-	w, r, err := openPools(ctx, filepath.Join(t.TempDir(), "wxoidc.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	defer r.Close()
+	w, r := testPools(t)
 	check := func(name string, c *sql.Conn) {
 		t.Helper()
 		var got int64
@@ -48,5 +58,21 @@ func TestOpen_mmap(t *testing.T) {
 	}
 	if got := r.Stats().OpenConnections; got != n {
 		t.Errorf("%d reader connections, want %d", got, n)
+	}
+}
+
+// TestOpen_writerCheckpoint: the writer checkpoints itself only at
+// writerCheckpointPages and truncates a WAL grown beyond walSizeLimit.
+func TestOpen_writerCheckpoint(t *testing.T) {
+	ctx := t.Context()
+	w, _ := testPools(t)
+	for pragma, want := range map[string]int64{"wal_autocheckpoint": writerCheckpointPages, "journal_size_limit": walSizeLimit} {
+		var got int64
+		if err := w.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("writer's %s is %d, want %d", pragma, got, want)
+		}
 	}
 }
